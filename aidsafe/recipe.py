@@ -81,6 +81,9 @@ class Dedup(_Config):
     enabled: bool = True
     model: str = "all-MiniLM-L6-v2"
     threshold: float = Field(default=0.9, gt=0, le=1)
+    # Where the embedding model runs: a torch device ("cpu", "cuda", "cuda:1", "mps"); unset picks
+    # CUDA when there is one. Not part of the recipe hash: it changes speed, not which thoughts go.
+    device: str | None = None
 
 
 @register_config_model
@@ -128,6 +131,7 @@ def semantic_hash(recipe: Recipe, extra: dict[str, Any]) -> str:
     body = recipe.model_dump(mode="json")
     for key in _NON_SEMANTIC_TEACHER:
         body["teacher"].pop(key, None)
+    body["dedup"].pop("device", None)
     for slot in _all_slots(body["agents"]):
         slot.pop("base_url", None)
         slot.pop("api_key_env", None)

@@ -126,7 +126,7 @@ async def _run_samples(
     if recipe.dedup.enabled:
         from aidsafe.dedup import ThoughtDeduplicator
 
-        dedup = ThoughtDeduplicator(recipe.dedup.model, recipe.dedup.threshold)
+        dedup = ThoughtDeduplicator(recipe.dedup.model, recipe.dedup.threshold, recipe.dedup.device)
     deps = GraphDeps(pipeline.agents, pipeline.policies, teacher, recipe.deliberation.max_rounds, recipe.seed, dedup)
     queue: asyncio.Queue[Prompt] = asyncio.Queue()
     for prompt in todo:

@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 import random
 import socket
+import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import openai
 import pytest
@@ -439,7 +441,7 @@ async def test_check_reachable_closed_port(client):
     with pytest.raises(TeacherUnreachable) as caught:
         await client.check_reachable(closed)
     message = str(caught.value)
-    assert message.startswith(f"teacher at http://127.0.0.1:{port}/v1 is not reachable (")
+    assert message.startswith(f"teacher at http://127.0.0.1:{port}/v1 is not reachable: connection failed (")
     assert message.endswith("start it (e.g. vllm serve Qwen/Qwen3-8B) or pass --base-url")
 
 
@@ -449,3 +451,49 @@ async def test_check_reachable_unknown_model_lists_served_ones(client):
         pytest.raises(TeacherUnreachable, match="it serves: llama-3-8b, qwen3-8b"),
     ):
         await client.check_reachable(Endpoint(base_url=server.base_url, model="gpt-oss"))
+
+
+@pytest.fixture
+def models_endpoint() -> Iterator[tuple[dict, str]]:
+    """A server whose `GET /v1/models` answers whatever `answer["status"]`/`["body"]` say, for
+    servers that are up but are not (or not quite) OpenAI-compatible."""
+    answer: dict = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = answer["body"].encode()
+            self.send_response(answer["status"])
+            self.send_header("content-type", answer.get("type", "application/json"))
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=http.serve_forever, daemon=True).start()
+    try:
+        yield answer, f"http://127.0.0.1:{http.server_port}/v1"
+    finally:
+        http.shutdown()
+        http.server_close()
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "expected"),
+    [
+        (404, "<html>not found</html>", "is not reachable: GET /models answered HTTP 404; start it"),
+        (200, "<html>a web page</html>", "is not reachable: GET /models did not return an OpenAI model list"),
+        (200, '{"models": ["m"]}', "is not reachable: GET /models did not return an OpenAI model list"),
+        (200, '{"data": [{"name": "m"}]}', "is not an OpenAI-compatible server: GET /models listed models without"),
+        (401, '{"error": {"message": "bad key"}}', "refused the API key from OPENAI_API_KEY (HTTP 401)"),
+    ],
+)
+async def test_check_reachable_explains_a_server_that_is_up_but_wrong(client, models_endpoint, status, body, expected):
+    answer, base_url = models_endpoint
+    answer.update(status=status, body=body)
+    with pytest.raises(TeacherUnreachable) as caught:
+        await client.check_reachable(Endpoint(base_url=base_url, model="m"))
+    assert f"teacher at {base_url} " in str(caught.value)
+    assert expected in str(caught.value)

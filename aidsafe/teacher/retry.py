@@ -67,10 +67,12 @@ def describe_failure(exc: BaseException) -> str:
     """One line saying what went wrong on the wire, for TeacherError messages."""
     if isinstance(exc, openai.APIStatusError):
         return f"HTTP {exc.status_code}: {_server_message(exc)}"
-    if isinstance(exc, openai.APITimeoutError):
-        return "request timed out"
-    if isinstance(exc, openai.APIConnectionError):
+    if isinstance(exc, openai.APIConnectionError):  # APITimeoutError included
         root = _root_cause(exc)
+        # The SDK's aiohttp transport reports a dropped connection as a timeout too, so the root
+        # cause decides which it was.
+        if isinstance(exc, openai.APITimeoutError) and (root is exc or _is_timeout(root)):
+            return "request timed out"
         detail = f"{type(root).__name__}: {root}" if root is not exc else str(exc)
         return _one_line(f"connection failed ({detail})")
     return _one_line(f"{type(exc).__name__}: {exc}")
@@ -83,6 +85,11 @@ def _server_message(exc: openai.APIStatusError) -> str:
     if isinstance(body, dict) and isinstance(body.get("message"), str):
         return _one_line(body["message"])
     return _one_line(exc.response.text or exc.message)
+
+
+def _is_timeout(exc: BaseException) -> bool:
+    # asyncio's and aiohttp's timeouts are TimeoutErrors; httpx's are named ...Timeout.
+    return isinstance(exc, TimeoutError) or "timeout" in type(exc).__name__.lower()
 
 
 def _root_cause(exc: BaseException) -> BaseException:

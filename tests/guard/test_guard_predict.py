@@ -1,4 +1,4 @@
-"""`predict_guard` end to end: the real TeacherClient (openai SDK, httpx) against the loopback ScriptedServer."""
+"""`predict_guard` end to end: the real TeacherClient (openai SDK, aiohttp) against the loopback ScriptedServer."""
 
 from __future__ import annotations
 
