@@ -13,6 +13,7 @@ import pytest
 from pydantic import BaseModel
 
 from aidsafe.testing.server import Fault, ScriptedServer, echo_responder, schema_responder
+from aidsafe.testing.server import main as server_main
 
 MODEL = "scripted-model"
 
@@ -220,19 +221,42 @@ def test_stop_closes_idle_keep_alive_connections():
         assert time.monotonic() - started < 2
 
 
-def test_runs_as_a_module():
+def test_runs_as_a_module_with_a_responder_factory():
     process = subprocess.Popen(
-        [sys.executable, "-m", "aidsafe.testing.server", "--port", "0", "--model", "m1"],
+        [sys.executable, "-m", "aidsafe.testing.server", "--port", "0", "--model", "m1",
+         "--responder", "aidsafe.testing:aidsafe_responder"],
         stdout=subprocess.PIPE,
         text=True,
-    )
+    )  # fmt: skip
     try:
         assert process.stdout is not None
         base_url = process.stdout.readline().strip()
         assert base_url.startswith("http://127.0.0.1:") and base_url.endswith("/v1")
         with httpx.Client(timeout=5) as http:
             assert http.get(base_url + "/models").json()["data"][0]["id"] == "m1"
+            request = {
+                "model": "m1",
+                "messages": [{"role": "user", "content": "Prompt: hello"}],
+                "response_format": {"type": "json_schema", "json_schema": {"name": "IntentList", "schema": {}}},
+            }
+            reply = http.post(base_url + "/chat/completions", json=request)
+            assert reply.status_code == 200
+            assert "intents" in json.loads(reply.json()["choices"][0]["message"]["content"])
     finally:
         process.terminate()
         assert process.wait(timeout=10) == 0
         process.stdout.close()
+
+
+@pytest.mark.parametrize(
+    ("reference", "expected"),
+    [
+        ("aidsafe.testing", "must be module:attr"),
+        ("aidsafe.no_such_module:x", "--responder aidsafe.no_such_module:x: No module named"),
+        ("aidsafe.testing:no_such_attr", "aidsafe.testing has no attribute .no_such_attr."),
+        ("aidsafe.testing.server:_CHAT_PATH", "not callable"),
+    ],
+)
+def test_a_bad_responder_reference_is_one_line(reference, expected):
+    with pytest.raises(SystemExit, match=expected):
+        server_main(["--responder", reference])

@@ -100,9 +100,3 @@ def aidsafe_responder() -> Callable[[dict[str, Any]], Any]:
     return schema_responder(
         {name: (lambda request, name=name: default_reply(name, request["messages"])) for name in DEFAULT_REPLIES}
     )
-
-
-def serve_aidsafe(request: dict[str, Any]) -> Any:
-    """Module-level responder for `python -m aidsafe.testing.server --responder
-    aidsafe.testing.replies:serve_aidsafe` (a server in another process, e.g. for profiling)."""
-    return aidsafe_responder()(request)

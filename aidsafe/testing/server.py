@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import inspect
 import json
 import random
 import signal
@@ -483,10 +484,25 @@ def _shutdown_socket(connection: socket.socket) -> None:
 
 
 def _load_responder(reference: str) -> Responder:
+    """`module:attr` naming a responder, or a factory that takes no arguments and returns one
+    (like `aidsafe.testing:aidsafe_responder`)."""
     module_name, _, attr = reference.partition(":")
     if not attr:
         raise SystemExit(f"--responder must be module:attr, got {reference!r}")
-    return getattr(importlib.import_module(module_name), attr)
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise SystemExit(f"--responder {reference}: {exc}") from None
+    found = getattr(module, attr, None)
+    if found is None:
+        raise SystemExit(f"--responder {reference}: {module_name} has no attribute {attr!r}")
+    if not callable(found):
+        raise SystemExit(f"--responder {reference}: not callable")
+    try:
+        inspect.signature(found).bind()
+    except TypeError:
+        return found  # takes the request: a responder
+    return found()  # takes nothing: a factory
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -494,7 +510,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--latency", type=float, default=0.0, help="seconds per request")
     parser.add_argument("--model", action="append", help="served model name (repeatable)")
-    parser.add_argument("--responder", help="module:attr of a responder (default: echo)")
+    parser.add_argument(
+        "--responder", help="module:attr of a responder, or of a no-argument factory of one (default: echo)"
+    )
     parser.add_argument(
         "--fault-rate",
         action="append",
