@@ -445,6 +445,16 @@ async def test_check_reachable_closed_port(client):
     assert message.endswith("start it (e.g. vllm serve Qwen/Qwen3-8B) or pass --base-url")
 
 
+async def test_check_reachable_silent_server_times_out(client, monkeypatch):
+    monkeypatch.setattr("aidsafe.teacher.client._REACHABLE_TIMEOUT_S", 0.3)
+    with socket.socket() as silent:  # listens (the kernel completes the handshake) but never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        port = silent.getsockname()[1]
+        with pytest.raises(TeacherUnreachable, match=r"is not reachable: no answer within 0.3 s; start it"):
+            await client.check_reachable(Endpoint(base_url=f"http://127.0.0.1:{port}/v1", model="m"))
+
+
 async def test_check_reachable_unknown_model_lists_served_ones(client):
     with (
         ScriptedServer(models=["llama-3-8b", "qwen3-8b"]) as server,

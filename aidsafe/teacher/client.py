@@ -32,7 +32,7 @@ from pydantic import BaseModel, ValidationError
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
 
 from aidsafe.errors import AidsafeError, TeacherUnreachable
-from aidsafe.teacher.retry import Backoff, describe_failure, is_transient
+from aidsafe.teacher.retry import Backoff, describe_failure, is_transient, timed_out
 from aidsafe.teacher.types import (
     CallRecord,
     Endpoint,
@@ -411,6 +411,8 @@ def _http_client(concurrency: int) -> Any:
 def _unreachable_reason(exc: Exception) -> str:
     if isinstance(exc, openai.APIStatusError):
         return f"GET /models answered HTTP {exc.status_code}"
+    if timed_out(exc):
+        return f"no answer within {_REACHABLE_TIMEOUT_S:g} s"
     if isinstance(exc, openai.APIConnectionError):
-        return describe_failure(exc).replace("request timed out", f"no answer within {_REACHABLE_TIMEOUT_S:g} s")
+        return describe_failure(exc)
     return "GET /models did not return an OpenAI model list"

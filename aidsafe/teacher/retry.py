@@ -12,7 +12,7 @@ import random
 import openai
 from tenacity import RetryCallState
 
-__all__ = ["Backoff", "describe_failure", "is_transient", "retry_after_s"]
+__all__ = ["Backoff", "describe_failure", "is_transient", "retry_after_s", "timed_out"]
 
 # Request timeout, conflict and rate limit: the server may well accept the same request later.
 _RETRYABLE_4XX = frozenset({408, 409, 429})
@@ -67,12 +67,10 @@ def describe_failure(exc: BaseException) -> str:
     """One line saying what went wrong on the wire, for TeacherError messages."""
     if isinstance(exc, openai.APIStatusError):
         return f"HTTP {exc.status_code}: {_server_message(exc)}"
-    if isinstance(exc, openai.APIConnectionError):  # APITimeoutError included
+    if timed_out(exc):
+        return "request timed out"
+    if isinstance(exc, openai.APIConnectionError):
         root = _root_cause(exc)
-        # The SDK's aiohttp transport reports a dropped connection as a timeout too, so the root
-        # cause decides which it was.
-        if isinstance(exc, openai.APITimeoutError) and (root is exc or _is_timeout(root)):
-            return "request timed out"
         detail = f"{type(root).__name__}: {root}" if root is not exc else str(exc)
         return _one_line(f"connection failed ({detail})")
     return _one_line(f"{type(exc).__name__}: {exc}")
@@ -87,9 +85,14 @@ def _server_message(exc: openai.APIStatusError) -> str:
     return _one_line(exc.response.text or exc.message)
 
 
-def _is_timeout(exc: BaseException) -> bool:
-    # asyncio's and aiohttp's timeouts are TimeoutErrors; httpx's are named ...Timeout.
-    return isinstance(exc, TimeoutError) or "timeout" in type(exc).__name__.lower()
+def timed_out(exc: BaseException) -> bool:
+    """True when the server gave no answer in time. The SDK's aiohttp transport raises
+    APITimeoutError for a dropped connection too, so the root cause decides: aiohttp's read and
+    connect timeouts are TimeoutErrors, a disconnect is not."""
+    if not isinstance(exc, openai.APITimeoutError):
+        return False
+    root = _root_cause(exc)
+    return root is exc or isinstance(root, TimeoutError)
 
 
 def _root_cause(exc: BaseException) -> BaseException:
