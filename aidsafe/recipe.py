@@ -81,8 +81,8 @@ class Dedup(_Config):
     enabled: bool = True
     model: str = "all-MiniLM-L6-v2"
     threshold: float = Field(default=0.9, gt=0, le=1)
-    # Where the embedding model runs: a torch device ("cpu", "cuda", "cuda:1", "mps"); unset picks
-    # CUDA when there is one. Not part of the recipe hash: it changes speed, not which thoughts go.
+    # Where the embedding model runs: a torch device ("cpu", "cuda", "cuda:1", "mps"); unset lets
+    # sentence-transformers pick (CUDA when there is one). Not part of the recipe hash: it changes speed, not which thoughts go.
     device: str | None = None
 
 
