@@ -12,13 +12,13 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "AidsafeError": "aidsafe.errors",
-    "load_policies": "aidsafe.policies",
-    "load_recipe": "aidsafe.recipe",
-    "load_pipeline": "aidsafe.pipeline",
-    "build_graph": "aidsafe.graph",
-    "GenerateRequest": "aidsafe.runner",
-    "generate": "aidsafe.runner",
-    "read_prompts": "aidsafe.inputs",
+    "load_policies": "aidsafe.generation.policies",
+    "load_recipe": "aidsafe.generation.recipe",
+    "load_pipeline": "aidsafe.generation.pipeline",
+    "build_graph": "aidsafe.generation.graph",
+    "GenerateRequest": "aidsafe.generation.runner",
+    "generate": "aidsafe.generation.runner",
+    "read_prompts": "aidsafe.sources",
 }
 
 __all__ = [*_EXPORTS, "__version__"]

@@ -14,8 +14,8 @@ validates the reply, re-asks on errors and records provenance; or build the outp
 
 from __future__ import annotations
 
-from aidsafe.agents import AgentContext
-from aidsafe.schemas import DeliberationTurn
+from aidsafe.generation.agents import AgentContext
+from aidsafe.generation.schemas import DeliberationTurn
 
 
 class OverRefusalReviewer:

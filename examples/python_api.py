@@ -9,7 +9,7 @@ import argparse
 import os
 from pathlib import Path
 
-from aidsafe.runner import GenerateRequest, generate
+from aidsafe.generation.runner import GenerateRequest, generate
 
 
 def main() -> None:

@@ -7,7 +7,7 @@ import asyncio
 import numpy as np
 import pytest
 
-from aidsafe.dedup import ThoughtDeduplicator, near_duplicates
+from aidsafe.generation.dedup import ThoughtDeduplicator, near_duplicates
 from aidsafe.errors import RunSetupError
 
 

@@ -6,9 +6,9 @@ import asyncio
 
 import pytest
 
-from aidsafe.graph import GraphDeps, build_graph, stop_route
-from aidsafe.pipeline import load_pipeline
-from aidsafe.schemas import DeliberationTurn
+from aidsafe.generation.graph import GraphDeps, build_graph, stop_route
+from aidsafe.generation.pipeline import load_pipeline
+from aidsafe.generation.schemas import DeliberationTurn
 from aidsafe.teacher.types import InvalidOutputError
 from aidsafe.testing import FakeTeacher, default_reply
 

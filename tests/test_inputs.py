@@ -7,7 +7,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from aidsafe.errors import AidsafeError
-from aidsafe.inputs import prompt_id, read_prompts
+from aidsafe.sources import prompt_id, read_prompts
 
 
 def test_jsonl_ids_given_or_hashed(tmp_path):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from aidsafe.pipeline import load_pipeline
+from aidsafe.generation.pipeline import load_pipeline
 
 BASE = load_pipeline("aidsafe").recipe_hash
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from aidsafe.runner import GenerateRequest, generate
+from aidsafe.generation.runner import GenerateRequest, generate
 from aidsafe.teacher.types import TransientTeacherError
 from aidsafe.testing import FakeTeacher, default_reply
 from tests.conftest import read_jsonl

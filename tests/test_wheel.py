@@ -35,7 +35,7 @@ def test_wheel_install_resolves_builtin_recipe(tmp_path):
     workdir.mkdir()
     env = {**os.environ, "PYTHONPATH": str(target)}
     script = (
-        "import aidsafe, sys; from aidsafe.resources import resolve_resource; "
+        "import aidsafe, sys; from aidsafe.config.resources import resolve_resource; "
         "print(aidsafe.__file__); print(resolve_resource('aidsafe', 'recipes'))"
     )
     shown = subprocess.run(

@@ -34,8 +34,8 @@ def generate(
     """Generate a policy-embedded chain-of-thought corpus from prompts."""
     from rich.console import Console
 
-    from aidsafe.runner import GenerateRequest
-    from aidsafe.runner import generate as run
+    from aidsafe.generation.runner import GenerateRequest
+    from aidsafe.generation.runner import generate as run
 
     request = GenerateRequest(
         recipe=recipe,
@@ -59,7 +59,7 @@ def generate(
 
 def validate(recipe: RecipeArg, set_: SetOpt = []) -> None:  # noqa: B006
     """Check a recipe, its policies, agent cards and templates, with no LLM call."""
-    from aidsafe.pipeline import load_pipeline
+    from aidsafe.generation.pipeline import load_pipeline
 
     pipeline = load_pipeline(recipe, set_)
     roles = ", ".join(f"{role}: {'/'.join(a.name for a in agents)}" for role, agents in pipeline.agents.items())
@@ -71,8 +71,8 @@ def validate(recipe: RecipeArg, set_: SetOpt = []) -> None:  # noqa: B006
 
 def graph(recipe: RecipeArg, set_: SetOpt = []) -> None:  # noqa: B006
     """Print the recipe's graph as Mermaid."""
-    from aidsafe.graph import GraphDeps, build_graph
-    from aidsafe.pipeline import load_pipeline
+    from aidsafe.generation.graph import GraphDeps, build_graph
+    from aidsafe.generation.pipeline import load_pipeline
     from aidsafe.testing.fake import FakeTeacher
 
     pipeline = load_pipeline(recipe, set_)

@@ -162,7 +162,7 @@ def predict_guard(
 
     from aidsafe.guard.predict import load_benchmark
     from aidsafe.guard.predict import predict_guard as run
-    from aidsafe.policies import load_policies
+    from aidsafe.generation.policies import load_policies
 
     _choice(format, _FORMATS, "--format")
     examples = load_benchmark(benchmark)

@@ -21,7 +21,7 @@ from aidsafe.guard.formats import (
     parse_thinkguard,
 )
 from aidsafe.guard.metrics import F1Result, average_precision, category_scores, guard_f1
-from aidsafe.jsonl import read_jsonl
+from aidsafe.run.jsonl import read_jsonl
 
 __all__ = [
     "PREDICTIONS_FILE",

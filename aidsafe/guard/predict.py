@@ -30,8 +30,8 @@ from aidsafe.guard.formats import (
     thinkguard_prompt,
     verdict_score,
 )
-from aidsafe.jsonl import append_jsonl, cut_partial_tail, read_jsonl, write_atomic
-from aidsafe.policies import PolicySet
+from aidsafe.run.jsonl import append_jsonl, cut_partial_tail, read_jsonl, write_atomic
+from aidsafe.generation.policies import PolicySet
 from aidsafe.teacher.types import Endpoint, TeacherError
 
 __all__ = ["FORMATS", "MAX_TOKENS", "GuardExample", "load_benchmark", "predict_guard", "render_prompt"]

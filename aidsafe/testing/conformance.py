@@ -15,8 +15,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from aidsafe.policies import PolicySet, load_policies
-from aidsafe.roles import role_spec
+from aidsafe.generation.policies import PolicySet, load_policies
+from aidsafe.generation.roles import role_spec
 from aidsafe.teacher.types import Endpoint
 from aidsafe.testing.fake import FakeTeacher
 
@@ -58,7 +58,7 @@ def example_state(role: str, policies: PolicySet) -> dict[str, Any]:
 
 def check_agent(agent: Any, role: str, policies: PolicySet | str = "aidsafe", teacher: Any = None) -> BaseModel:
     """Run `agent` once in `role`; raise AssertionError with the reason if it does not conform."""
-    from aidsafe.agents import AgentContext
+    from aidsafe.generation.agents import AgentContext
 
     spec = role_spec(role)
     policy_set = load_policies(policies) if isinstance(policies, str) else policies

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aidsafe.errors import AidsafeError
-from aidsafe.jsonl import read_jsonl
+from aidsafe.run.jsonl import read_jsonl
 
 if TYPE_CHECKING:
     from datasets import Dataset

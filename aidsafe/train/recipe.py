@@ -16,8 +16,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from aidsafe.errors import AidsafeError
-from aidsafe.resources import resolve_resource
-from aidsafe.yamlio import load_yaml, register_config_model, validate_model
+from aidsafe.config.resources import resolve_resource
+from aidsafe.config.yamlio import load_yaml, register_config_model, validate_model
 
 __all__ = ["DEFAULT_COT_TEMPLATE", "LoraSettings", "TrainRecipe", "load_train_recipe"]
 
@@ -103,7 +103,7 @@ def load_train_recipe(ref: str | Path, overrides: list[str] | None = None, mode:
     path = resolve_resource(ref, "recipes", subdir="train")
     data, lines = load_yaml(path)
     if overrides:
-        from aidsafe.overrides import apply_overrides
+        from aidsafe.config.overrides import apply_overrides
 
         data = apply_overrides(data, overrides)
     recipe = validate_model(TrainRecipe, data, str(path), lines)

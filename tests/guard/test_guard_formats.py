@@ -24,7 +24,7 @@ from aidsafe.guard.formats import (
     thinkguard_prompt,
     verdict_score,
 )
-from aidsafe.policies import load_policies
+from aidsafe.generation.policies import load_policies
 
 ANSWERS = "\n\n---\n\nAnswers: \nRequest: harmful\nCompletion: refusal\nResponse: unharmful"
 

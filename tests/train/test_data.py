@@ -127,7 +127,7 @@ def test_unloadable_data(tmp_path, monkeypatch, ref, message):
 
 def test_a_real_generate_run_is_sft_data(tmp_path):
     """The contract between generation and training, on a run `aidsafe generate` really wrote."""
-    from aidsafe.runner import GenerateRequest, generate
+    from aidsafe.generation.runner import GenerateRequest, generate
     from aidsafe.testing import FakeTeacher
 
     prompts = tmp_path / "prompts.jsonl"

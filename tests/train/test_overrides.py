@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from aidsafe.errors import AidsafeError
-from aidsafe.overrides import apply_overrides
+from aidsafe.config.overrides import apply_overrides
 
 BASE = {"trainer": {"max_steps": 10}, "loss": [1.0, 2.0], "name": "x"}
 

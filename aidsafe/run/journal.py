@@ -15,8 +15,8 @@ from typing import Any
 import yaml
 
 from aidsafe.errors import AidsafeError
-from aidsafe.jsonl import append_jsonl, cut_partial_tail, read_jsonl, write_atomic
-from aidsafe.recipe import check_output_dir_recipe
+from aidsafe.run.jsonl import append_jsonl, cut_partial_tail, read_jsonl, write_atomic
+from aidsafe.generation.recipe import check_output_dir_recipe
 
 __all__ = ["RunDirectory", "read_journal"]
 

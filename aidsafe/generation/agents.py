@@ -1,7 +1,7 @@
 """Agents: the objects that fill graph roles.
 
 An agent is any object with a `name` and `async __call__(state, ctx)` that returns its role's
-output model (aidsafe.roles). Built-in agents are agent cards run against the teacher
+output model (aidsafe.generation.roles). Built-in agents are agent cards run against the teacher
 (`CardAgent`); Python agents plug in by reference (`module:attr` or `path/to/file.py:attr`).
 """
 
@@ -19,12 +19,12 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel
 
-from aidsafe.cards import AgentCard, load_card, render_template, template_fields
+from aidsafe.generation.cards import AgentCard, load_card, render_template, template_fields
 from aidsafe.errors import AidsafeError
-from aidsafe.policies import PolicySet
-from aidsafe.recipe import AgentSlot, Recipe
-from aidsafe.resources import builtin_names
-from aidsafe.roles import RoleSpec, role_spec, template_values
+from aidsafe.generation.policies import PolicySet
+from aidsafe.generation.recipe import AgentSlot, Recipe
+from aidsafe.config.resources import builtin_names
+from aidsafe.generation.roles import RoleSpec, role_spec, template_values
 from aidsafe.teacher.types import CallRecord, Endpoint, Message, Teacher
 
 __all__ = ["Agent", "AgentContext", "CardAgent", "ResolvedAgent", "resolve_agent", "resolve_agents"]

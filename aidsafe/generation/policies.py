@@ -6,8 +6,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from aidsafe.resources import resolve_resource
-from aidsafe.yamlio import load_yaml, register_config_model, validate_model
+from aidsafe.config.resources import resolve_resource
+from aidsafe.config.yamlio import load_yaml, register_config_model, validate_model
 
 __all__ = ["Policy", "PolicySet", "load_policies", "render_policies", "check_cited"]
 

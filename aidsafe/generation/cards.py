@@ -1,7 +1,7 @@
 """Agent cards: one YAML file per agent with its prompts, output schema and sampling defaults.
 
 Templates use Python format fields (`{prompt}`, `{policies}` ...); literal braces are doubled.
-Which fields a template may use depends on the graph role it fills (see aidsafe.roles); the
+Which fields a template may use depends on the graph role it fills (see aidsafe.generation.roles); the
 recipe loader checks this before any LLM call.
 """
 
@@ -13,9 +13,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from aidsafe.resources import resolve_resource
-from aidsafe.schemas import OUTPUT_SCHEMAS
-from aidsafe.yamlio import load_yaml, register_config_model, validate_model
+from aidsafe.config.resources import resolve_resource
+from aidsafe.generation.schemas import OUTPUT_SCHEMAS
+from aidsafe.config.yamlio import load_yaml, register_config_model, validate_model
 
 __all__ = ["AgentCard", "load_card", "template_fields", "render_template"]
 

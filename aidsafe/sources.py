@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from aidsafe.errors import AidsafeError
-from aidsafe.jsonl import read_jsonl
+from aidsafe.run.jsonl import read_jsonl
 
 __all__ = ["Prompt", "read_prompts", "prompt_id"]
 

@@ -6,7 +6,7 @@ import statistics
 from collections import Counter
 from typing import Any
 
-from aidsafe.policies import PolicySet
+from aidsafe.generation.policies import PolicySet
 from aidsafe.teacher.types import TeacherStats
 
 __all__ = ["sample_record", "corpus_stats"]

@@ -14,8 +14,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from aidsafe.policies import PolicySet, check_cited, render_policies
-from aidsafe.schemas import DeliberationTurn, InitialCoT, IntentList, Refinement
+from aidsafe.generation.policies import PolicySet, check_cited, render_policies
+from aidsafe.generation.schemas import DeliberationTurn, InitialCoT, IntentList, Refinement
 
 __all__ = ["RoleSpec", "ROLES", "template_values", "role_spec"]
 

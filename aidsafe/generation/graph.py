@@ -14,8 +14,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, TypedDict
 
-from aidsafe.agents import AgentContext, ResolvedAgent
-from aidsafe.policies import PolicySet
+from aidsafe.generation.agents import AgentContext, ResolvedAgent
+from aidsafe.generation.policies import PolicySet
 from aidsafe.teacher.types import InvalidOutputError, Teacher
 
 __all__ = ["SampleState", "GraphDeps", "build_graph", "stop_route"]

@@ -19,13 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from aidsafe.errors import RunSetupError
-from aidsafe.graph import GraphDeps, build_graph
-from aidsafe.inputs import Prompt, read_prompts
-from aidsafe.journal import RunDirectory
-from aidsafe.jsonl import write_atomic
-from aidsafe.pipeline import Pipeline, cli_overrides, load_pipeline
-from aidsafe.progress import RunProgress
-from aidsafe.records import corpus_stats, sample_record
+from aidsafe.generation.graph import GraphDeps, build_graph
+from aidsafe.sources import Prompt, read_prompts
+from aidsafe.run.journal import RunDirectory
+from aidsafe.run.jsonl import write_atomic
+from aidsafe.generation.pipeline import Pipeline, cli_overrides, load_pipeline
+from aidsafe.run.progress import RunProgress
+from aidsafe.generation.records import corpus_stats, sample_record
 from aidsafe.teacher.types import InvalidOutputError, Teacher, TeacherError
 
 __all__ = ["GenerateRequest", "generate", "generate_async"]
@@ -124,7 +124,7 @@ async def _run_samples(
     recipe = pipeline.recipe
     dedup = None
     if recipe.dedup.enabled:
-        from aidsafe.dedup import ThoughtDeduplicator
+        from aidsafe.generation.dedup import ThoughtDeduplicator
 
         dedup = ThoughtDeduplicator(recipe.dedup.model, recipe.dedup.threshold, recipe.dedup.device)
     deps = GraphDeps(pipeline.agents, pipeline.policies, teacher, recipe.deliberation.max_rounds, recipe.seed, dedup)

@@ -12,7 +12,7 @@ from aidsafe.errors import AidsafeError
 
 __all__ = ["builtin_dir", "builtin_names", "resolve_resource"]
 
-_PACKAGE_DIR = Path(__file__).resolve().parent
+_PACKAGE_DIR = Path(__file__).resolve().parent.parent  # aidsafe/
 
 
 def builtin_dir(kind: str) -> Path:

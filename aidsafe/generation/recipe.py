@@ -10,8 +10,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from aidsafe.errors import AidsafeError
-from aidsafe.resources import resolve_resource
-from aidsafe.yamlio import load_yaml, register_config_model, validate_model
+from aidsafe.config.resources import resolve_resource
+from aidsafe.config.yamlio import load_yaml, register_config_model, validate_model
 
 __all__ = [
     "TeacherSettings",
@@ -106,7 +106,7 @@ def load_recipe(ref: str | Path, overrides: list[str] | None = None) -> Recipe:
     path = resolve_resource(ref, "recipes")
     data, lines = load_yaml(path)
     if overrides:
-        from aidsafe.overrides import apply_overrides
+        from aidsafe.config.overrides import apply_overrides
 
         data = apply_overrides(data, overrides)
     recipe = validate_model(Recipe, data, str(path), lines)

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aidsafe.agents import ResolvedAgent, resolve_agents
-from aidsafe.policies import PolicySet, load_policies
-from aidsafe.recipe import Recipe, load_recipe, semantic_hash
+from aidsafe.generation.agents import ResolvedAgent, resolve_agents
+from aidsafe.generation.policies import PolicySet, load_policies
+from aidsafe.generation.recipe import Recipe, load_recipe, semantic_hash
 from aidsafe.teacher.types import Endpoint
 
 __all__ = ["Pipeline", "load_pipeline", "cli_overrides"]

@@ -1,0 +1,1 @@
+"""AIDSAFE generation: recipe, policies, agent cards, agents, roles, the graph, dedup, the runner."""

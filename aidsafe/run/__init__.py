@@ -1,0 +1,1 @@
+"""Running LLM work over records: the run directory, append-only journals, progress."""
