@@ -1,16 +1,20 @@
 """The `aidsafe` command. Each subcommand parses options and calls one library function.
 
-Subcommand modules import heavy libraries (langgraph, torch, trl) inside their functions so that
-`aidsafe --help` and the first teacher call start quickly.
+The app is assembled once, at import: one typer sub-app per command group (`generate.app` merges
+generate/validate/graph into the root; `eval`, `predict` and `train` are groups). Subcommand modules
+import heavy libraries (langgraph, torch, trl) inside their functions so that `aidsafe --help` and
+the first teacher call start quickly.
 """
 
 from __future__ import annotations
 
 import sys
+from functools import cache
+from typing import Any
 
 import typer
-from rich.console import Console
 
+from aidsafe.cli import evaluate, generate, predict, train
 from aidsafe.errors import AidsafeError
 
 __all__ = ["app", "main"]
@@ -22,39 +26,46 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
+app.add_typer(generate.app)
+app.add_typer(evaluate.app, name="eval")
+app.add_typer(predict.app, name="predict")
+app.add_typer(train.app, name="train")
 
-_stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 _INTERRUPTED = 130
 
 
-def _register() -> None:
-    from aidsafe.cli import generate
-
-    generate.register(app)
-    from aidsafe.cli import guard
-
-    guard.register(app)
-    from aidsafe.cli import train
-
-    train.register(app)
+@cache
+def _command() -> Any:
+    """The click command behind `app`, converted once per process (tests call main() many times)."""
+    return typer.main.get_command(app)
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: user errors become one red line on stderr and exit code 2, never a traceback."""
-    _register()
-    import click
+    """Entry point: user errors become one red line on stderr and exit code 2, never a traceback.
 
+    Usage errors (missing argument, bad option value, unknown command; also no arguments at all,
+    which prints the help) are shown as click shows them, exit code 2.
+    """
+    from rich.console import Console
+
+    stderr = Console(stderr=True, highlight=False, soft_wrap=True)
     try:
-        code = app(args=argv, standalone_mode=False)
+        code = _command().main(args=argv, prog_name="aidsafe", standalone_mode=False)
     except AidsafeError as exc:
-        _stderr.print(f"[red]error:[/red] {exc}", markup=True)
+        stderr.print(f"[red]error:[/red] {exc}", markup=True)
         sys.exit(2)
-    except (KeyboardInterrupt, click.exceptions.Abort):
+    except (KeyboardInterrupt, typer.Abort):
         code = _INTERRUPTED
-    except click.ClickException as exc:  # usage errors arrive here with standalone_mode=False
-        exc.show()
+    except typer.TyperException as exc:
+        # typer >= 0.29 raises its bundled click's exceptions (subclasses of TyperException),
+        # not click's own: with standalone_mode=False they arrive here for us to show.
+        show = getattr(exc, "show", None)
+        if show is None:  # a TyperException that is not a click usage/file error
+            stderr.print(f"[red]error:[/red] {exc}", markup=True)
+            sys.exit(2)
+        show()
         sys.exit(exc.exit_code)
     if code == _INTERRUPTED:  # typer turns Ctrl-C into this exit code
-        _stderr.print("interrupted; rerun the same command to resume")
+        stderr.print("interrupted; rerun the same command to resume")
     if isinstance(code, int) and code:
         sys.exit(code)

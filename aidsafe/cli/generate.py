@@ -8,12 +8,18 @@ from typing import Annotated
 
 import typer
 
-__all__ = ["register"]
+__all__ = ["app"]
 
-RecipeArg = Annotated[str, typer.Argument(help="Built-in recipe name (e.g. aidsafe) or a recipe YAML path.")]
+# Top-level commands: added to the root app without a group name, so they merge into it.
+app = typer.Typer()
+
+RecipeArg = Annotated[
+    str, typer.Argument(metavar="RECIPE", help="Built-in recipe name (e.g. aidsafe) or a recipe YAML path.")
+]
 SetOpt = Annotated[list[str], typer.Option("--set", help="Override a recipe field: key.path=value (repeatable).")]
 
 
+@app.command("generate")
 def generate(
     recipe: RecipeArg,
     input: Annotated[
@@ -57,6 +63,7 @@ def generate(
     )
 
 
+@app.command("validate")
 def validate(recipe: RecipeArg, set_: SetOpt = []) -> None:  # noqa: B006
     """Check a recipe, its policies, agent cards and templates, with no LLM call."""
     from aidsafe.generation.pipeline import load_pipeline
@@ -69,6 +76,7 @@ def validate(recipe: RecipeArg, set_: SetOpt = []) -> None:  # noqa: B006
     )
 
 
+@app.command("graph")
 def graph(recipe: RecipeArg, set_: SetOpt = []) -> None:  # noqa: B006
     """Print the recipe's graph as Mermaid."""
     from aidsafe.generation.graph import GraphDeps, build_graph
@@ -90,9 +98,3 @@ def graph(recipe: RecipeArg, set_: SetOpt = []) -> None:  # noqa: B006
         no_dedup if recipe_.dedup.enabled else None,
     )
     typer.echo(build_graph(deps).get_graph().draw_mermaid())
-
-
-def register(app: typer.Typer) -> None:
-    app.command("generate")(generate)
-    app.command("validate")(validate)
-    app.command("graph")(graph)

@@ -11,10 +11,15 @@ from typing import Annotated
 
 import typer
 
-__all__ = ["register"]
+__all__ = ["app"]
+
+app = typer.Typer(help="Fine-tune a model with TRL: SFT or DPO, LoRA or full.", no_args_is_help=True)
 
 RecipeArg = Annotated[
-    str, typer.Argument(help="Built-in training recipe (sft, dpo, guardreasoner-rsft, ...) or a YAML path.")
+    str,
+    typer.Argument(
+        metavar="RECIPE", help="Built-in training recipe (sft, dpo, guardreasoner-rsft, ...) or a YAML path."
+    ),
 ]
 ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Base model: a local folder or a Hugging Face model id.")]
 DataOpt = Annotated[
@@ -46,6 +51,7 @@ def _train(mode: str, recipe: str, model: str, data: str, output: Path, override
         Console(stderr=True).print(f"{summary}; {result.saved} -> {result.output_dir}")
 
 
+@app.command("sft")
 def sft(
     recipe: RecipeArg,
     model: ModelOpt,
@@ -58,6 +64,7 @@ def sft(
     _train("sft", recipe, model, data, output, set_, merge)
 
 
+@app.command("dpo")
 def dpo(
     recipe: RecipeArg,
     model: ModelOpt,
@@ -68,10 +75,3 @@ def dpo(
 ) -> None:
     """Preference tuning (TRL DPOTrainer) on prompt/chosen/rejected pairs, optionally weighted."""
     _train("dpo", recipe, model, data, output, set_, merge)
-
-
-def register(app: typer.Typer) -> None:
-    train_app = typer.Typer(help="Fine-tune a model with TRL: SFT or DPO, LoRA or full.", no_args_is_help=True)
-    train_app.command("sft")(sft)
-    train_app.command("dpo")(dpo)
-    app.add_typer(train_app, name="train")

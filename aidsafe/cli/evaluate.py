@@ -1,9 +1,8 @@
-"""`aidsafe eval guard` and `aidsafe predict guard`."""
+"""`aidsafe eval ...`: scores for guard predictions (and later stages' evaluations)."""
 
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -11,27 +10,22 @@ import typer
 
 from aidsafe.errors import AidsafeError
 
-__all__ = ["register"]
+__all__ = ["app", "choose"]
 
 _TASKS = ("prompt", "response", "refusal")
 _MODES = ("strict", "paper")
 _FORMATS = ("guardreasoner", "thinkguard")
 
-eval_app = typer.Typer(help="Evaluate models and generated data.", no_args_is_help=True)
-predict_app = typer.Typer(help="Run a served model over a benchmark.", no_args_is_help=True)
+app = typer.Typer(help="Evaluate models and generated data.", no_args_is_help=True)
 
 
-def register(app: typer.Typer) -> None:
-    app.add_typer(eval_app, name="eval")
-    app.add_typer(predict_app, name="predict")
-
-
-def _choice(value: str | None, choices: tuple[str, ...], option: str) -> None:
+def choose(value: str | None, choices: tuple[str, ...], option: str) -> None:
+    """Refuse a value outside `choices`, naming the option and the valid ones."""
     if value is not None and value not in choices:
         raise AidsafeError(f"{option} {value!r}: choose one of {', '.join(choices)}")
 
 
-@eval_app.command("guard")
+@app.command("guard")
 def eval_guard(
     predictions: Annotated[Path | None, typer.Option(help="One predictions JSONL file (label, predict).")] = None,
     task: Annotated[str | None, typer.Option(help="With --predictions: prompt, response or refusal.")] = None,
@@ -48,9 +42,9 @@ def eval_guard(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")] = False,
 ) -> None:
     """Guard F1 on one predictions file, or the GuardReasoner suite's table."""
-    _choice(mode, _MODES, "--mode")
-    _choice(task, _TASKS, "--task")
-    _choice(format, _FORMATS, "--format")
+    choose(mode, _MODES, "--mode")
+    choose(task, _TASKS, "--task")
+    choose(format, _FORMATS, "--format")
     if suite is not None:
         if suite != "guardreasoner":
             raise AidsafeError(f"--suite {suite!r}: the only suite is guardreasoner")
@@ -131,56 +125,3 @@ def _print_suite(result: Any, predictions_dir: Path) -> None:
     label = "Mean of the three tasks" + ("" if complete else " (partial: benchmarks missing)")
     table.add_row("all", label, "-" if value is None else f"{value:.2f}", "", "", "", style="bold")
     Console(width=110).print(table)
-
-
-@predict_app.command("guard")
-def predict_guard(
-    benchmark: Annotated[
-        str, typer.Option(help="Benchmark: a GuardReasoner .json, a .jsonl, or a HF id owner/name[:config]:split.")
-    ],
-    base_url: Annotated[str, typer.Option(help="OpenAI-compatible endpoint, e.g. http://localhost:8000/v1.")],
-    model: Annotated[str, typer.Option(help="Model name as the endpoint serves it.")],
-    output: Annotated[Path, typer.Option(help="Predictions JSONL (rerun the same command to resume).")],
-    format: Annotated[str, typer.Option("--format", help="guardreasoner or thinkguard.")] = "guardreasoner",
-    policies: Annotated[
-        str, typer.Option(help="ThinkGuard's category block: a policy set name or YAML path.")
-    ] = "beavertails",
-    concurrency: Annotated[int, typer.Option(help="Requests in flight at most.", min=1)] = 16,
-    progress: Annotated[bool, typer.Option(help="Show the live progress bar.")] = True,
-) -> None:
-    """Predict with a guard model served by vLLM (greedy, completions endpoint); resumable."""
-    import asyncio
-
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-    )
-
-    from aidsafe.guard.predict import load_benchmark
-    from aidsafe.guard.predict import predict_guard as run
-    from aidsafe.generation.policies import load_policies
-
-    _choice(format, _FORMATS, "--format")
-    examples = load_benchmark(benchmark)
-    policy_set = load_policies(policies) if format == "thinkguard" else None
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=Console(stderr=True), disable=not progress) as bar:
-        task_id = bar.add_task("predicting", total=len(examples))
-        stats = asyncio.run(
-            run(
-                examples,
-                output,
-                base_url,
-                model,
-                fmt=format,
-                policies=policy_set,
-                concurrency=concurrency,
-                api_key=os.environ.get("OPENAI_API_KEY"),
-                on_progress=lambda n: bar.advance(task_id, n),
-            )
-        )
-    Console(stderr=True).print(f"{stats['done']} predicted, {stats['skipped']} already done -> {output}")

@@ -1,0 +1,70 @@
+"""`aidsafe predict ...`: run a served model over a benchmark (resumable)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from aidsafe.cli.evaluate import choose
+
+__all__ = ["app"]
+
+_FORMATS = ("guardreasoner", "thinkguard")
+
+app = typer.Typer(help="Run a served model over a benchmark.", no_args_is_help=True)
+
+
+@app.command("guard")
+def predict_guard(
+    benchmark: Annotated[
+        str, typer.Option(help="Benchmark: a GuardReasoner .json, a .jsonl, or a HF id owner/name[:config]:split.")
+    ],
+    base_url: Annotated[str, typer.Option(help="OpenAI-compatible endpoint, e.g. http://localhost:8000/v1.")],
+    model: Annotated[str, typer.Option(help="Model name as the endpoint serves it.")],
+    output: Annotated[Path, typer.Option(help="Predictions JSONL (rerun the same command to resume).")],
+    format: Annotated[str, typer.Option("--format", help="guardreasoner or thinkguard.")] = "guardreasoner",
+    policies: Annotated[
+        str, typer.Option(help="ThinkGuard's category block: a policy set name or YAML path.")
+    ] = "beavertails",
+    concurrency: Annotated[int, typer.Option(help="Requests in flight at most.", min=1)] = 16,
+    progress: Annotated[bool, typer.Option(help="Show the live progress bar.")] = True,
+) -> None:
+    """Predict with a guard model served by vLLM (greedy, completions endpoint); resumable."""
+    import asyncio
+
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    from aidsafe.generation.policies import load_policies
+    from aidsafe.guard.predict import load_benchmark
+    from aidsafe.guard.predict import predict_guard as run
+
+    choose(format, _FORMATS, "--format")
+    examples = load_benchmark(benchmark)
+    policy_set = load_policies(policies) if format == "thinkguard" else None
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=Console(stderr=True), disable=not progress) as bar:
+        task_id = bar.add_task("predicting", total=len(examples))
+        stats = asyncio.run(
+            run(
+                examples,
+                output,
+                base_url,
+                model,
+                fmt=format,
+                policies=policy_set,
+                concurrency=concurrency,
+                api_key=os.environ.get("OPENAI_API_KEY"),
+                on_progress=lambda n: bar.advance(task_id, n),
+            )
+        )
+    Console(stderr=True).print(f"{stats['done']} predicted, {stats['skipped']} already done -> {output}")
