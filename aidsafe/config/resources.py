@@ -10,7 +10,12 @@ from pathlib import Path
 
 from aidsafe.errors import AidsafeError
 
-__all__ = ["builtin_dir", "builtin_names", "resolve_resource"]
+__all__ = ["ResourceNotFoundError", "builtin_dir", "builtin_names", "resolve_resource"]
+
+
+class ResourceNotFoundError(AidsafeError):
+    """`resolve_resource` found neither a file nor a built-in by that name (callers catch the type)."""
+
 
 _PACKAGE_DIR = Path(__file__).resolve().parent.parent  # aidsafe/
 
@@ -36,6 +41,8 @@ def resolve_resource(ref: str | Path, kind: str, subdir: str = "") -> Path:
     candidate = builtin_dir(kind) / subdir / f"{ref}.yaml"
     if "/" not in str(ref) and candidate.is_file():
         return candidate
+    if path.is_dir():
+        raise AidsafeError(f"{ref}: is a directory; expected a YAML file")
     label = f"{kind}/{subdir}".rstrip("/")
     names = ", ".join(builtin_names(kind, subdir)) or "none"
-    raise AidsafeError(f"{ref}: no such file and no built-in {label} of that name; built-ins: {names}")
+    raise ResourceNotFoundError(f"{ref}: no such file and no built-in {label} of that name; built-ins: {names}")

@@ -1,12 +1,20 @@
 """Load YAML config files into pydantic models with errors that name the file, line and key.
 
+One dialect for every file and every `--set` value: YAML 1.2's core schema (`Yaml12Loader`).
+PyYAML alone speaks YAML 1.1, where `save_strategy: no` is False, `on` is True, `9e-1` is a string
+and `2024-01-01` a date; in 1.2 those are the word, the word, a float and a string, which is what
+people mean. Aliases (`*name`) are refused: config files do not need them, and expanding them (the
+"billion laughs" bomb) is unbounded work.
+
 PyYAML's composer keeps a start mark on every node; we walk the node tree once to map each key
 path to its line, so a pydantic error at `("teacher", "timeout_s")` can say
-`recipe.yaml:12: teacher.timeout_s: ...`.
+`recipe.yaml:12: teacher.timeout_s: ...`. A key set by `--set` is blamed on that `--set` instead.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -16,7 +24,11 @@ from pydantic import BaseModel, ValidationError
 from aidsafe.errors import AidsafeError
 
 __all__ = [
+    "Yaml12Loader",
+    "blamed_override",
     "load_yaml",
+    "read_text",
+    "parse_yaml_text",
     "validate_model",
     "format_validation_error",
     "key_lines",
@@ -26,21 +38,94 @@ __all__ = [
 M = TypeVar("M", bound=BaseModel)
 
 
-def load_yaml(path: Path) -> tuple[Any, dict[tuple, int]]:
-    """Parse a YAML file; return the data and a map from key path to 1-based line number."""
-    if not path.is_file():
-        raise AidsafeError(f"{path}: file not found")
-    text = path.read_text(encoding="utf-8")
-    if not text.strip():
-        raise AidsafeError(f"{path}: file is empty; expected a YAML mapping")
+class Yaml12Loader(yaml.SafeLoader):
+    """SafeLoader with YAML 1.2 core schema scalars, and no aliases."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(
+                None,
+                None,
+                f"alias *{event.anchor} is not allowed in aidsafe config files; write the value out",
+                event.start_mark,
+            )
+        return super().compose_node(parent, index)
+
+
+# The core schema's scalar rules (https://yaml.org/spec/1.2.2/#1032-tag-resolution). Order
+# matters: the first matching resolver wins, so int comes before float.
+_CORE_SCALARS = (
+    ("tag:yaml.org,2002:null", r"^(?:~|null|Null|NULL|)$", ["~", "n", "N", ""]),
+    ("tag:yaml.org,2002:bool", r"^(?:true|True|TRUE|false|False|FALSE)$", list("tTfF")),
+    ("tag:yaml.org,2002:int", r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$", list("-+0123456789")),
+    (
+        "tag:yaml.org,2002:float",
+        r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+        r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$",
+        list("-+0123456789."),
+    ),
+)
+Yaml12Loader.yaml_implicit_resolvers = {}
+for _tag, _pattern, _first in _CORE_SCALARS:
+    Yaml12Loader.add_implicit_resolver(_tag, re.compile(_pattern), _first)
+
+
+def _construct_core_int(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> int:
+    # SafeLoader's int reads "0o17" as 0 and "017" as octal (YAML 1.1); 1.2 core says 15 and 17.
+    text = loader.construct_scalar(node)
+    if text.startswith("0o"):
+        return int(text[2:], 8)
+    if text.startswith("0x"):
+        return int(text[2:], 16)
+    return int(text)
+
+
+Yaml12Loader.add_constructor("tag:yaml.org,2002:int", _construct_core_int)
+
+
+def parse_yaml_text(text: str, source: str) -> tuple[Any, yaml.Node | None]:
+    """Parse YAML 1.2 text; return the data and its node tree. Errors name `source` and the line."""
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        loader = Yaml12Loader(text)  # the reader refuses control characters here already
+    except yaml.reader.ReaderError as exc:
+        line = text.count("\n", 0, exc.position) + 1
+        raise AidsafeError(f"{source}:{line}: YAML syntax error: {str(exc).splitlines()[0]}") from None
+    try:
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark is not None else str(path)
+        where = f"{source}:{mark.line + 1}" if mark is not None else source
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
         raise AidsafeError(f"{where}: YAML syntax error: {problem}") from None
+    finally:
+        loader.dispose()
+    return data, node
+
+
+def read_text(path: Path) -> str:
+    """The file's text, which must be UTF-8; otherwise one line with the offending byte's place."""
+    if path.is_dir():
+        raise AidsafeError(f"{path}: is a directory; expected a YAML file")
+    if not path.is_file():
+        raise AidsafeError(f"{path}: file not found")
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise AidsafeError(
+            f"{path}:{line}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start}); save it as UTF-8"
+        ) from None
+
+
+def load_yaml(path: Path) -> tuple[Any, dict[tuple, int]]:
+    """Parse a YAML file; return the data and a map from key path to 1-based line number."""
+    text = read_text(path)
+    if not text.strip():
+        raise AidsafeError(f"{path}: file is empty; expected a YAML mapping")
+    data, node = parse_yaml_text(text, str(path))
     if not isinstance(data, dict):
         raise AidsafeError(f"{path}: expected a YAML mapping at the top level, got {type(data).__name__}")
     return data, key_lines(node)
@@ -61,12 +146,16 @@ def key_lines(node: yaml.Node | None, prefix: tuple = ()) -> dict[tuple, int]:
     return lines
 
 
-def format_validation_error(exc: ValidationError, source: str, lines: dict[tuple, int] | None = None) -> str:
-    """One line for the first error pydantic found: `file:line: dotted.key: message`."""
+def format_validation_error(
+    exc: ValidationError, source: str, lines: dict[tuple, int] | None = None, overrides: Iterable[str] = ()
+) -> str:
+    """One line for the first error pydantic found: `file:line: dotted.key: message`.
+
+    An error at or under a key that a `--set` override wrote is blamed on that override
+    (`--set deliberation.max_round=3: unknown key; ...`), not on the file's nearest line.
+    """
     err = exc.errors()[0]
     loc = tuple(part for part in err["loc"] if not (isinstance(part, str) and part.startswith("function-")))
-    line = _nearest_line(loc, lines or {})
-    where = f"{source}:{line}" if line else source
     key = ".".join(str(p) for p in loc) or "(top level)"
     msg = err["msg"]
     if err["type"] == "extra_forbidden":
@@ -78,14 +167,31 @@ def format_validation_error(exc: ValidationError, source: str, lines: dict[tuple
         msg = "required key is missing"
     count = exc.error_count()
     more = f" (and {count - 1} more error{'s' if count > 2 else ''})" if count > 1 else ""
+    override = blamed_override(loc, overrides)
+    if override is not None:
+        item, path = override
+        return f"--set {item}: {msg}{more}" if path == loc else f"--set {item}: {key}: {msg}{more}"
+    line = _nearest_line(loc, lines or {})
+    where = f"{source}:{line}" if line else source
     return f"{where}: {key}: {msg}{more}"
 
 
-def validate_model(model: type[M], data: Any, source: str, lines: dict[tuple, int] | None = None) -> M:
+def blamed_override(loc: tuple, overrides: Iterable[str]) -> tuple[str, tuple] | None:
+    """The last `--set` whose key path is `loc` or a parent of it, with that path; else None."""
+    for item in reversed(list(overrides)):
+        path = tuple(int(p) if p.strip().isdigit() else p.strip() for p in item.partition("=")[0].split("."))
+        if loc[: len(path)] == path:
+            return item, path
+    return None
+
+
+def validate_model(
+    model: type[M], data: Any, source: str, lines: dict[tuple, int] | None = None, overrides: Iterable[str] = ()
+) -> M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        raise AidsafeError(format_validation_error(exc, source, lines)) from None
+        raise AidsafeError(format_validation_error(exc, source, lines, overrides)) from None
 
 
 def _nearest_line(loc: tuple, lines: dict[tuple, int]) -> int | None:
@@ -110,7 +216,8 @@ def _allowed_keys(exc: ValidationError, loc: tuple) -> list[str]:
         model = _model_in(field.annotation)
         if model is None:
             return []
-    return sorted(model.model_fields)
+    # Fields excluded from dumps (Recipe.base_dir) are internal, not keys a user writes.
+    return sorted(name for name, field in model.model_fields.items() if not field.exclude)
 
 
 def _model_in(annotation: Any) -> type[BaseModel] | None:

@@ -109,7 +109,7 @@ def load_recipe(ref: str | Path, overrides: list[str] | None = None) -> Recipe:
         from aidsafe.config.overrides import apply_overrides
 
         data = apply_overrides(data, overrides)
-    recipe = validate_model(Recipe, data, str(path), lines)
+    recipe = validate_model(Recipe, data, str(path), lines, overrides or ())
     return recipe.model_copy(update={"base_dir": path.parent})
 
 

@@ -106,7 +106,7 @@ def load_train_recipe(ref: str | Path, overrides: list[str] | None = None, mode:
         from aidsafe.config.overrides import apply_overrides
 
         data = apply_overrides(data, overrides)
-    recipe = validate_model(TrainRecipe, data, str(path), lines)
+    recipe = validate_model(TrainRecipe, data, str(path), lines, overrides or ())
     if mode is not None and recipe.mode != mode:
         raise AidsafeError(f"{path}: mode: this is a {recipe.mode} recipe; run `aidsafe train {recipe.mode}` with it")
     _check_trainer_keys(recipe, str(path), lines)
