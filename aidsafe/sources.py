@@ -33,24 +33,29 @@ def read_prompts(source: str, prompt_field: str = "prompt", id_field: str = "id"
     """All prompts in `source`, in order, and how many repeated an earlier prompt (skipped)."""
     path = Path(source).expanduser()
     if path.is_file():
-        rows = _read_file(path, prompt_field)
+        try:
+            rows = _read_file(path, prompt_field, id_field)
+        except UnicodeDecodeError:
+            from aidsafe.config.yamlio import utf8_error
+
+            raise utf8_error(path) from None
     elif path.exists():
         raise AidsafeError(f"{source}: is a directory; expected a .jsonl, .csv or .parquet file")
     elif _looks_like_hub_id(source):
-        rows = _read_hub(source)
+        rows = _read_hub(source, prompt_field, id_field)
     else:
         raise AidsafeError(f"{source}: file not found (and not a Hugging Face dataset id like owner/name)")
     return _to_prompts(rows, source, prompt_field, id_field)
 
 
-def _read_file(path: Path, prompt_field: str) -> list[tuple[str, dict[str, Any]]]:
+def _read_file(path: Path, prompt_field: str, id_field: str) -> list[tuple[str, dict[str, Any]]]:
     suffix = path.suffix.lower()
     if suffix in (".jsonl", ".json") or path.name.endswith(".jsonl.txt"):
         return _read_jsonl(path)
     if suffix == ".csv":
         return _read_csv(path)
     if suffix == ".parquet":
-        return _read_parquet(path)
+        return _read_parquet(path, prompt_field, id_field)
     raise AidsafeError(f"{path}: unsupported file type {suffix or '(none)'}; expected .jsonl, .csv or .parquet")
 
 
@@ -62,7 +67,9 @@ def _read_jsonl(path: Path) -> list[tuple[str, dict[str, Any]]]:
 
 
 def _read_csv(path: Path) -> list[tuple[str, dict[str, Any]]]:
-    with path.open(encoding="utf-8", newline="") as handle:
+    # utf-8-sig: Excel's "CSV UTF-8" starts with a byte-order mark, which would otherwise stick to
+    # the first column's name ("\ufeffprompt").
+    with path.open(encoding="utf-8-sig", newline="") as handle:
         reader = csv.DictReader(handle)
         rows = [(f"{path}:{number}", row) for number, row in enumerate(reader, start=2)]
     if not rows:
@@ -70,14 +77,27 @@ def _read_csv(path: Path) -> list[tuple[str, dict[str, Any]]]:
     return rows
 
 
-def _read_parquet(path: Path) -> list[tuple[str, dict[str, Any]]]:
+def _read_parquet(path: Path, prompt_field: str, id_field: str) -> list[tuple[str, dict[str, Any]]]:
     import pyarrow.parquet as pq
 
     try:
-        table = pq.read_table(path)
+        names = pq.read_schema(path).names
+        # Only the columns we use: a corpus may carry responses or embeddings many times its prompts.
+        table = pq.read_table(path, columns=_columns(names, str(path), prompt_field, id_field))
+    except AidsafeError:
+        raise
     except Exception as exc:  # pyarrow raises several types for corrupt files
         raise AidsafeError(f"{path}: cannot read Parquet ({exc})") from None
     return [(f"{path}: row {i}", row) for i, row in enumerate(table.to_pylist())]
+
+
+def _columns(names: list[str], source: str, prompt_field: str, id_field: str) -> list[str]:
+    if prompt_field not in names:
+        raise AidsafeError(
+            f"{source}: missing field {prompt_field!r} (fields: {', '.join(names) or 'none'}); "
+            "choose one with --prompt-field"
+        )
+    return [prompt_field] + ([id_field] if id_field in names and id_field != prompt_field else [])
 
 
 def _looks_like_hub_id(source: str) -> bool:
@@ -85,7 +105,7 @@ def _looks_like_hub_id(source: str) -> bool:
     return name.count("/") == 1 and not name.startswith((".", "/", "~")) and not Path(name).suffix
 
 
-def _read_hub(source: str) -> list[tuple[str, dict[str, Any]]]:
+def _read_hub(source: str, prompt_field: str, id_field: str) -> list[tuple[str, dict[str, Any]]]:
     """`owner/name` or `owner/name:split` (default split: train)."""
     name, _, split = source.partition(":")
     import datasets
@@ -94,6 +114,7 @@ def _read_hub(source: str) -> list[tuple[str, dict[str, Any]]]:
         dataset = datasets.load_dataset(name, split=split or "train")
     except Exception as exc:  # offline, gated, missing: all end the run before any teacher call
         raise AidsafeError(f"{source}: cannot load Hugging Face dataset ({type(exc).__name__}: {exc})") from None
+    dataset = dataset.select_columns(_columns(dataset.column_names, source, prompt_field, id_field))
     return [(f"{source}: row {i}", row) for i, row in enumerate(dataset)]
 
 

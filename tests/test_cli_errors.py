@@ -98,3 +98,13 @@ def test_output_dir_from_another_recipe_is_refused(tmp_path, run_cli, prompts_fi
     (out / "run.json").write_text('{"recipe_hash": "0000000000000000"}', encoding="utf-8")
     code, _, err = run_cli("generate", "aidsafe", "-i", prompts_file(["a"]), "-o", out, "--no-progress")
     _one_line_error(code, err, str(out), "different recipe", "new --output")
+
+
+def test_latin1_prompts_file_is_one_line_before_any_call(tmp_path, run_cli):
+    source = tmp_path / "prompts.jsonl"
+    source.write_bytes('{"prompt": "caf\xe9"}\n'.encode("latin-1"))
+    code, _, err = run_cli(
+        "generate", "aidsafe", "-i", source, "-o", tmp_path / "out", "--base-url", "http://127.0.0.1:9/v1"
+    )
+    _one_line_error(code, err, "prompts.jsonl:1", "not UTF-8", "0xe9 at offset 15")
+    assert not (tmp_path / "out").exists()

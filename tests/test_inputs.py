@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -61,3 +63,71 @@ def test_missing_file_and_unknown_type(tmp_path):
 def test_hub_id_offline_fails_with_one_line(monkeypatch):
     with pytest.raises(AidsafeError, match=r"^someone/prompts: cannot load Hugging Face dataset"):
         read_prompts("someone/prompts")
+
+
+@pytest.mark.parametrize(
+    ("header", "rows", "expected"),
+    [
+        ("prompt,id", "hello,q1\nworld,q2\n", [("q1", "hello"), ("q2", "world")]),
+        ("id,prompt", "q1,hello\nq2,world\n", [("q1", "hello"), ("q2", "world")]),
+    ],
+    ids=["prompt-first", "id-first"],
+)
+def test_csv_with_a_byte_order_mark(tmp_path, header, rows, expected):
+    """Excel's "CSV UTF-8" starts with a BOM; it must not stick to the first column's name."""
+    path = tmp_path / "p.csv"
+    path.write_bytes(f"{header}\n{rows}".encode("utf-8-sig"))
+    prompts, _ = read_prompts(str(path))
+    assert [(p.id, p.prompt) for p in prompts] == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("p.jsonl", '{"prompt": "ok"}\n{"prompt": "caf\xe9"}\n'.encode("latin-1"), r"p\.jsonl:2: .*0xe9 at offset 32"),
+        ("p.csv", "prompt\nok\ncaf\xe9\n".encode("latin-1"), r"p\.csv:3: .*0xe9 at offset 13"),
+    ],
+)
+def test_latin1_prompts_name_file_line_and_offset(tmp_path, name, content, message):
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(AidsafeError, match=r"not UTF-8 text") as error:
+        read_prompts(str(path))
+    assert re.search(message, str(error.value)), error.value
+
+
+def test_parquet_reads_only_the_prompt_and_id_columns(tmp_path, monkeypatch):
+    path = tmp_path / "p.parquet"
+    blob = "x" * 100_000  # a column many times the prompts' size (responses, embeddings ...)
+    pq.write_table(pa.table({"prompt": ["a", "b"], "blob": [blob, blob], "id": ["1", "2"]}), path)
+    asked = []
+    real = pq.read_table
+    monkeypatch.setattr(pq, "read_table", lambda *a, **kw: asked.append(kw.get("columns")) or real(*a, **kw))
+    prompts, _ = read_prompts(str(path))
+    assert [(p.id, p.prompt) for p in prompts] == [("1", "a"), ("2", "b")]
+    assert asked == [["prompt", "id"]]
+
+
+def test_parquet_missing_prompt_column_lists_all_columns(tmp_path):
+    path = tmp_path / "p.parquet"
+    pq.write_table(pa.table({"text": ["a"], "blob": ["b"]}), path)
+    with pytest.raises(AidsafeError, match=r"p\.parquet: missing field 'prompt' \(fields: text, blob\)"):
+        read_prompts(str(path))
+
+
+def test_hub_dataset_keeps_only_the_prompt_and_id_columns(monkeypatch):
+    import datasets
+
+    table = datasets.Dataset.from_dict({"question": ["a", "b"], "blob": ["x" * 1000] * 2, "id": ["1", "2"]})
+    seen = []
+    real = datasets.Dataset.select_columns
+
+    def spy(self, columns, *args, **kwargs):
+        seen.append(list(columns))
+        return real(self, columns, *args, **kwargs)
+
+    monkeypatch.setattr(datasets, "load_dataset", lambda name, split: table)
+    monkeypatch.setattr(datasets.Dataset, "select_columns", spy)
+    prompts, _ = read_prompts("someone/prompts", prompt_field="question")
+    assert [(p.id, p.prompt) for p in prompts] == [("1", "a"), ("2", "b")]
+    assert seen == [["question", "id"]]

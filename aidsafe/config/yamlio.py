@@ -13,6 +13,7 @@ path to its line, so a pydantic error at `("teacher", "timeout_s")` can say
 
 from __future__ import annotations
 
+import codecs
 import re
 from collections.abc import Iterable
 from pathlib import Path
@@ -28,6 +29,7 @@ __all__ = [
     "blamed_override",
     "load_yaml",
     "read_text",
+    "utf8_error",
     "parse_yaml_text",
     "validate_model",
     "format_validation_error",
@@ -110,14 +112,35 @@ def read_text(path: Path) -> str:
         raise AidsafeError(f"{path}: is a directory; expected a YAML file")
     if not path.is_file():
         raise AidsafeError(f"{path}: file not found")
-    raw = path.read_bytes()
     try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw.count(b"\n", 0, exc.start) + 1
-        raise AidsafeError(
-            f"{path}:{line}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start}); save it as UTF-8"
-        ) from None
+        return path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        raise utf8_error(path) from None
+
+
+def utf8_error(path: Path) -> AidsafeError:
+    """The error for a file that is not UTF-8: `path:line: not UTF-8 text (byte 0xe9 at offset N)`.
+
+    Called after a UnicodeDecodeError, whose offset is relative to whatever buffer the reader
+    decoded; this re-reads the file in chunks to find the first bad byte's place in the file.
+    """
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset, line = 0, 1  # of the first byte the decoder holds (it may carry an unfinished character)
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            data = decoder.getstate()[0] + chunk  # what this decode() call sees; exc.start indexes it
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError as exc:
+                line += data.count(b"\n", 0, exc.start)
+                return AidsafeError(
+                    f"{path}:{line}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {offset + exc.start}); "
+                    "save it as UTF-8"
+                )
+            held = len(decoder.getstate()[0])
+            line += data.count(b"\n", 0, len(data) - held)
+            offset += len(data) - held
+    return AidsafeError(f"{path}: not UTF-8 text (cut off inside a character at the end); save it as UTF-8")
 
 
 def load_yaml(path: Path) -> tuple[Any, dict[tuple, int]]:
