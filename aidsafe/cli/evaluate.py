@@ -78,6 +78,11 @@ def eval_guard(
             "format": "guardreasoner",
             **evaluate_file(predictions, task, mode).to_dict(),
         }
+    from aidsafe.guard.evaluate import unparseable_warning
+
+    warning = unparseable_warning(report, task, format)
+    if warning:
+        typer.echo(f"warning: {warning}", err=True)
     if as_json:
         typer.echo(json.dumps(report, indent=2))
         return

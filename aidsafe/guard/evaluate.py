@@ -29,6 +29,7 @@ __all__ = [
     "evaluate_file",
     "evaluate_thinkguard_file",
     "read_predictions",
+    "unparseable_warning",
 ]
 
 PREDICTIONS_FILE = "generated_predictions.jsonl"
@@ -45,7 +46,13 @@ WILDGUARD_GOLD_FIELDS = {
 def read_predictions(path: Path) -> list[dict[str, Any]]:
     """Rows of a predictions JSONL file; each needs `label` (or WildGuardTest columns) and `predict`."""
     rows = []
-    for number, row in read_jsonl(path):
+    try:
+        numbered = read_jsonl(path)
+    except UnicodeDecodeError:
+        from aidsafe.config.yamlio import utf8_error
+
+        raise utf8_error(path) from None
+    for number, row in numbered:
         if not isinstance(row.get("predict"), str):
             raise AidsafeError(f"{path}:{number}: expected an object with a string 'predict'")
         rows.append(row)
@@ -117,3 +124,19 @@ def evaluate_thinkguard_file(path: Path, task: str) -> dict[str, Any]:
 
 def _is_number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def unparseable_warning(report: dict[str, Any], task: str, fmt: str) -> str | None:
+    """A one-line warning when most rows have no verdict for `task`, else None.
+
+    A model's outputs rarely fail to parse; when most do, the usual cause is a predictions file
+    scored on the wrong `--task` (a prompt-harm model has no response verdicts) or `--format`,
+    which would otherwise show as a quiet F1 of 0.00.
+    """
+    n, unparseable = report["n"], report["unparseable"]
+    if not n or unparseable * 2 <= n:
+        return None
+    return (
+        f"{unparseable} of {n} rows have no {task} verdict in the {fmt} format: "
+        f"check --task {task} and --format {fmt} match what the model was asked; F1 counts them as wrong"
+    )
