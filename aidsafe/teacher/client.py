@@ -32,7 +32,14 @@ from pydantic import BaseModel, ValidationError
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
 
 from aidsafe.errors import AidsafeError, TeacherUnreachable
-from aidsafe.teacher.retry import Backoff, describe_failure, is_transient, timed_out
+from aidsafe.teacher.retry import (
+    Backoff,
+    NotJSONReply,
+    describe_failure,
+    is_transient,
+    refuse_non_json,
+    timed_out,
+)
 from aidsafe.teacher.types import (
     CallRecord,
     Endpoint,
@@ -192,12 +199,17 @@ class TeacherClient:
             ]
 
     async def _recorded(self, call: CallRecord, work: Awaitable[T]) -> T:
-        """Await one call's work; count it in `stats` (its latency set) or as failed."""
+        """Await one call's work and count it in `stats`, failed or not: the tokens, re-asks and
+        time of a call that finally failed were spent all the same. A TeacherError carries the
+        call's record, for the sample's rejection."""
         started = time.perf_counter()
         try:
             result = await work
-        except Exception:
-            self.stats.failed_calls += 1
+        except Exception as exc:
+            call.latency_s = time.perf_counter() - started
+            self.stats.record(call, ok=False)
+            if isinstance(exc, TeacherError):
+                exc.call = call
             raise
         call.latency_s = time.perf_counter() - started
         self.stats.record(call)
@@ -207,6 +219,7 @@ class TeacherClient:
         """`request(model)` with the endpoint's ChatOpenAI for a free lane, inside one slot, with
         transport failures retried; the openai errors that remain become TeacherErrors."""
         api_key = self._api_key(endpoint)
+        tries = timeouts = 0
         retrying = AsyncRetrying(
             retry=retry_if_exception(is_transient),
             stop=stop_after_attempt(self._max_transport_retries + 1),
@@ -220,15 +233,22 @@ class TeacherClient:
                     # The slot is held for the request only, never across a backoff sleep.
                     async with self._slots:
                         self.stats.in_flight += 1
+                        tries += 1
                         try:
-                            return await request(self._chat_model(endpoint, api_key))
+                            return await _within(endpoint.timeout_s, request(self._chat_model(endpoint, api_key)))
+                        except openai.APITimeoutError as exc:
+                            if timed_out(exc):
+                                timeouts += 1
+                                self.stats.timeouts += 1
+                            raise
                         finally:
                             self.stats.in_flight -= 1
         except openai.APIError as exc:
             where = f"{call.agent}: teacher {endpoint.model} at {endpoint.base_url}"
             if is_transient(exc):
                 raise TransientTeacherError(
-                    f"{where} failed {call.transport_retries + 1} times in a row, last: {describe_failure(exc)}"
+                    f"{where} failed {tries} times in a row, last: {describe_failure(exc)}"
+                    + _timeout_hint(timeouts, tries, endpoint.timeout_s, last=timed_out(exc))
                 ) from exc
             raise TeacherError(f"{where} rejected the request: {describe_failure(exc)}") from exc
         raise AssertionError("unreachable: tenacity either returns or raises")
@@ -335,6 +355,35 @@ def _structured_output_fields(schema: type[BaseModel], mode: str) -> dict[str, A
     raise ValueError(f"unknown structured_output mode {mode!r}")
 
 
+async def _within(timeout_s: float, request: Awaitable[T]) -> T:
+    """`request`, given `timeout_s` in all. The SDK's timeout bounds each read, not the reply: a
+    server sending a byte now and then (a slow proxy, a stalled stream) would hold the request
+    for ever, and `teacher.timeout_s` is documented as per request."""
+    deadline = asyncio.timeout(timeout_s)
+    try:
+        async with deadline:
+            return await request
+    except (TimeoutError, openai.APIConnectionError) as exc:
+        # aiohttp turns the cancellation into a connection error; the deadline knows better.
+        # Raised as the SDK's own timeout, so retries and messages treat both alike.
+        if not deadline.expired() or timed_out(exc):
+            raise
+        raise openai.APITimeoutError(request=getattr(exc, "request", None)) from TimeoutError(  # type: ignore[arg-type]
+            f"no whole reply within {timeout_s:g} s"
+        )
+
+
+def _timeout_hint(timeouts: int, tries: int, timeout_s: float, *, last: bool) -> str:
+    """What to change when timeouts are the main failure: the limit, by its recipe name."""
+    if not timeouts or 2 * timeouts < tries:
+        return ""
+    if last and timeouts == tries:
+        what = f" after {timeout_s:g} s"
+    else:
+        what = f"; {timeouts} of {tries} attempts timed out after {timeout_s:g} s"
+    return f"{what}: a slow teacher needs a longer teacher.timeout_s (or a smaller max_tokens in the agents' sampling)"
+
+
 def _reply_text(reply: AIMessage) -> str:
     """The text to validate: the forced tool call's arguments, else the content (servers that
     ignore tool_choice answer in plain content)."""
@@ -405,12 +454,14 @@ def _http_client(concurrency: int) -> Any:
     """
     limits_type = type(openai.DEFAULT_CONNECTION_LIMITS)  # httpx's or httpx2's, as the SDK uses
     limits = limits_type(max_connections=concurrency, max_keepalive_connections=concurrency)
-    return openai.DefaultAioHttpClient(limits=limits)
+    return openai.DefaultAioHttpClient(limits=limits, event_hooks={"response": [refuse_non_json]})
 
 
 def _unreachable_reason(exc: Exception) -> str:
     if isinstance(exc, openai.APIStatusError):
         return f"GET /models answered HTTP {exc.status_code}"
+    if isinstance(exc, NotJSONReply):
+        return "GET /models did not return an OpenAI model list"
     if timed_out(exc):
         return f"no answer within {_REACHABLE_TIMEOUT_S:g} s"
     if isinstance(exc, openai.APIConnectionError):
