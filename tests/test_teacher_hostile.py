@@ -166,3 +166,67 @@ async def test_transport_failures_are_counted_with_their_call():
                 await ask(client, server)
     assert caught.value.call.transport_retries == 1
     assert (client.stats.failed_calls, client.stats.transport_retries) == (1, 1)
+
+
+# 9.8: a reply that is not valid Unicode is re-asked ------------------------------------------
+
+
+async def test_lone_surrogate_in_a_reply_is_reasked_with_a_sendable_echo():
+    # The server's JSON body escapes it ("\ud800"); the SDK's parse gives a str no codec encodes.
+    replies = iter(['{"safe": true, "reason": "bad \ud800 text"}', '{"safe": true, "reason": "fine"}'])
+    async with quick_client() as client:
+        with ScriptedServer(lambda request: next(replies)) as server:
+            verdict, call = await ask(client, server)
+    assert verdict.reason == "fine"
+    assert call.attempts == 2
+    echoed, reask = server.requests[1].json["messages"][-2:]
+    assert echoed["content"] == '{"safe": true, "reason": "bad \ufffd text"}'
+    assert "not valid Unicode: a lone surrogate U+D800" in reask["content"]
+
+
+async def test_lone_surrogates_every_time_are_invalid_output():
+    async with quick_client(max_parse_retries=1) as client:
+        with ScriptedServer(lambda request: '{"safe": true, "reason": "\udfff"}') as server:
+            with pytest.raises(InvalidOutputError, match="lone surrogate U\\+DFFF"):
+                await ask(client, server)
+
+
+async def test_lone_surrogate_in_a_raw_completion_is_replaced():
+    async with quick_client() as client:
+        with ScriptedServer(lambda request: " unsafe \ud83d") as server:
+            reply, _ = await client.complete_text(
+                agent="guard", prompt="x", endpoint=Endpoint(base_url=server.base_url, model=MODEL), sampling={}
+            )
+    assert reply["text"] == " unsafe \ufffd"
+
+
+# 9.15: a re-ask echoes a bounded excerpt, so long replies cannot overflow the context ---------
+
+
+def long_reply_server(finish_reason: str) -> ScriptedServer:
+    rambling = "I will now explain at length. " * 700  # 21,000 characters, about 5,000 tokens
+    # A context of 8,000 characters: the first request fits, one with the whole reply echoed not.
+    return ScriptedServer(lambda request: {"content": rambling, "finish_reason": finish_reason}, context_chars=8_000)
+
+
+async def test_reply_cut_off_at_the_token_limit_says_so_instead_of_overflowing():
+    async with quick_client(max_parse_retries=2) as client:
+        with long_reply_server("length") as server:
+            with pytest.raises(InvalidOutputError) as caught:
+                await ask(client, server, sampling={"max_tokens": 5_000})
+            requests = server.requests
+    assert len(requests) == 3
+    message = str(caught.value)
+    assert "cut off at the token limit" in message and "raise max_tokens" in message
+    for request in requests[1:]:
+        echoed, reask = request.json["messages"][-2:]
+        assert len(echoed["content"]) < 2_100
+        assert echoed["content"].endswith("more characters left out]")
+        assert "a shorter reply" in reask["content"]
+
+
+async def test_a_server_ignoring_max_tokens_is_reasked_within_the_context():
+    async with quick_client(max_parse_retries=1) as client:
+        with long_reply_server("stop") as server:
+            with pytest.raises(InvalidOutputError, match="Invalid JSON"):
+                await ask(client, server)

@@ -60,6 +60,12 @@ _PLACEHOLDER_KEY = "EMPTY"
 _KEY_REQUIRED_HOSTS = frozenset({"api.openai.com"})
 _REACHABLE_TIMEOUT_S = 10.0
 _MAX_ERROR_CHARS = 400
+# About 500 tokens: enough of a rejected reply for the model to see what it did wrong.
+_MAX_ECHO_CHARS = 2_000
+_CUT_OFF = (
+    "the reply was cut off at the token limit (finish_reason=length); "
+    "raise max_tokens in the agent's sampling if replies need more"
+)
 
 _THINK_BLOCK = re.compile(r"<think>.*?</think>", re.DOTALL)
 _JSON_START = ("{", "[")
@@ -183,8 +189,9 @@ class TeacherClient:
             reply = await self._send(call, endpoint, lambda model, sent=conversation: model.ainvoke(sent, **kwargs))
             _add_usage(call, reply)
             text = clean_reply(_reply_text(reply))
+            cut_off = reply.response_metadata.get("finish_reason") == "length"
             try:
-                return _parse(reply, text, schema, check)
+                return _parse(text, cut_off, schema, check)
             except ValueError as exc:  # pydantic's ValidationError is a ValueError too
                 error = _short_error(exc)
             if call.attempts > self._max_parse_retries:
@@ -194,8 +201,8 @@ class TeacherClient:
                 )
             conversation = [
                 *conversation,
-                {"role": "assistant", "content": text},
-                {"role": "user", "content": _reask(error, schema)},
+                {"role": "assistant", "content": _excerpt(text)},
+                {"role": "user", "content": _reask(error, schema, cut_off=cut_off)},
             ]
 
     async def _recorded(self, call: CallRecord, work: Awaitable[T]) -> T:
@@ -394,13 +401,43 @@ def _reply_text(reply: AIMessage) -> str:
     return reply.text
 
 
-def _parse(reply: AIMessage, text: str, schema: type[M], check: Callable[[M], None] | None) -> M:
-    if reply.response_metadata.get("finish_reason") == "length":
-        raise ValueError("the reply was cut off at the token limit (finish_reason=length)")
+def _parse(text: str, cut_off: bool, schema: type[M], check: Callable[[M], None] | None) -> M:
+    if cut_off:
+        raise ValueError(_CUT_OFF)
+    if (bad := _lone_surrogate(text)) is not None:
+        # Such a str cannot be encoded as UTF-8, so it could be neither saved nor sent back.
+        raise ValueError(f"the reply is not valid Unicode: a lone surrogate U+{ord(text[bad]):04X} at character {bad}")
     parsed = schema.model_validate_json(text)
     if check is not None:
         check(parsed)
     return parsed
+
+
+def _lone_surrogate(text: str) -> int | None:
+    """Where `text` has a lone UTF-16 surrogate (a JSON string may escape one, "\\ud800"), if
+    anywhere. A valid str encodes, which is the common case and fast."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return exc.start
+    return None
+
+
+def _valid_unicode(text: str) -> str:
+    """`text` with each lone surrogate replaced by U+FFFD, so that it can be sent and saved."""
+    if _lone_surrogate(text) is None:
+        return text
+    return "".join("\ufffd" if "\ud800" <= char <= "\udfff" else char for char in text)
+
+
+def _excerpt(text: str) -> str:
+    """The rejected reply as echoed in a re-ask: valid Unicode, and bounded. The model needs to
+    see what it wrote, not all of it: a reply cut off at the token limit, or thousands of tokens
+    from a server that ignores max_tokens, would fill the context with each re-ask."""
+    text = _valid_unicode(text)
+    if len(text) <= _MAX_ECHO_CHARS:
+        return text
+    return f"{text[:_MAX_ECHO_CHARS]} [... {len(text) - _MAX_ECHO_CHARS} more characters left out]"
 
 
 def _text_choice(call: CallRecord, endpoint: Endpoint, reply: Completion) -> dict[str, Any]:
@@ -413,7 +450,7 @@ def _text_choice(call: CallRecord, endpoint: Endpoint, reply: Completion) -> dic
         raise TeacherError(f"{call.agent}: teacher {endpoint.model} at {endpoint.base_url} sent no completion text")
     choice = choices[0]
     logprobs = choice.logprobs.to_dict() if choice.logprobs is not None else None
-    return {"text": choice.text, "finish_reason": choice.finish_reason, "logprobs": logprobs}
+    return {"text": _valid_unicode(choice.text), "finish_reason": choice.finish_reason, "logprobs": logprobs}
 
 
 def _add_usage(call: CallRecord, reply: AIMessage) -> None:
@@ -436,10 +473,11 @@ def _short_error(exc: ValueError) -> str:
     return text if len(text) <= _MAX_ERROR_CHARS else text[: _MAX_ERROR_CHARS - 3] + "..."
 
 
-def _reask(error: str, schema: type[BaseModel]) -> str:
+def _reask(error: str, schema: type[BaseModel], *, cut_off: bool = False) -> str:
+    shorter = "a shorter reply: " if cut_off else ""
     return (
         f"Your previous reply was not accepted: {error}\n"
-        f"Reply again with only a JSON object that matches the {schema.__name__} schema, "
+        f"Reply again with {shorter}only a JSON object that matches the {schema.__name__} schema, "
         "with no other text."
     )
 
