@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import json
 import os
 import random
-import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from functools import lru_cache
@@ -28,10 +26,19 @@ from langchain_openai import ChatOpenAI
 from openai.resources.chat.completions import AsyncCompletions as AsyncChatCompletions
 from openai.resources.completions import AsyncCompletions as AsyncTextCompletions
 from openai.types import Completion
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
 
 from aidsafe.errors import AidsafeError, TeacherUnreachable
+from aidsafe.teacher.replies import (
+    clean_reply,
+    excerpt,
+    parse_reply,
+    reask,
+    reply_text,
+    short_error,
+    valid_unicode,
+)
 from aidsafe.teacher.retry import (
     Backoff,
     NotJSONReply,
@@ -59,17 +66,7 @@ T = TypeVar("T")
 _PLACEHOLDER_KEY = "EMPTY"
 _KEY_REQUIRED_HOSTS = frozenset({"api.openai.com"})
 _REACHABLE_TIMEOUT_S = 10.0
-_MAX_ERROR_CHARS = 400
-# About 500 tokens: enough of a rejected reply for the model to see what it did wrong.
-_MAX_ECHO_CHARS = 2_000
-_CUT_OFF = (
-    "the reply was cut off at the token limit (finish_reason=length); "
-    "raise max_tokens in the agent's sampling if replies need more"
-)
 
-_THINK_BLOCK = re.compile(r"<think>.*?</think>", re.DOTALL)
-_JSON_START = ("{", "[")
-_FENCE = re.compile(r"```(?:json)?[ \t]*\n?(.*?)```", re.DOTALL)
 # The SDK's `create` takes only OpenAI's own parameters; server-specific sampling settings such as
 # vLLM's top_k, min_p or repetition_penalty must travel in `extra_body`.
 _CHAT_PARAMS = frozenset(inspect.signature(AsyncChatCompletions.create).parameters) - {"self"}
@@ -188,12 +185,12 @@ class TeacherClient:
             call.attempts += 1
             reply = await self._send(call, endpoint, lambda model, sent=conversation: model.ainvoke(sent, **kwargs))
             _add_usage(call, reply)
-            text = clean_reply(_reply_text(reply))
+            text = clean_reply(reply_text(reply))
             cut_off = reply.response_metadata.get("finish_reason") == "length"
             try:
-                return _parse(text, cut_off, schema, check)
+                return parse_reply(text, cut_off, schema, check)
             except ValueError as exc:  # pydantic's ValidationError is a ValueError too
-                error = _short_error(exc)
+                error = short_error(exc)
             if call.attempts > self._max_parse_retries:
                 raise InvalidOutputError(
                     f"{call.agent}: {endpoint.model} gave no valid {schema.__name__} in "
@@ -201,8 +198,8 @@ class TeacherClient:
                 )
             conversation = [
                 *conversation,
-                {"role": "assistant", "content": _excerpt(text)},
-                {"role": "user", "content": _reask(error, schema, cut_off=cut_off)},
+                {"role": "assistant", "content": excerpt(text)},
+                {"role": "user", "content": reask(error, schema, cut_off=cut_off)},
             ]
 
     async def _recorded(self, call: CallRecord, work: Awaitable[T]) -> T:
@@ -295,27 +292,6 @@ class TeacherClient:
         return _PLACEHOLDER_KEY
 
 
-def clean_reply(text: str) -> str:
-    """The JSON part of a reply: without reasoning blocks and markdown fences.
-
-    Reasoning models put `<think>...</think>` before the answer. Some chat templates open the
-    block in the prompt, so only the closing tag arrives: everything up to it is reasoning too.
-    A reply that already starts as JSON is left alone, since its strings may well contain fences
-    or tags (a response quoting code, a guard critique quoting a transcript).
-    """
-    text = text.strip()
-    if text.startswith(_JSON_START):
-        return text
-    text = _THINK_BLOCK.sub("", text)
-    _, closing, after = text.rpartition("</think>")
-    if closing:
-        text = after
-    text = text.strip()
-    if not text.startswith(_JSON_START) and (fenced := _FENCE.search(text)):
-        text = fenced.group(1).strip()
-    return text
-
-
 def _request_kwargs(sampling: Mapping[str, Any], schema: type[BaseModel], mode: str) -> dict[str, Any]:
     """Keyword arguments for `ChatOpenAI.ainvoke`: the sampling settings, and the structured-output
     fields in `extra_body`."""
@@ -391,55 +367,6 @@ def _timeout_hint(timeouts: int, tries: int, timeout_s: float, *, last: bool) ->
     return f"{what}: a slow teacher needs a longer teacher.timeout_s (or a smaller max_tokens in the agents' sampling)"
 
 
-def _reply_text(reply: AIMessage) -> str:
-    """The text to validate: the forced tool call's arguments, else the content (servers that
-    ignore tool_choice answer in plain content)."""
-    if reply.tool_calls:
-        return json.dumps(reply.tool_calls[0]["args"])
-    if reply.invalid_tool_calls:
-        return reply.invalid_tool_calls[0].get("args") or ""
-    return reply.text
-
-
-def _parse(text: str, cut_off: bool, schema: type[M], check: Callable[[M], None] | None) -> M:
-    if cut_off:
-        raise ValueError(_CUT_OFF)
-    if (bad := _lone_surrogate(text)) is not None:
-        # Such a str cannot be encoded as UTF-8, so it could be neither saved nor sent back.
-        raise ValueError(f"the reply is not valid Unicode: a lone surrogate U+{ord(text[bad]):04X} at character {bad}")
-    parsed = schema.model_validate_json(text)
-    if check is not None:
-        check(parsed)
-    return parsed
-
-
-def _lone_surrogate(text: str) -> int | None:
-    """Where `text` has a lone UTF-16 surrogate (a JSON string may escape one, "\\ud800"), if
-    anywhere. A valid str encodes, which is the common case and fast."""
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        return exc.start
-    return None
-
-
-def _valid_unicode(text: str) -> str:
-    """`text` with each lone surrogate replaced by U+FFFD, so that it can be sent and saved."""
-    if _lone_surrogate(text) is None:
-        return text
-    return "".join("\ufffd" if "\ud800" <= char <= "\udfff" else char for char in text)
-
-
-def _excerpt(text: str) -> str:
-    """The rejected reply as echoed in a re-ask: valid Unicode, and bounded. The model needs to
-    see what it wrote, not all of it: a reply cut off at the token limit, or thousands of tokens
-    from a server that ignores max_tokens, would fill the context with each re-ask."""
-    text = _valid_unicode(text)
-    if len(text) <= _MAX_ECHO_CHARS:
-        return text
-    return f"{text[:_MAX_ECHO_CHARS]} [... {len(text) - _MAX_ECHO_CHARS} more characters left out]"
-
-
 def _text_choice(call: CallRecord, endpoint: Endpoint, reply: Completion) -> dict[str, Any]:
     usage = getattr(reply, "usage", None)
     if usage is not None:
@@ -450,7 +377,7 @@ def _text_choice(call: CallRecord, endpoint: Endpoint, reply: Completion) -> dic
         raise TeacherError(f"{call.agent}: teacher {endpoint.model} at {endpoint.base_url} sent no completion text")
     choice = choices[0]
     logprobs = choice.logprobs.to_dict() if choice.logprobs is not None else None
-    return {"text": _valid_unicode(choice.text), "finish_reason": choice.finish_reason, "logprobs": logprobs}
+    return {"text": valid_unicode(choice.text), "finish_reason": choice.finish_reason, "logprobs": logprobs}
 
 
 def _add_usage(call: CallRecord, reply: AIMessage) -> None:
@@ -458,28 +385,6 @@ def _add_usage(call: CallRecord, reply: AIMessage) -> None:
     if usage:
         call.prompt_tokens += usage.get("input_tokens", 0)
         call.completion_tokens += usage.get("output_tokens", 0)
-
-
-def _short_error(exc: ValueError) -> str:
-    """A validation error short enough to send back to the model and to print on one line."""
-    if isinstance(exc, ValidationError):
-        parts = [
-            f"{'.'.join(str(part) for part in error['loc']) or 'reply'}: {error['msg']}"
-            for error in exc.errors(include_url=False)[:5]
-        ]
-        text = "; ".join(parts)
-    else:
-        text = " ".join(str(exc).split())
-    return text if len(text) <= _MAX_ERROR_CHARS else text[: _MAX_ERROR_CHARS - 3] + "..."
-
-
-def _reask(error: str, schema: type[BaseModel], *, cut_off: bool = False) -> str:
-    shorter = "a shorter reply: " if cut_off else ""
-    return (
-        f"Your previous reply was not accepted: {error}\n"
-        f"Reply again with {shorter}only a JSON object that matches the {schema.__name__} schema, "
-        "with no other text."
-    )
 
 
 def _http_client(concurrency: int) -> Any:
