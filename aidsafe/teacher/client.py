@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-import json
 import os
 import random
-import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from functools import lru_cache
@@ -28,11 +26,27 @@ from langchain_openai import ChatOpenAI
 from openai.resources.chat.completions import AsyncCompletions as AsyncChatCompletions
 from openai.resources.completions import AsyncCompletions as AsyncTextCompletions
 from openai.types import Completion
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
 
 from aidsafe.errors import AidsafeError, TeacherUnreachable
-from aidsafe.teacher.retry import Backoff, describe_failure, is_transient, timed_out
+from aidsafe.teacher.replies import (
+    clean_reply,
+    excerpt,
+    parse_reply,
+    reask,
+    reply_text,
+    short_error,
+    valid_unicode,
+)
+from aidsafe.teacher.retry import (
+    Backoff,
+    NotJSONReply,
+    describe_failure,
+    is_transient,
+    refuse_non_json,
+    timed_out,
+)
 from aidsafe.teacher.types import (
     CallRecord,
     Endpoint,
@@ -52,11 +66,7 @@ T = TypeVar("T")
 _PLACEHOLDER_KEY = "EMPTY"
 _KEY_REQUIRED_HOSTS = frozenset({"api.openai.com"})
 _REACHABLE_TIMEOUT_S = 10.0
-_MAX_ERROR_CHARS = 400
 
-_THINK_BLOCK = re.compile(r"<think>.*?</think>", re.DOTALL)
-_JSON_START = ("{", "[")
-_FENCE = re.compile(r"```(?:json)?[ \t]*\n?(.*?)```", re.DOTALL)
 # The SDK's `create` takes only OpenAI's own parameters; server-specific sampling settings such as
 # vLLM's top_k, min_p or repetition_penalty must travel in `extra_body`.
 _CHAT_PARAMS = frozenset(inspect.signature(AsyncChatCompletions.create).parameters) - {"self"}
@@ -175,11 +185,12 @@ class TeacherClient:
             call.attempts += 1
             reply = await self._send(call, endpoint, lambda model, sent=conversation: model.ainvoke(sent, **kwargs))
             _add_usage(call, reply)
-            text = clean_reply(_reply_text(reply))
+            text = clean_reply(reply_text(reply))
+            cut_off = reply.response_metadata.get("finish_reason") == "length"
             try:
-                return _parse(reply, text, schema, check)
+                return parse_reply(text, cut_off, schema, check)
             except ValueError as exc:  # pydantic's ValidationError is a ValueError too
-                error = _short_error(exc)
+                error = short_error(exc)
             if call.attempts > self._max_parse_retries:
                 raise InvalidOutputError(
                     f"{call.agent}: {endpoint.model} gave no valid {schema.__name__} in "
@@ -187,17 +198,22 @@ class TeacherClient:
                 )
             conversation = [
                 *conversation,
-                {"role": "assistant", "content": text},
-                {"role": "user", "content": _reask(error, schema)},
+                {"role": "assistant", "content": excerpt(text)},
+                {"role": "user", "content": reask(error, schema, cut_off=cut_off)},
             ]
 
     async def _recorded(self, call: CallRecord, work: Awaitable[T]) -> T:
-        """Await one call's work; count it in `stats` (its latency set) or as failed."""
+        """Await one call's work and count it in `stats`, failed or not: the tokens, re-asks and
+        time of a call that finally failed were spent all the same. A TeacherError carries the
+        call's record, for the sample's rejection."""
         started = time.perf_counter()
         try:
             result = await work
-        except Exception:
-            self.stats.failed_calls += 1
+        except Exception as exc:
+            call.latency_s = time.perf_counter() - started
+            self.stats.record(call, ok=False)
+            if isinstance(exc, TeacherError):
+                exc.call = call
             raise
         call.latency_s = time.perf_counter() - started
         self.stats.record(call)
@@ -207,6 +223,7 @@ class TeacherClient:
         """`request(model)` with the endpoint's ChatOpenAI for a free lane, inside one slot, with
         transport failures retried; the openai errors that remain become TeacherErrors."""
         api_key = self._api_key(endpoint)
+        tries = timeouts = 0
         retrying = AsyncRetrying(
             retry=retry_if_exception(is_transient),
             stop=stop_after_attempt(self._max_transport_retries + 1),
@@ -220,15 +237,22 @@ class TeacherClient:
                     # The slot is held for the request only, never across a backoff sleep.
                     async with self._slots:
                         self.stats.in_flight += 1
+                        tries += 1
                         try:
-                            return await request(self._chat_model(endpoint, api_key))
+                            return await _within(endpoint.timeout_s, request(self._chat_model(endpoint, api_key)))
+                        except openai.APITimeoutError as exc:
+                            if timed_out(exc):
+                                timeouts += 1
+                                self.stats.timeouts += 1
+                            raise
                         finally:
                             self.stats.in_flight -= 1
         except openai.APIError as exc:
             where = f"{call.agent}: teacher {endpoint.model} at {endpoint.base_url}"
             if is_transient(exc):
                 raise TransientTeacherError(
-                    f"{where} failed {call.transport_retries + 1} times in a row, last: {describe_failure(exc)}"
+                    f"{where} failed {tries} times in a row, last: {describe_failure(exc)}"
+                    + _timeout_hint(timeouts, tries, endpoint.timeout_s, last=timed_out(exc))
                 ) from exc
             raise TeacherError(f"{where} rejected the request: {describe_failure(exc)}") from exc
         raise AssertionError("unreachable: tenacity either returns or raises")
@@ -266,27 +290,6 @@ class TeacherClient:
                 "needs an API key in that environment variable"
             )
         return _PLACEHOLDER_KEY
-
-
-def clean_reply(text: str) -> str:
-    """The JSON part of a reply: without reasoning blocks and markdown fences.
-
-    Reasoning models put `<think>...</think>` before the answer. Some chat templates open the
-    block in the prompt, so only the closing tag arrives: everything up to it is reasoning too.
-    A reply that already starts as JSON is left alone, since its strings may well contain fences
-    or tags (a response quoting code, a guard critique quoting a transcript).
-    """
-    text = text.strip()
-    if text.startswith(_JSON_START):
-        return text
-    text = _THINK_BLOCK.sub("", text)
-    _, closing, after = text.rpartition("</think>")
-    if closing:
-        text = after
-    text = text.strip()
-    if not text.startswith(_JSON_START) and (fenced := _FENCE.search(text)):
-        text = fenced.group(1).strip()
-    return text
 
 
 def _request_kwargs(sampling: Mapping[str, Any], schema: type[BaseModel], mode: str) -> dict[str, Any]:
@@ -335,23 +338,33 @@ def _structured_output_fields(schema: type[BaseModel], mode: str) -> dict[str, A
     raise ValueError(f"unknown structured_output mode {mode!r}")
 
 
-def _reply_text(reply: AIMessage) -> str:
-    """The text to validate: the forced tool call's arguments, else the content (servers that
-    ignore tool_choice answer in plain content)."""
-    if reply.tool_calls:
-        return json.dumps(reply.tool_calls[0]["args"])
-    if reply.invalid_tool_calls:
-        return reply.invalid_tool_calls[0].get("args") or ""
-    return reply.text
+async def _within(timeout_s: float, request: Awaitable[T]) -> T:
+    """`request`, given `timeout_s` in all. The SDK's timeout bounds each read, not the reply: a
+    server sending a byte now and then (a slow proxy, a stalled stream) would hold the request
+    for ever, and `teacher.timeout_s` is documented as per request."""
+    deadline = asyncio.timeout(timeout_s)
+    try:
+        async with deadline:
+            return await request
+    except (TimeoutError, openai.APIConnectionError) as exc:
+        # aiohttp turns the cancellation into a connection error; the deadline knows better.
+        # Raised as the SDK's own timeout, so retries and messages treat both alike.
+        if not deadline.expired() or timed_out(exc):
+            raise
+        raise openai.APITimeoutError(request=getattr(exc, "request", None)) from TimeoutError(  # type: ignore[arg-type]
+            f"no whole reply within {timeout_s:g} s"
+        )
 
 
-def _parse(reply: AIMessage, text: str, schema: type[M], check: Callable[[M], None] | None) -> M:
-    if reply.response_metadata.get("finish_reason") == "length":
-        raise ValueError("the reply was cut off at the token limit (finish_reason=length)")
-    parsed = schema.model_validate_json(text)
-    if check is not None:
-        check(parsed)
-    return parsed
+def _timeout_hint(timeouts: int, tries: int, timeout_s: float, *, last: bool) -> str:
+    """What to change when timeouts are the main failure: the limit, by its recipe name."""
+    if not timeouts or 2 * timeouts < tries:
+        return ""
+    if last and timeouts == tries:
+        what = f" after {timeout_s:g} s"
+    else:
+        what = f"; {timeouts} of {tries} attempts timed out after {timeout_s:g} s"
+    return f"{what}: a slow teacher needs a longer teacher.timeout_s (or a smaller max_tokens in the agents' sampling)"
 
 
 def _text_choice(call: CallRecord, endpoint: Endpoint, reply: Completion) -> dict[str, Any]:
@@ -364,7 +377,7 @@ def _text_choice(call: CallRecord, endpoint: Endpoint, reply: Completion) -> dic
         raise TeacherError(f"{call.agent}: teacher {endpoint.model} at {endpoint.base_url} sent no completion text")
     choice = choices[0]
     logprobs = choice.logprobs.to_dict() if choice.logprobs is not None else None
-    return {"text": choice.text, "finish_reason": choice.finish_reason, "logprobs": logprobs}
+    return {"text": valid_unicode(choice.text), "finish_reason": choice.finish_reason, "logprobs": logprobs}
 
 
 def _add_usage(call: CallRecord, reply: AIMessage) -> None:
@@ -372,27 +385,6 @@ def _add_usage(call: CallRecord, reply: AIMessage) -> None:
     if usage:
         call.prompt_tokens += usage.get("input_tokens", 0)
         call.completion_tokens += usage.get("output_tokens", 0)
-
-
-def _short_error(exc: ValueError) -> str:
-    """A validation error short enough to send back to the model and to print on one line."""
-    if isinstance(exc, ValidationError):
-        parts = [
-            f"{'.'.join(str(part) for part in error['loc']) or 'reply'}: {error['msg']}"
-            for error in exc.errors(include_url=False)[:5]
-        ]
-        text = "; ".join(parts)
-    else:
-        text = " ".join(str(exc).split())
-    return text if len(text) <= _MAX_ERROR_CHARS else text[: _MAX_ERROR_CHARS - 3] + "..."
-
-
-def _reask(error: str, schema: type[BaseModel]) -> str:
-    return (
-        f"Your previous reply was not accepted: {error}\n"
-        f"Reply again with only a JSON object that matches the {schema.__name__} schema, "
-        "with no other text."
-    )
 
 
 def _http_client(concurrency: int) -> Any:
@@ -405,12 +397,14 @@ def _http_client(concurrency: int) -> Any:
     """
     limits_type = type(openai.DEFAULT_CONNECTION_LIMITS)  # httpx's or httpx2's, as the SDK uses
     limits = limits_type(max_connections=concurrency, max_keepalive_connections=concurrency)
-    return openai.DefaultAioHttpClient(limits=limits)
+    return openai.DefaultAioHttpClient(limits=limits, event_hooks={"response": [refuse_non_json]})
 
 
 def _unreachable_reason(exc: Exception) -> str:
     if isinstance(exc, openai.APIStatusError):
         return f"GET /models answered HTTP {exc.status_code}"
+    if isinstance(exc, NotJSONReply):
+        return "GET /models did not return an OpenAI model list"
     if timed_out(exc):
         return f"no answer within {_REACHABLE_TIMEOUT_S:g} s"
     if isinstance(exc, openai.APIConnectionError):

@@ -8,15 +8,48 @@ classifying by the openai types covers both.
 from __future__ import annotations
 
 import random
+from typing import Any
 
 import openai
 from tenacity import RetryCallState
 
-__all__ = ["Backoff", "describe_failure", "is_transient", "retry_after_s", "timed_out"]
+__all__ = [
+    "Backoff",
+    "NotJSONReply",
+    "describe_failure",
+    "is_transient",
+    "refuse_non_json",
+    "retry_after_s",
+    "timed_out",
+]
 
 # Request timeout, conflict and rate limit: the server may well accept the same request later.
 _RETRYABLE_4XX = frozenset({408, 409, 429})
 _MAX_MESSAGE_CHARS = 300
+
+
+class NotJSONReply(openai.APIConnectionError):
+    """A success status with a body that is not JSON: a proxy's or load balancer's error page
+    in front of the server. A transport fault like a reset connection, so it is retried."""
+
+
+async def refuse_non_json(response: Any) -> None:
+    """Response hook on the connection pool: a 2xx reply must be a JSON object or array.
+
+    The SDK hands any other body on as a str, which langchain-openai then rejects with a
+    ValueError that looks like a bug, not a fault worth retrying. Raised here it is an openai
+    error, which the SDK passes through unwrapped. Checks one byte, not a parse."""
+    if not 200 <= response.status_code < 300:
+        return
+    body = await response.aread()
+    if body.lstrip()[:1] in (b"{", b"["):
+        return
+    kind = response.headers.get("content-type", "no content type").split(";")[0]
+    preview = body[:160].decode("utf-8", "replace")
+    raise NotJSONReply(
+        message=_one_line(f"HTTP {response.status_code} with a {kind} body, not JSON: {preview!r}"),
+        request=response.request,
+    )
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -69,6 +102,8 @@ def describe_failure(exc: BaseException) -> str:
         return f"HTTP {exc.status_code}: {_server_message(exc)}"
     if timed_out(exc):
         return "request timed out"
+    if isinstance(exc, NotJSONReply):
+        return exc.message
     if isinstance(exc, openai.APIConnectionError):
         root = _root_cause(exc)
         detail = f"{type(root).__name__}: {root}" if root is not exc else str(exc)

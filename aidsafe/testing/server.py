@@ -61,11 +61,27 @@ class Fault(StrEnum):
     MALFORMED_JSON = "malformed_json"  # content (or tool arguments) that is not JSON
     TRUNCATED = "truncated"  # content cut in half, finish_reason "length"
     RESET = "reset"  # close the connection without a reply
+    HTML_200 = "html_200"  # HTTP 200 with an HTML page (a proxy's error page), not JSON
+    DRIBBLE = "dribble"  # the reply sent in small pieces spread over `slow_s`
+    # llama-cpp-python's server: a json_schema response_format is refused with HTTP 500 (its
+    # request model allows only "text" and "json_object"); other requests are answered.
+    NO_JSON_SCHEMA = "no_json_schema"
+    # Current llama-server: the object form of tool_choice ({"type": "function", ...}) is
+    # ignored, so the model answers in prose; "required" still forces the (only) tool.
+    NAMED_TOOL_CHOICE_IGNORED = "named_tool_choice_ignored"
 
 
 FaultPlan = Callable[[int, dict[str, Any]], "Fault | str | None"]
 
 _MALFORMED = '{"this is": not valid JSON'
+_PROXY_PAGE = "<html><head><title>502 Bad Gateway</title></head><body><h1>502 Bad Gateway</h1></body></html>"
+_PROSE = "Sure! Here is my answer: it looks fine to me."
+_DRIBBLE_PIECES = 20
+# What llama-cpp-python's server answers (HTTP 500) to a json_schema response_format.
+_NO_JSON_SCHEMA_MESSAGE = (
+    "1 validation error for ResponseFormat\ntype\n  Input should be 'text' or 'json_object' "
+    "[type=literal_error, input_value='json_schema', input_type=str]"
+)
 _CHAT_PATH = "/v1/chat/completions"
 _COMPLETIONS_PATH = "/v1/completions"
 _MODELS_PATH = "/v1/models"
@@ -139,6 +155,7 @@ class ScriptedServer:
         seed: int = 0,
         retry_after_s: float = 1.0,
         slow_s: float = 5.0,
+        context_chars: int | None = None,
         port: int = 0,
     ) -> None:
         if fault_plan is not None and fault_rates:
@@ -148,6 +165,9 @@ class ScriptedServer:
         self.latency_s = latency_s
         self.retry_after_s = retry_after_s
         self.slow_s = slow_s
+        # A model's context window, in prompt characters: a longer request is refused with the
+        # HTTP 400 vLLM sends when the prompt does not fit.
+        self.context_chars = context_chars
         self.max_in_flight = 0
         self.errors: list[BaseException] = []
         self._fault_plan = fault_plan or _random_plan(fault_rates or {}, seed)
@@ -253,8 +273,9 @@ class ScriptedServer:
         with self._lock:
             self._in_flight -= 1
 
-    def _reply(self, record: RecordedRequest) -> tuple[int, dict[str, str], dict[str, Any]] | None:
-        """(status, headers, body) for one admitted request, or None to drop the connection."""
+    def _reply(self, record: RecordedRequest) -> tuple[int, dict[str, str], dict[str, Any] | str] | None:
+        """(status, headers, body) for one admitted request, or None to drop the connection. A
+        str body is sent as an HTML page."""
         self._stopping.wait(self.latency_s)
         fault = record.fault
         if fault is Fault.RESET:
@@ -266,11 +287,20 @@ class ScriptedServer:
             return 429, headers, _error("injected rate limit", "rate_limit_exceeded")
         if fault is Fault.HTTP_400:
             return 400, {}, _error("injected bad request", "invalid_request_error")
+        if fault is Fault.HTML_200:
+            return 200, {}, _PROXY_PAGE
+        if fault is Fault.NO_JSON_SCHEMA and (record.json.get("response_format") or {}).get("type") == "json_schema":
+            return 500, {}, _error(_NO_JSON_SCHEMA_MESSAGE, "internal_server_error")
         model = record.json.get("model")
         if model not in self.models:
             return 404, {}, _error(f"The model `{model}` does not exist.", "NotFoundError")
+        if self.context_chars is not None and len(record.text) > self.context_chars:
+            message = f"This model's maximum context length is {self.context_chars} characters"
+            return 400, {}, _error(message, "BadRequestError")
         if fault is Fault.SLOW:
             self._stopping.wait(self.slow_s)
+        if fault is Fault.NAMED_TOOL_CHOICE_IGNORED and isinstance(record.json.get("tool_choice"), dict):
+            return 200, {}, _chat_body(record, _PROSE)
         try:
             override = self.responder(record.json)
         except Exception as exc:  # re-raised at __exit__; the client sees a 500
@@ -337,19 +367,31 @@ class _Handler(BaseHTTPRequestHandler):
             if reply is None:
                 self.close_connection = True
                 return
-            self._send(*reply)
+            self._send(*reply, dribble_s=scripted.slow_s if record.fault is Fault.DRIBBLE else 0.0)
         finally:
             scripted._release()
 
-    def _send(self, status: int, headers: Mapping[str, str], body: dict[str, Any]) -> None:
-        data = json.dumps(body).encode()
+    def _send(
+        self, status: int, headers: Mapping[str, str], body: dict[str, Any] | str, *, dribble_s: float = 0.0
+    ) -> None:
+        html = isinstance(body, str)
+        data = body.encode() if html else json.dumps(body).encode()
         self.send_response(status)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", "text/html" if html else "application/json")
         self.send_header("Content-Length", str(len(data)))
         for name, value in headers.items():
             self.send_header(name, value)
         self.end_headers()
-        self.wfile.write(data)
+        if not dribble_s:
+            self.wfile.write(data)
+            return
+        # A slow stream: every piece arrives well within a read timeout, the whole does not.
+        step = -(-len(data) // _DRIBBLE_PIECES)
+        for start in range(0, len(data), step):
+            if self.server.scripted._stopping.wait(dribble_s / _DRIBBLE_PIECES):
+                return
+            self.wfile.write(data[start : start + step])
+            self.wfile.flush()
 
 
 def _chat_body(record: RecordedRequest, override: str | dict[str, Any]) -> dict[str, Any]:
