@@ -30,6 +30,7 @@ from pydantic import BaseModel
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
 
 from aidsafe.errors import AidsafeError, TeacherUnreachable
+from aidsafe.teacher.preflight import PREFLIGHT_MESSAGES, PREFLIGHT_SAMPLING, AidsafePreflight, mode_refused
 from aidsafe.teacher.replies import (
     clean_reply,
     excerpt,
@@ -66,6 +67,8 @@ T = TypeVar("T")
 _PLACEHOLDER_KEY = "EMPTY"
 _KEY_REQUIRED_HOSTS = frozenset({"api.openai.com"})
 _REACHABLE_TIMEOUT_S = 10.0
+# A refusal seen three times is the server's answer, not a passing fault; a few seconds at most.
+_PREFLIGHT_ATTEMPTS = 3
 
 # The SDK's `create` takes only OpenAI's own parameters; server-specific sampling settings such as
 # vLLM's top_k, min_p or repetition_penalty must travel in `extra_body`.
@@ -143,8 +146,34 @@ class TeacherClient:
 
         return await self._recorded(call, complete()), call
 
-    async def check_reachable(self, endpoint: Endpoint) -> None:
-        """Pre-flight: the server answers `GET /models` and serves `endpoint.model`."""
+    async def check_reachable(self, endpoint: Endpoint, *, structured: bool = True) -> None:
+        """Pre-flight: the server answers `GET /models` and serves `endpoint.model`; with
+        `structured`, it also answers one tiny request in `endpoint.structured_output` mode
+        (a few tokens; callers that only use `complete_text` pass False)."""
+        await self._check_model_list(endpoint)
+        if structured:
+            await self._check_structured_output(endpoint)
+
+    async def _check_structured_output(self, endpoint: Endpoint) -> None:
+        """A server may list the model and still refuse the mode's request fields (llama-cpp-python
+        answers a json_schema response_format with HTTP 500). Refusals are retried a little, in
+        case the error was passing; whatever the model writes is fine."""
+        call = CallRecord(agent="pre-flight", role="pre-flight", model=endpoint.model)
+        kwargs = _request_kwargs(PREFLIGHT_SAMPLING, AidsafePreflight, endpoint.structured_output)
+        try:
+            await self._send(
+                call,
+                endpoint,
+                lambda model: model.ainvoke(PREFLIGHT_MESSAGES, **kwargs),
+                attempts=_PREFLIGHT_ATTEMPTS,
+            )
+        except TeacherError as exc:
+            if isinstance(exc.__cause__, openai.APIStatusError):
+                failure = describe_failure(exc.__cause__)
+                raise TeacherUnreachable(mode_refused(endpoint.base_url, endpoint.structured_output, failure)) from exc
+            raise TeacherUnreachable(str(exc)) from exc
+
+    async def _check_model_list(self, endpoint: Endpoint) -> None:
         sdk = self._chat_model(endpoint, self._api_key(endpoint)).root_async_client
         try:
             page = await sdk.with_options(timeout=_REACHABLE_TIMEOUT_S, max_retries=0).models.list()
@@ -219,14 +248,22 @@ class TeacherClient:
         self.stats.record(call)
         return result
 
-    async def _send(self, call: CallRecord, endpoint: Endpoint, request: Callable[[ChatOpenAI], Awaitable[T]]) -> T:
+    async def _send(
+        self,
+        call: CallRecord,
+        endpoint: Endpoint,
+        request: Callable[[ChatOpenAI], Awaitable[T]],
+        *,
+        attempts: int | None = None,
+    ) -> T:
         """`request(model)` with the endpoint's ChatOpenAI for a free lane, inside one slot, with
-        transport failures retried; the openai errors that remain become TeacherErrors."""
+        transport failures retried (`attempts` in all, default 1 + max_transport_retries); the
+        openai errors that remain become TeacherErrors."""
         api_key = self._api_key(endpoint)
         tries = timeouts = 0
         retrying = AsyncRetrying(
             retry=retry_if_exception(is_transient),
-            stop=stop_after_attempt(self._max_transport_retries + 1),
+            stop=stop_after_attempt(attempts or self._max_transport_retries + 1),
             wait=self._backoff,
             before_sleep=lambda _state: self._count_transport_retry(call),
             reraise=True,
@@ -331,10 +368,10 @@ def _structured_output_fields(schema: type[BaseModel], mode: str) -> dict[str, A
         function = {"name": name, "parameters": json_schema}
         if "description" in json_schema:
             function["description"] = json_schema["description"]
-        return {
-            "tools": [{"type": "function", "function": function}],
-            "tool_choice": {"type": "function", "function": {"name": name}},
-        }
+        # With the one tool, "required" forces the same call as naming it, and more servers honour
+        # it: current llama-server ignores the named (object) form and lets the model answer in
+        # prose. (langchain-openai's with_structured_output sends the object form.)
+        return {"tools": [{"type": "function", "function": function}], "tool_choice": "required"}
     raise ValueError(f"unknown structured_output mode {mode!r}")
 
 

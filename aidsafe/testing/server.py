@@ -119,7 +119,11 @@ def schema_responder(
 ) -> Responder:
     """A responder for structured-output requests: the function registered under the requested
     schema's name (response_format json_schema name, or the forced tool's name) builds the
-    object, which is sent as JSON content, or as that tool's call arguments."""
+    object, which is sent as JSON content, or as that tool's call arguments. The teacher
+    client's pre-flight request is answered too, unless the script has its own reply for it."""
+    from aidsafe.teacher.preflight import AidsafePreflight
+
+    by_schema_name = {AidsafePreflight.__name__: lambda request: AidsafePreflight(ok=True), **by_schema_name}
 
     def respond(request: dict[str, Any]) -> str | dict[str, Any]:
         name, via_tool = _requested_schema(request)
