@@ -297,3 +297,19 @@ async def test_forced_tool_is_required_so_llama_server_honours_it():
     assert verdict.safe is True
     assert call.attempts == 1
     assert server.requests[0].json["tool_choice"] == "required"
+
+
+async def test_preflight_falls_back_to_the_named_tool_where_only_that_is_forced():
+    # llama-cpp-python forces a tool only by name: "required" brings prose. The pre-flight notices
+    # and the endpoint's calls name the tool from then on.
+    async with quick_client(max_parse_retries=0) as client:
+        with verdict_server(fault_plan=always(Fault.REQUIRED_TOOL_CHOICE_IGNORED)) as server:
+            endpoint = Endpoint(base_url=server.base_url, model=MODEL, structured_output="function_calling")
+            await client.check_reachable(endpoint)
+            verdict, call = await client.generate(
+                agent="judge", role="verdict", messages=MESSAGES, schema=Verdict, endpoint=endpoint, sampling={}
+            )
+            choices = [request.json["tool_choice"] for request in server.requests]
+    assert verdict.safe is True and call.attempts == 1
+    named = {"type": "function", "function": {"name": "AidsafePreflight"}}
+    assert choices == ["required", named, {"type": "function", "function": {"name": "Verdict"}}]

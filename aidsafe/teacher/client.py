@@ -99,6 +99,8 @@ class TeacherClient:
         self._slots = asyncio.Semaphore(concurrency)
         self._http = _http_client(concurrency)
         self._models: dict[tuple[str, str, str, float], ChatOpenAI] = {}
+        # (base_url, model) of servers that force a tool only by name (see the pre-flight).
+        self._named_tool_choice: set[tuple[str, str]] = set()
 
     async def __aenter__(self) -> Self:
         return self
@@ -157,21 +159,42 @@ class TeacherClient:
     async def _check_structured_output(self, endpoint: Endpoint) -> None:
         """A server may list the model and still refuse the mode's request fields (llama-cpp-python
         answers a json_schema response_format with HTTP 500). Refusals are retried a little, in
-        case the error was passing; whatever the model writes is fine."""
-        call = CallRecord(agent="pre-flight", role="pre-flight", model=endpoint.model)
-        kwargs = _request_kwargs(PREFLIGHT_SAMPLING, AidsafePreflight, endpoint.structured_output)
+        case the error was passing; whatever the model writes is fine.
+
+        In function_calling mode the forced tool is sent as tool_choice "required", which current
+        llama-server honours and its named form not; llama-cpp-python is the other way round. So
+        when "required" brings no tool call, the named form is tried, and kept for this endpoint
+        if it does."""
         try:
-            await self._send(
-                call,
-                endpoint,
-                lambda model: model.ainvoke(PREFLIGHT_MESSAGES, **kwargs),
-                attempts=_PREFLIGHT_ATTEMPTS,
-            )
+            reply = await self._probe(endpoint, named_tool=False)
         except TeacherError as exc:
-            if isinstance(exc.__cause__, openai.APIStatusError):
-                failure = describe_failure(exc.__cause__)
-                raise TeacherUnreachable(mode_refused(endpoint.base_url, endpoint.structured_output, failure)) from exc
-            raise TeacherUnreachable(str(exc)) from exc
+            refused = exc
+            reply = None
+        else:
+            refused = None
+        if endpoint.structured_output == "function_calling" and not _has_tool_call(reply):
+            try:
+                if _has_tool_call(await self._probe(endpoint, named_tool=True)):
+                    self._named_tool_choice.add((endpoint.base_url, endpoint.model))
+                    return
+            except TeacherError:
+                pass  # the first answer is the one to report
+        if refused is None:
+            return
+        if isinstance(refused.__cause__, openai.APIStatusError):
+            failure = describe_failure(refused.__cause__)
+            raise TeacherUnreachable(mode_refused(endpoint.base_url, endpoint.structured_output, failure)) from refused
+        raise TeacherUnreachable(str(refused)) from refused
+
+    async def _probe(self, endpoint: Endpoint, *, named_tool: bool) -> AIMessage:
+        call = CallRecord(agent="pre-flight", role="pre-flight", model=endpoint.model)
+        kwargs = _request_kwargs(PREFLIGHT_SAMPLING, AidsafePreflight, endpoint.structured_output, named_tool)
+        return await self._send(
+            call,
+            endpoint,
+            lambda model: model.ainvoke(PREFLIGHT_MESSAGES, **kwargs),
+            attempts=_PREFLIGHT_ATTEMPTS,
+        )
 
     async def _check_model_list(self, endpoint: Endpoint) -> None:
         sdk = self._chat_model(endpoint, self._api_key(endpoint)).root_async_client
@@ -208,7 +231,8 @@ class TeacherClient:
         sampling: Mapping[str, Any],
         check: Callable[[M], None] | None,
     ) -> M:
-        kwargs = _request_kwargs(sampling, schema, endpoint.structured_output)
+        named_tool = (endpoint.base_url, endpoint.model) in self._named_tool_choice
+        kwargs = _request_kwargs(sampling, schema, endpoint.structured_output, named_tool)
         conversation = list(messages)
         while True:
             call.attempts += 1
@@ -329,12 +353,18 @@ class TeacherClient:
         return _PLACEHOLDER_KEY
 
 
-def _request_kwargs(sampling: Mapping[str, Any], schema: type[BaseModel], mode: str) -> dict[str, Any]:
+def _request_kwargs(
+    sampling: Mapping[str, Any], schema: type[BaseModel], mode: str, named_tool: bool = False
+) -> dict[str, Any]:
     """Keyword arguments for `ChatOpenAI.ainvoke`: the sampling settings, and the structured-output
     fields in `extra_body`."""
     kwargs = _split_sampling(sampling, _CHAT_PARAMS)
-    kwargs["extra_body"] = {**kwargs.get("extra_body", {}), **_structured_output_fields(schema, mode)}
+    kwargs["extra_body"] = {**kwargs.get("extra_body", {}), **_structured_output_fields(schema, mode, named_tool)}
     return kwargs
+
+
+def _has_tool_call(reply: AIMessage | None) -> bool:
+    return reply is not None and bool(reply.tool_calls or reply.invalid_tool_calls)
 
 
 def _split_sampling(sampling: Mapping[str, Any], sdk_params: frozenset[str]) -> dict[str, Any]:
@@ -349,7 +379,7 @@ def _split_sampling(sampling: Mapping[str, Any], sdk_params: frozenset[str]) -> 
 
 
 @lru_cache(maxsize=256)
-def _structured_output_fields(schema: type[BaseModel], mode: str) -> dict[str, Any]:
+def _structured_output_fields(schema: type[BaseModel], mode: str, named_tool: bool = False) -> dict[str, Any]:
     """Request body fields that make the server produce `schema`.
 
     They go in the extra body, which the openai SDK sends untouched: as typed parameters the SDK
@@ -370,8 +400,10 @@ def _structured_output_fields(schema: type[BaseModel], mode: str) -> dict[str, A
             function["description"] = json_schema["description"]
         # With the one tool, "required" forces the same call as naming it, and more servers honour
         # it: current llama-server ignores the named (object) form and lets the model answer in
-        # prose. (langchain-openai's with_structured_output sends the object form.)
-        return {"tools": [{"type": "function", "function": function}], "tool_choice": "required"}
+        # prose (langchain-openai's with_structured_output sends the named form). `named_tool`:
+        # the pre-flight found a server that forces a tool only by name (llama-cpp-python).
+        choice = {"type": "function", "function": {"name": name}} if named_tool else "required"
+        return {"tools": [{"type": "function", "function": function}], "tool_choice": choice}
     raise ValueError(f"unknown structured_output mode {mode!r}")
 
 

@@ -69,6 +69,9 @@ class Fault(StrEnum):
     # Current llama-server: the object form of tool_choice ({"type": "function", ...}) is
     # ignored, so the model answers in prose; "required" still forces the (only) tool.
     NAMED_TOOL_CHOICE_IGNORED = "named_tool_choice_ignored"
+    # llama-cpp-python's server: tool_choice "required" is no forced call (only the named form
+    # is), so the model answers in prose.
+    REQUIRED_TOOL_CHOICE_IGNORED = "required_tool_choice_ignored"
 
 
 FaultPlan = Callable[[int, dict[str, Any]], "Fault | str | None"]
@@ -303,7 +306,10 @@ class ScriptedServer:
             return 400, {}, _error(message, "BadRequestError")
         if fault is Fault.SLOW:
             self._stopping.wait(self.slow_s)
-        if fault is Fault.NAMED_TOOL_CHOICE_IGNORED and isinstance(record.json.get("tool_choice"), dict):
+        tool_choice = record.json.get("tool_choice")
+        if (fault is Fault.NAMED_TOOL_CHOICE_IGNORED and isinstance(tool_choice, dict)) or (
+            fault is Fault.REQUIRED_TOOL_CHOICE_IGNORED and tool_choice == "required"
+        ):
             return 200, {}, _chat_body(record, _PROSE)
         try:
             override = self.responder(record.json)
