@@ -11,20 +11,16 @@ Two kinds of retry, kept apart:
 from __future__ import annotations
 
 import asyncio
-import inspect
 import os
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from functools import lru_cache
 from typing import Any, Self, TypeVar
 from urllib.parse import urlsplit
 
 import openai
 from langchain_core.messages import AIMessage
 from langchain_openai import ChatOpenAI
-from openai.resources.chat.completions import AsyncCompletions as AsyncChatCompletions
-from openai.resources.completions import AsyncCompletions as AsyncTextCompletions
 from openai.types import Completion
 from pydantic import BaseModel
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
@@ -40,6 +36,7 @@ from aidsafe.teacher.replies import (
     short_error,
     valid_unicode,
 )
+from aidsafe.teacher.body import TEXT_PARAMS, request_kwargs, split_sampling
 from aidsafe.teacher.retry import (
     Backoff,
     NotJSONReply,
@@ -47,6 +44,8 @@ from aidsafe.teacher.retry import (
     is_transient,
     refuse_non_json,
     timed_out,
+    timeout_hint,
+    within,
 )
 from aidsafe.teacher.types import (
     CallRecord,
@@ -69,11 +68,6 @@ _KEY_REQUIRED_HOSTS = frozenset({"api.openai.com"})
 _REACHABLE_TIMEOUT_S = 10.0
 # A refusal seen three times is the server's answer, not a passing fault; a few seconds at most.
 _PREFLIGHT_ATTEMPTS = 3
-
-# The SDK's `create` takes only OpenAI's own parameters; server-specific sampling settings such as
-# vLLM's top_k, min_p or repetition_penalty must travel in `extra_body`.
-_CHAT_PARAMS = frozenset(inspect.signature(AsyncChatCompletions.create).parameters) - {"self"}
-_TEXT_PARAMS = frozenset(inspect.signature(AsyncTextCompletions.create).parameters) - {"self", "model", "prompt"}
 
 
 class TeacherClient:
@@ -136,7 +130,7 @@ class TeacherClient:
         Returns the first choice as a plain dict, `text`, `finish_reason` and `logprobs` (None, or
         `tokens`, `top_logprobs`, ... as the server sent them), and the call's record."""
         call = CallRecord(agent=agent, role="completion", model=endpoint.model)
-        kwargs = _split_sampling(sampling, _TEXT_PARAMS)
+        kwargs = split_sampling(sampling, TEXT_PARAMS)
 
         async def complete() -> dict[str, Any]:
             reply = await self._send(
@@ -188,7 +182,7 @@ class TeacherClient:
 
     async def _probe(self, endpoint: Endpoint, *, named_tool: bool) -> AIMessage:
         call = CallRecord(agent="pre-flight", role="pre-flight", model=endpoint.model)
-        kwargs = _request_kwargs(PREFLIGHT_SAMPLING, AidsafePreflight, endpoint.structured_output, named_tool)
+        kwargs = request_kwargs(PREFLIGHT_SAMPLING, AidsafePreflight, endpoint.structured_output, named_tool)
         return await self._send(
             call,
             endpoint,
@@ -232,7 +226,7 @@ class TeacherClient:
         check: Callable[[M], None] | None,
     ) -> M:
         named_tool = (endpoint.base_url, endpoint.model) in self._named_tool_choice
-        kwargs = _request_kwargs(sampling, schema, endpoint.structured_output, named_tool)
+        kwargs = request_kwargs(sampling, schema, endpoint.structured_output, named_tool)
         conversation = list(messages)
         while True:
             call.attempts += 1
@@ -300,7 +294,7 @@ class TeacherClient:
                         self.stats.in_flight += 1
                         tries += 1
                         try:
-                            return await _within(endpoint.timeout_s, request(self._chat_model(endpoint, api_key)))
+                            return await within(endpoint.timeout_s, request(self._chat_model(endpoint, api_key)))
                         except openai.APITimeoutError as exc:
                             if timed_out(exc):
                                 timeouts += 1
@@ -313,7 +307,7 @@ class TeacherClient:
             if is_transient(exc):
                 raise TransientTeacherError(
                     f"{where} failed {tries} times in a row, last: {describe_failure(exc)}"
-                    + _timeout_hint(timeouts, tries, endpoint.timeout_s, last=timed_out(exc))
+                    + timeout_hint(timeouts, tries, endpoint.timeout_s, last=timed_out(exc))
                 ) from exc
             raise TeacherError(f"{where} rejected the request: {describe_failure(exc)}") from exc
         raise AssertionError("unreachable: tenacity either returns or raises")
@@ -353,87 +347,8 @@ class TeacherClient:
         return _PLACEHOLDER_KEY
 
 
-def _request_kwargs(
-    sampling: Mapping[str, Any], schema: type[BaseModel], mode: str, named_tool: bool = False
-) -> dict[str, Any]:
-    """Keyword arguments for `ChatOpenAI.ainvoke`: the sampling settings, and the structured-output
-    fields in `extra_body`."""
-    kwargs = _split_sampling(sampling, _CHAT_PARAMS)
-    kwargs["extra_body"] = {**kwargs.get("extra_body", {}), **_structured_output_fields(schema, mode, named_tool)}
-    return kwargs
-
-
 def _has_tool_call(reply: AIMessage | None) -> bool:
     return reply is not None and bool(reply.tool_calls or reply.invalid_tool_calls)
-
-
-def _split_sampling(sampling: Mapping[str, Any], sdk_params: frozenset[str]) -> dict[str, Any]:
-    """The SDK method's own parameters as they are; the other settings (and a given `extra_body`)
-    merged into `extra_body`, which the SDK sends untouched."""
-    kwargs = {name: value for name, value in sampling.items() if name in sdk_params}
-    extra_body = {name: value for name, value in sampling.items() if name not in sdk_params}
-    extra_body.update(kwargs.pop("extra_body", None) or {})
-    if extra_body:
-        kwargs["extra_body"] = extra_body
-    return kwargs
-
-
-@lru_cache(maxsize=256)
-def _structured_output_fields(schema: type[BaseModel], mode: str, named_tool: bool = False) -> dict[str, Any]:
-    """Request body fields that make the server produce `schema`.
-
-    They go in the extra body, which the openai SDK sends untouched: as typed parameters the SDK
-    walks the whole schema on every call, and a `response_format` makes langchain-openai take the
-    SDK's `parse()` path, which re-parses the reply we parse ourselves (together about a
-    millisecond of CPU per call). Cached, since building a JSON schema costs about as much.
-    """
-    json_schema = schema.model_json_schema()
-    name = schema.__name__
-    if mode == "json_schema":
-        # What vLLM's guided decoding serves; strict=False because OpenAI's strict mode rejects
-        # ordinary pydantic schemas (defaults, optional fields).
-        spec = {"name": name, "schema": json_schema, "strict": False}
-        return {"response_format": {"type": "json_schema", "json_schema": spec}}
-    if mode == "function_calling":
-        function = {"name": name, "parameters": json_schema}
-        if "description" in json_schema:
-            function["description"] = json_schema["description"]
-        # With the one tool, "required" forces the same call as naming it, and more servers honour
-        # it: current llama-server ignores the named (object) form and lets the model answer in
-        # prose (langchain-openai's with_structured_output sends the named form). `named_tool`:
-        # the pre-flight found a server that forces a tool only by name (llama-cpp-python).
-        choice = {"type": "function", "function": {"name": name}} if named_tool else "required"
-        return {"tools": [{"type": "function", "function": function}], "tool_choice": choice}
-    raise ValueError(f"unknown structured_output mode {mode!r}")
-
-
-async def _within(timeout_s: float, request: Awaitable[T]) -> T:
-    """`request`, given `timeout_s` in all. The SDK's timeout bounds each read, not the reply: a
-    server sending a byte now and then (a slow proxy, a stalled stream) would hold the request
-    for ever, and `teacher.timeout_s` is documented as per request."""
-    deadline = asyncio.timeout(timeout_s)
-    try:
-        async with deadline:
-            return await request
-    except (TimeoutError, openai.APIConnectionError) as exc:
-        # aiohttp turns the cancellation into a connection error; the deadline knows better.
-        # Raised as the SDK's own timeout, so retries and messages treat both alike.
-        if not deadline.expired() or timed_out(exc):
-            raise
-        raise openai.APITimeoutError(request=getattr(exc, "request", None)) from TimeoutError(  # type: ignore[arg-type]
-            f"no whole reply within {timeout_s:g} s"
-        )
-
-
-def _timeout_hint(timeouts: int, tries: int, timeout_s: float, *, last: bool) -> str:
-    """What to change when timeouts are the main failure: the limit, by its recipe name."""
-    if not timeouts or 2 * timeouts < tries:
-        return ""
-    if last and timeouts == tries:
-        what = f" after {timeout_s:g} s"
-    else:
-        what = f"; {timeouts} of {tries} attempts timed out after {timeout_s:g} s"
-    return f"{what}: a slow teacher needs a longer teacher.timeout_s (or a smaller max_tokens in the agents' sampling)"
 
 
 def _text_choice(call: CallRecord, endpoint: Endpoint, reply: Completion) -> dict[str, Any]:
