@@ -26,6 +26,7 @@ from pydantic import BaseModel
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
 
 from aidsafe.errors import AidsafeError, TeacherUnreachable
+from aidsafe.teacher.body import TEXT_PARAMS, request_kwargs, split_sampling
 from aidsafe.teacher.preflight import PREFLIGHT_MESSAGES, PREFLIGHT_SAMPLING, AidsafePreflight, mode_refused
 from aidsafe.teacher.replies import (
     clean_reply,
@@ -36,7 +37,6 @@ from aidsafe.teacher.replies import (
     short_error,
     valid_unicode,
 )
-from aidsafe.teacher.body import TEXT_PARAMS, request_kwargs, split_sampling
 from aidsafe.teacher.retry import (
     Backoff,
     NotJSONReply,
