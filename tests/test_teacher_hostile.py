@@ -313,3 +313,12 @@ async def test_preflight_falls_back_to_the_named_tool_where_only_that_is_forced(
     assert verdict.safe is True and call.attempts == 1
     named = {"type": "function", "function": {"name": "AidsafePreflight"}}
     assert choices == ["required", named, {"type": "function", "function": {"name": "Verdict"}}]
+
+
+async def test_max_tokens_can_also_travel_as_the_field_llama_cpp_python_reads():
+    # docs/teacher.md "Server limits": llama-cpp-python reads max_tokens, not max_completion_tokens.
+    async with quick_client() as client:
+        with verdict_server() as server:
+            await ask(client, server, sampling={"max_tokens": 64, "extra_body": {"max_tokens": 64}})
+            body = server.requests[0].json
+    assert (body["max_completion_tokens"], body["max_tokens"]) == (64, 64)
