@@ -245,7 +245,8 @@ def test_per_agent_model_override_reaches_the_endpoint_and_the_record(tmp_path, 
                                "--base-url", server.base_url, "--model", "teacher-x",
                                "--set", "agents.refiner={agent: refiner, model: refiner-y}", *FAST)  # fmt: skip
         assert code == 0, err
-        models = {(r.json["model"], "Refinement" in json.dumps(r.json)) for r in server.requests if "model" in r.json}
+        samples = [r for r in server.requests if "AidsafePreflight" not in json.dumps(r.json)]  # one per endpoint
+        models = {(r.json["model"], "Refinement" in json.dumps(r.json)) for r in samples if "model" in r.json}
     assert models == {("teacher-x", False), ("refiner-y", True)}
     calls = read_jsonl(out / "samples.jsonl")[0]["metadata"]["calls"]
     assert {c["agent"]: c["model"] for c in calls}["refiner"] == "refiner-y"

@@ -175,6 +175,62 @@ def test_slow_fault_outlasts_the_client_timeout_and_stop_does_not_wait_for_it():
     assert time.monotonic() - started < 2
 
 
+def test_html_200_fault_answers_a_proxy_page():
+    with ScriptedServer(fault_plan=lambda index, request: Fault.HTML_200) as server:
+        response = post(server, chat())
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "text/html"
+    assert response.text.startswith("<html>")
+
+
+def test_dribble_fault_sends_the_whole_reply_in_pieces():
+    with ScriptedServer(fault_plan=lambda index, request: Fault.DRIBBLE, slow_s=0.2) as server:
+        with (
+            httpx.Client(timeout=5) as http,
+            http.stream("POST", server.base_url + "/chat/completions", json=chat()) as reply,
+        ):
+            pieces = list(reply.iter_raw())
+    assert len(pieces) > 1
+    assert json.loads(b"".join(pieces))["choices"][0]["message"]["content"] == "hi"
+
+
+def test_no_json_schema_fault_refuses_only_json_schema_like_llama_cpp_python():
+    tools = [{"type": "function", "function": {"name": "Verdict", "parameters": {}}}]
+    responder = schema_responder({"Verdict": lambda request: Verdict(safe=True, reason="r")})
+    with ScriptedServer(responder, fault_plan=lambda index, request: Fault.NO_JSON_SCHEMA) as server:
+        refused = post(server, chat(response_format=json_schema_format("Verdict")))
+        answered = post(server, chat(tools=tools, tool_choice="required"))
+    assert refused.status_code == 500
+    assert "Input should be 'text' or 'json_object'" in refused.json()["error"]["message"]
+    assert answered.status_code == 200
+
+
+def test_named_tool_choice_ignored_fault_answers_prose_like_llama_server():
+    tools = [{"type": "function", "function": {"name": "Verdict", "parameters": {}}}]
+    named = {"type": "function", "function": {"name": "Verdict"}}
+    responder = schema_responder({"Verdict": lambda request: Verdict(safe=True, reason="r")})
+    with ScriptedServer(responder, fault_plan=lambda index, request: Fault.NAMED_TOOL_CHOICE_IGNORED) as server:
+        ignored = post(server, chat(tools=tools, tool_choice=named)).json()["choices"][0]["message"]
+        forced = post(server, chat(tools=tools, tool_choice="required")).json()["choices"][0]["message"]
+    assert "tool_calls" not in ignored and ignored["content"].startswith("Sure!")
+    assert forced["tool_calls"][0]["function"]["name"] == "Verdict"
+
+
+def test_context_chars_refuses_a_prompt_that_does_not_fit():
+    with ScriptedServer(context_chars=10) as server:
+        fits = post(server, chat([{"role": "user", "content": "short"}]))
+        too_long = post(server, chat([{"role": "user", "content": "x" * 11}]))
+    assert fits.status_code == 200
+    assert too_long.status_code == 400
+    assert "maximum context length is 10" in too_long.json()["error"]["message"]
+
+
+def test_schema_responder_answers_the_teacher_preflight():
+    with ScriptedServer(schema_responder({})) as server:
+        reply = post(server, chat(response_format=json_schema_format("AidsafePreflight"))).json()
+    assert json.loads(reply["choices"][0]["message"]["content"]) == {"ok": True}
+
+
 def test_seeded_fault_rates_are_reproducible():
     def faults(seed: int) -> list[Fault | None]:
         rates = {"http_500": 0.3, "malformed_json": 0.2}

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 from pydantic import BaseModel
 
+from aidsafe.errors import TeacherUnreachable
 from aidsafe.teacher import (
     Endpoint,
     InvalidOutputError,
@@ -230,3 +231,94 @@ async def test_a_server_ignoring_max_tokens_is_reasked_within_the_context():
         with long_reply_server("stop") as server:
             with pytest.raises(InvalidOutputError, match="Invalid JSON"):
                 await ask(client, server)
+
+
+# 9.14: a server that refuses the structured-output mode stops the pre-flight, in one line -----
+
+
+async def test_preflight_names_a_refused_mode_and_the_other_one():
+    async with quick_client() as client:
+        with verdict_server(fault_plan=always(Fault.NO_JSON_SCHEMA)) as server:
+            with pytest.raises(TeacherUnreachable) as caught:
+                await client.check_reachable(Endpoint(base_url=server.base_url, model=MODEL))
+            probes = server.requests
+    message = str(caught.value)
+    assert message.startswith(f"teacher at {server.base_url} refused a structured-output request in json_schema mode (")
+    assert "HTTP 500: 1 validation error" in message and "Input should be 'text' or 'json_object'" in message
+    assert "--set teacher.structured_output=function_calling" in message
+    assert "\n" not in message
+    assert len(probes) == 3  # retried a little, not max_transport_retries times
+    assert probes[0].json["response_format"]["json_schema"]["name"] == "AidsafePreflight"
+
+
+async def test_preflight_passes_in_the_mode_the_server_supports():
+    async with quick_client() as client:
+        with verdict_server(fault_plan=always(Fault.NO_JSON_SCHEMA)) as server:
+            endpoint = Endpoint(base_url=server.base_url, model=MODEL, structured_output="function_calling")
+            await client.check_reachable(endpoint)
+            verdict, _ = await client.generate(
+                agent="judge", role="verdict", messages=MESSAGES, schema=Verdict, endpoint=endpoint, sampling={}
+            )
+    assert verdict.safe is True
+    probe = server.requests[0].json
+    assert probe["tools"][0]["function"]["name"] == "AidsafePreflight"
+    assert probe["max_completion_tokens"] == 32
+
+
+async def test_preflight_can_skip_the_structured_request():
+    async with quick_client() as client:
+        with ScriptedServer(fault_plan=always(Fault.NO_JSON_SCHEMA)) as server:
+            await client.check_reachable(Endpoint(base_url=server.base_url, model=MODEL), structured=False)
+            assert server.requests == []
+
+
+async def test_preflight_survives_a_passing_server_error():
+    async with quick_client() as client:
+        with verdict_server(fault_plan=faults_at(Fault.HTTP_500)) as server:
+            await client.check_reachable(Endpoint(base_url=server.base_url, model=MODEL))
+            assert len(server.requests) == 2
+
+
+async def test_preflight_that_times_out_names_the_setting():
+    async with quick_client() as client:
+        with verdict_server(fault_plan=always(Fault.SLOW), slow_s=5) as server:
+            with pytest.raises(
+                TeacherUnreachable, match=r"pre-flight: .* request timed out after 0.2 s: .*teacher.timeout_s"
+            ):
+                await client.check_reachable(Endpoint(base_url=server.base_url, model=MODEL, timeout_s=0.2))
+
+
+async def test_forced_tool_is_required_so_llama_server_honours_it():
+    # Current llama-server ignores {"type": "function", "function": {"name": ...}} and the model
+    # answers in prose; "required" with the one tool forces the call.
+    async with quick_client(max_parse_retries=0) as client:
+        with verdict_server(fault_plan=always(Fault.NAMED_TOOL_CHOICE_IGNORED)) as server:
+            verdict, call = await ask(client, server, structured_output="function_calling")
+    assert verdict.safe is True
+    assert call.attempts == 1
+    assert server.requests[0].json["tool_choice"] == "required"
+
+
+async def test_preflight_falls_back_to_the_named_tool_where_only_that_is_forced():
+    # llama-cpp-python forces a tool only by name: "required" brings prose. The pre-flight notices
+    # and the endpoint's calls name the tool from then on.
+    async with quick_client(max_parse_retries=0) as client:
+        with verdict_server(fault_plan=always(Fault.REQUIRED_TOOL_CHOICE_IGNORED)) as server:
+            endpoint = Endpoint(base_url=server.base_url, model=MODEL, structured_output="function_calling")
+            await client.check_reachable(endpoint)
+            verdict, call = await client.generate(
+                agent="judge", role="verdict", messages=MESSAGES, schema=Verdict, endpoint=endpoint, sampling={}
+            )
+            choices = [request.json["tool_choice"] for request in server.requests]
+    assert verdict.safe is True and call.attempts == 1
+    named = {"type": "function", "function": {"name": "AidsafePreflight"}}
+    assert choices == ["required", named, {"type": "function", "function": {"name": "Verdict"}}]
+
+
+async def test_max_tokens_can_also_travel_as_the_field_llama_cpp_python_reads():
+    # docs/teacher.md "Server limits": llama-cpp-python reads max_tokens, not max_completion_tokens.
+    async with quick_client() as client:
+        with verdict_server() as server:
+            await ask(client, server, sampling={"max_tokens": 64, "extra_body": {"max_tokens": 64}})
+            body = server.requests[0].json
+    assert (body["max_completion_tokens"], body["max_tokens"]) == (64, 64)

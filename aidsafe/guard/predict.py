@@ -120,7 +120,7 @@ async def predict_guard(
         backoff_base_s=backoff_s,
         seed=0,
     ) as client:
-        await client.check_reachable(endpoint)
+        await client.check_reachable(endpoint, structured=False)  # raw completions only
 
         async def one(i: int) -> None:
             try:

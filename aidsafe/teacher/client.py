@@ -11,25 +11,23 @@ Two kinds of retry, kept apart:
 from __future__ import annotations
 
 import asyncio
-import inspect
 import os
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from functools import lru_cache
 from typing import Any, Self, TypeVar
 from urllib.parse import urlsplit
 
 import openai
 from langchain_core.messages import AIMessage
 from langchain_openai import ChatOpenAI
-from openai.resources.chat.completions import AsyncCompletions as AsyncChatCompletions
-from openai.resources.completions import AsyncCompletions as AsyncTextCompletions
 from openai.types import Completion
 from pydantic import BaseModel
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
 
 from aidsafe.errors import AidsafeError, TeacherUnreachable
+from aidsafe.teacher.body import TEXT_PARAMS, request_kwargs, split_sampling
+from aidsafe.teacher.preflight import PREFLIGHT_MESSAGES, PREFLIGHT_SAMPLING, AidsafePreflight, mode_refused
 from aidsafe.teacher.replies import (
     clean_reply,
     excerpt,
@@ -46,6 +44,8 @@ from aidsafe.teacher.retry import (
     is_transient,
     refuse_non_json,
     timed_out,
+    timeout_hint,
+    within,
 )
 from aidsafe.teacher.types import (
     CallRecord,
@@ -66,11 +66,8 @@ T = TypeVar("T")
 _PLACEHOLDER_KEY = "EMPTY"
 _KEY_REQUIRED_HOSTS = frozenset({"api.openai.com"})
 _REACHABLE_TIMEOUT_S = 10.0
-
-# The SDK's `create` takes only OpenAI's own parameters; server-specific sampling settings such as
-# vLLM's top_k, min_p or repetition_penalty must travel in `extra_body`.
-_CHAT_PARAMS = frozenset(inspect.signature(AsyncChatCompletions.create).parameters) - {"self"}
-_TEXT_PARAMS = frozenset(inspect.signature(AsyncTextCompletions.create).parameters) - {"self", "model", "prompt"}
+# A refusal seen three times is the server's answer, not a passing fault; a few seconds at most.
+_PREFLIGHT_ATTEMPTS = 3
 
 
 class TeacherClient:
@@ -96,6 +93,8 @@ class TeacherClient:
         self._slots = asyncio.Semaphore(concurrency)
         self._http = _http_client(concurrency)
         self._models: dict[tuple[str, str, str, float], ChatOpenAI] = {}
+        # (base_url, model) of servers that force a tool only by name (see the pre-flight).
+        self._named_tool_choice: set[tuple[str, str]] = set()
 
     async def __aenter__(self) -> Self:
         return self
@@ -131,7 +130,7 @@ class TeacherClient:
         Returns the first choice as a plain dict, `text`, `finish_reason` and `logprobs` (None, or
         `tokens`, `top_logprobs`, ... as the server sent them), and the call's record."""
         call = CallRecord(agent=agent, role="completion", model=endpoint.model)
-        kwargs = _split_sampling(sampling, _TEXT_PARAMS)
+        kwargs = split_sampling(sampling, TEXT_PARAMS)
 
         async def complete() -> dict[str, Any]:
             reply = await self._send(
@@ -143,8 +142,55 @@ class TeacherClient:
 
         return await self._recorded(call, complete()), call
 
-    async def check_reachable(self, endpoint: Endpoint) -> None:
-        """Pre-flight: the server answers `GET /models` and serves `endpoint.model`."""
+    async def check_reachable(self, endpoint: Endpoint, *, structured: bool = True) -> None:
+        """Pre-flight: the server answers `GET /models` and serves `endpoint.model`; with
+        `structured`, it also answers one tiny request in `endpoint.structured_output` mode
+        (a few tokens; callers that only use `complete_text` pass False)."""
+        await self._check_model_list(endpoint)
+        if structured:
+            await self._check_structured_output(endpoint)
+
+    async def _check_structured_output(self, endpoint: Endpoint) -> None:
+        """A server may list the model and still refuse the mode's request fields (llama-cpp-python
+        answers a json_schema response_format with HTTP 500). Refusals are retried a little, in
+        case the error was passing; whatever the model writes is fine.
+
+        In function_calling mode the forced tool is sent as tool_choice "required", which current
+        llama-server honours and its named form not; llama-cpp-python is the other way round. So
+        when "required" brings no tool call, the named form is tried, and kept for this endpoint
+        if it does."""
+        try:
+            reply = await self._probe(endpoint, named_tool=False)
+        except TeacherError as exc:
+            refused = exc
+            reply = None
+        else:
+            refused = None
+        if endpoint.structured_output == "function_calling" and not _has_tool_call(reply):
+            try:
+                if _has_tool_call(await self._probe(endpoint, named_tool=True)):
+                    self._named_tool_choice.add((endpoint.base_url, endpoint.model))
+                    return
+            except TeacherError:
+                pass  # the first answer is the one to report
+        if refused is None:
+            return
+        if isinstance(refused.__cause__, openai.APIStatusError):
+            failure = describe_failure(refused.__cause__)
+            raise TeacherUnreachable(mode_refused(endpoint.base_url, endpoint.structured_output, failure)) from refused
+        raise TeacherUnreachable(str(refused)) from refused
+
+    async def _probe(self, endpoint: Endpoint, *, named_tool: bool) -> AIMessage:
+        call = CallRecord(agent="pre-flight", role="pre-flight", model=endpoint.model)
+        kwargs = request_kwargs(PREFLIGHT_SAMPLING, AidsafePreflight, endpoint.structured_output, named_tool)
+        return await self._send(
+            call,
+            endpoint,
+            lambda model: model.ainvoke(PREFLIGHT_MESSAGES, **kwargs),
+            attempts=_PREFLIGHT_ATTEMPTS,
+        )
+
+    async def _check_model_list(self, endpoint: Endpoint) -> None:
         sdk = self._chat_model(endpoint, self._api_key(endpoint)).root_async_client
         try:
             page = await sdk.with_options(timeout=_REACHABLE_TIMEOUT_S, max_retries=0).models.list()
@@ -179,7 +225,8 @@ class TeacherClient:
         sampling: Mapping[str, Any],
         check: Callable[[M], None] | None,
     ) -> M:
-        kwargs = _request_kwargs(sampling, schema, endpoint.structured_output)
+        named_tool = (endpoint.base_url, endpoint.model) in self._named_tool_choice
+        kwargs = request_kwargs(sampling, schema, endpoint.structured_output, named_tool)
         conversation = list(messages)
         while True:
             call.attempts += 1
@@ -219,14 +266,22 @@ class TeacherClient:
         self.stats.record(call)
         return result
 
-    async def _send(self, call: CallRecord, endpoint: Endpoint, request: Callable[[ChatOpenAI], Awaitable[T]]) -> T:
+    async def _send(
+        self,
+        call: CallRecord,
+        endpoint: Endpoint,
+        request: Callable[[ChatOpenAI], Awaitable[T]],
+        *,
+        attempts: int | None = None,
+    ) -> T:
         """`request(model)` with the endpoint's ChatOpenAI for a free lane, inside one slot, with
-        transport failures retried; the openai errors that remain become TeacherErrors."""
+        transport failures retried (`attempts` in all, default 1 + max_transport_retries); the
+        openai errors that remain become TeacherErrors."""
         api_key = self._api_key(endpoint)
         tries = timeouts = 0
         retrying = AsyncRetrying(
             retry=retry_if_exception(is_transient),
-            stop=stop_after_attempt(self._max_transport_retries + 1),
+            stop=stop_after_attempt(attempts or self._max_transport_retries + 1),
             wait=self._backoff,
             before_sleep=lambda _state: self._count_transport_retry(call),
             reraise=True,
@@ -239,7 +294,7 @@ class TeacherClient:
                         self.stats.in_flight += 1
                         tries += 1
                         try:
-                            return await _within(endpoint.timeout_s, request(self._chat_model(endpoint, api_key)))
+                            return await within(endpoint.timeout_s, request(self._chat_model(endpoint, api_key)))
                         except openai.APITimeoutError as exc:
                             if timed_out(exc):
                                 timeouts += 1
@@ -252,7 +307,7 @@ class TeacherClient:
             if is_transient(exc):
                 raise TransientTeacherError(
                     f"{where} failed {tries} times in a row, last: {describe_failure(exc)}"
-                    + _timeout_hint(timeouts, tries, endpoint.timeout_s, last=timed_out(exc))
+                    + timeout_hint(timeouts, tries, endpoint.timeout_s, last=timed_out(exc))
                 ) from exc
             raise TeacherError(f"{where} rejected the request: {describe_failure(exc)}") from exc
         raise AssertionError("unreachable: tenacity either returns or raises")
@@ -292,79 +347,8 @@ class TeacherClient:
         return _PLACEHOLDER_KEY
 
 
-def _request_kwargs(sampling: Mapping[str, Any], schema: type[BaseModel], mode: str) -> dict[str, Any]:
-    """Keyword arguments for `ChatOpenAI.ainvoke`: the sampling settings, and the structured-output
-    fields in `extra_body`."""
-    kwargs = _split_sampling(sampling, _CHAT_PARAMS)
-    kwargs["extra_body"] = {**kwargs.get("extra_body", {}), **_structured_output_fields(schema, mode)}
-    return kwargs
-
-
-def _split_sampling(sampling: Mapping[str, Any], sdk_params: frozenset[str]) -> dict[str, Any]:
-    """The SDK method's own parameters as they are; the other settings (and a given `extra_body`)
-    merged into `extra_body`, which the SDK sends untouched."""
-    kwargs = {name: value for name, value in sampling.items() if name in sdk_params}
-    extra_body = {name: value for name, value in sampling.items() if name not in sdk_params}
-    extra_body.update(kwargs.pop("extra_body", None) or {})
-    if extra_body:
-        kwargs["extra_body"] = extra_body
-    return kwargs
-
-
-@lru_cache(maxsize=256)
-def _structured_output_fields(schema: type[BaseModel], mode: str) -> dict[str, Any]:
-    """Request body fields that make the server produce `schema`.
-
-    They go in the extra body, which the openai SDK sends untouched: as typed parameters the SDK
-    walks the whole schema on every call, and a `response_format` makes langchain-openai take the
-    SDK's `parse()` path, which re-parses the reply we parse ourselves (together about a
-    millisecond of CPU per call). Cached, since building a JSON schema costs about as much.
-    """
-    json_schema = schema.model_json_schema()
-    name = schema.__name__
-    if mode == "json_schema":
-        # What vLLM's guided decoding serves; strict=False because OpenAI's strict mode rejects
-        # ordinary pydantic schemas (defaults, optional fields).
-        spec = {"name": name, "schema": json_schema, "strict": False}
-        return {"response_format": {"type": "json_schema", "json_schema": spec}}
-    if mode == "function_calling":
-        function = {"name": name, "parameters": json_schema}
-        if "description" in json_schema:
-            function["description"] = json_schema["description"]
-        return {
-            "tools": [{"type": "function", "function": function}],
-            "tool_choice": {"type": "function", "function": {"name": name}},
-        }
-    raise ValueError(f"unknown structured_output mode {mode!r}")
-
-
-async def _within(timeout_s: float, request: Awaitable[T]) -> T:
-    """`request`, given `timeout_s` in all. The SDK's timeout bounds each read, not the reply: a
-    server sending a byte now and then (a slow proxy, a stalled stream) would hold the request
-    for ever, and `teacher.timeout_s` is documented as per request."""
-    deadline = asyncio.timeout(timeout_s)
-    try:
-        async with deadline:
-            return await request
-    except (TimeoutError, openai.APIConnectionError) as exc:
-        # aiohttp turns the cancellation into a connection error; the deadline knows better.
-        # Raised as the SDK's own timeout, so retries and messages treat both alike.
-        if not deadline.expired() or timed_out(exc):
-            raise
-        raise openai.APITimeoutError(request=getattr(exc, "request", None)) from TimeoutError(  # type: ignore[arg-type]
-            f"no whole reply within {timeout_s:g} s"
-        )
-
-
-def _timeout_hint(timeouts: int, tries: int, timeout_s: float, *, last: bool) -> str:
-    """What to change when timeouts are the main failure: the limit, by its recipe name."""
-    if not timeouts or 2 * timeouts < tries:
-        return ""
-    if last and timeouts == tries:
-        what = f" after {timeout_s:g} s"
-    else:
-        what = f"; {timeouts} of {tries} attempts timed out after {timeout_s:g} s"
-    return f"{what}: a slow teacher needs a longer teacher.timeout_s (or a smaller max_tokens in the agents' sampling)"
+def _has_tool_call(reply: AIMessage | None) -> bool:
+    return reply is not None and bool(reply.tool_calls or reply.invalid_tool_calls)
 
 
 def _text_choice(call: CallRecord, endpoint: Endpoint, reply: Completion) -> dict[str, Any]:

@@ -7,8 +7,10 @@ classifying by the openai types covers both.
 
 from __future__ import annotations
 
+import asyncio
 import random
-from typing import Any
+from collections.abc import Awaitable
+from typing import Any, TypeVar
 
 import openai
 from tenacity import RetryCallState
@@ -21,7 +23,11 @@ __all__ = [
     "refuse_non_json",
     "retry_after_s",
     "timed_out",
+    "timeout_hint",
+    "within",
 ]
+
+T = TypeVar("T")
 
 # Request timeout, conflict and rate limit: the server may well accept the same request later.
 _RETRYABLE_4XX = frozenset({408, 409, 429})
@@ -139,3 +145,32 @@ def _root_cause(exc: BaseException) -> BaseException:
 def _one_line(text: str) -> str:
     text = " ".join(text.split())
     return text if len(text) <= _MAX_MESSAGE_CHARS else text[: _MAX_MESSAGE_CHARS - 3] + "..."
+
+
+async def within(timeout_s: float, request: Awaitable[T]) -> T:
+    """`request`, given `timeout_s` in all. The SDK's timeout bounds each read, not the reply: a
+    server sending a byte now and then (a slow proxy, a stalled stream) would hold the request
+    for ever, and `teacher.timeout_s` is documented as per request."""
+    deadline = asyncio.timeout(timeout_s)
+    try:
+        async with deadline:
+            return await request
+    except (TimeoutError, openai.APIConnectionError) as exc:
+        # aiohttp turns the cancellation into a connection error; the deadline knows better.
+        # Raised as the SDK's own timeout, so retries and messages treat both alike.
+        if not deadline.expired() or timed_out(exc):
+            raise
+        raise openai.APITimeoutError(request=getattr(exc, "request", None)) from TimeoutError(  # type: ignore[arg-type]
+            f"no whole reply within {timeout_s:g} s"
+        )
+
+
+def timeout_hint(timeouts: int, tries: int, timeout_s: float, *, last: bool) -> str:
+    """What to change when timeouts are the main failure: the limit, by its recipe name."""
+    if not timeouts or 2 * timeouts < tries:
+        return ""
+    if last and timeouts == tries:
+        what = f" after {timeout_s:g} s"
+    else:
+        what = f"; {timeouts} of {tries} attempts timed out after {timeout_s:g} s"
+    return f"{what}: a slow teacher needs a longer teacher.timeout_s (or a smaller max_tokens in the agents' sampling)"

@@ -69,6 +69,9 @@ class Fault(StrEnum):
     # Current llama-server: the object form of tool_choice ({"type": "function", ...}) is
     # ignored, so the model answers in prose; "required" still forces the (only) tool.
     NAMED_TOOL_CHOICE_IGNORED = "named_tool_choice_ignored"
+    # llama-cpp-python's server: tool_choice "required" is no forced call (only the named form
+    # is), so the model answers in prose.
+    REQUIRED_TOOL_CHOICE_IGNORED = "required_tool_choice_ignored"
 
 
 FaultPlan = Callable[[int, dict[str, Any]], "Fault | str | None"]
@@ -119,7 +122,11 @@ def schema_responder(
 ) -> Responder:
     """A responder for structured-output requests: the function registered under the requested
     schema's name (response_format json_schema name, or the forced tool's name) builds the
-    object, which is sent as JSON content, or as that tool's call arguments."""
+    object, which is sent as JSON content, or as that tool's call arguments. The teacher
+    client's pre-flight request is answered too, unless the script has its own reply for it."""
+    from aidsafe.teacher.preflight import AidsafePreflight
+
+    by_schema_name = {AidsafePreflight.__name__: lambda request: AidsafePreflight(ok=True), **by_schema_name}
 
     def respond(request: dict[str, Any]) -> str | dict[str, Any]:
         name, via_tool = _requested_schema(request)
@@ -299,7 +306,10 @@ class ScriptedServer:
             return 400, {}, _error(message, "BadRequestError")
         if fault is Fault.SLOW:
             self._stopping.wait(self.slow_s)
-        if fault is Fault.NAMED_TOOL_CHOICE_IGNORED and isinstance(record.json.get("tool_choice"), dict):
+        tool_choice = record.json.get("tool_choice")
+        if (fault is Fault.NAMED_TOOL_CHOICE_IGNORED and isinstance(tool_choice, dict)) or (
+            fault is Fault.REQUIRED_TOOL_CHOICE_IGNORED and tool_choice == "required"
+        ):
             return 200, {}, _chat_body(record, _PROSE)
         try:
             override = self.responder(record.json)
