@@ -10,7 +10,11 @@ from pathlib import Path
 
 from aidsafe.errors import AidsafeError
 
-__all__ = ["builtin_dir", "builtin_names", "resolve_resource"]
+__all__ = ["ResourceNotFound", "builtin_dir", "builtin_names", "resolve_resource"]
+
+class ResourceNotFound(AidsafeError):
+    """No file at that path and no built-in of that name."""
+
 
 _PACKAGE_DIR = Path(__file__).resolve().parent.parent  # aidsafe/
 
@@ -38,4 +42,4 @@ def resolve_resource(ref: str | Path, kind: str, subdir: str = "") -> Path:
         return candidate
     label = f"{kind}/{subdir}".rstrip("/")
     names = ", ".join(builtin_names(kind, subdir)) or "none"
-    raise AidsafeError(f"{ref}: no such file and no built-in {label} of that name; built-ins: {names}")
+    raise ResourceNotFound(f"{ref}: no such file and no built-in {label} of that name; built-ins: {names}")
