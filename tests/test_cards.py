@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from aidsafe.config.resources import builtin_names
 from aidsafe.generation.agents import CardAgent
 from aidsafe.generation.cards import AgentCard, load_card, template_fields
 from aidsafe.generation.policies import load_policies
-from aidsafe.config.resources import builtin_names
 from aidsafe.generation.roles import ROLES, template_values
 from aidsafe.testing import default_reply, example_state
 

@@ -70,7 +70,10 @@ def test_correction_replaces_thought_in_place_and_records_removal():
         return {"thoughts": [], "response": "a response", "complete": True}
 
     teacher = FakeTeacher(
-        {"deliberator": correct, "refiner": lambda call: {"verdicts": {"t3": "keep", "t2": "keep"}, "response": "final answer"}}
+        {
+            "deliberator": correct,
+            "refiner": lambda call: {"verdicts": {"t3": "keep", "t2": "keep"}, "response": "final answer"},
+        }
     )
     state = _run(teacher)
     assert [t["id"] for t in state["thoughts"]] == ["t3", "t2"]

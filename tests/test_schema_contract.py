@@ -77,7 +77,13 @@ def test_ids_are_enums_of_this_call():
     refine = ROLES["refiner"].call_model(state, POLICIES).model_json_schema()
     verdicts = refine["$defs"]["Verdicts"]
     assert verdicts["required"] == ["t1", "t2"] and verdicts["additionalProperties"] is False
-    assert verdicts["properties"]["t1"]["enum"] == ["keep", "repetitive", "redundant", "deceptive", "policy_inconsistent"]
+    assert verdicts["properties"]["t1"]["enum"] == [
+        "keep",
+        "repetitive",
+        "redundant",
+        "deceptive",
+        "policy_inconsistent",
+    ]
 
 
 def test_per_call_models_are_cached_by_their_ids():

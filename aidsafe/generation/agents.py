@@ -19,11 +19,11 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel
 
-from aidsafe.generation.cards import AgentCard, load_card, render_template, template_fields
+from aidsafe.config.resources import ResourceNotFound, builtin_names
 from aidsafe.errors import AidsafeError
+from aidsafe.generation.cards import AgentCard, load_card, render_template, template_fields
 from aidsafe.generation.policies import PolicySet
 from aidsafe.generation.recipe import AgentSlot, Recipe
-from aidsafe.config.resources import ResourceNotFound, builtin_names
 from aidsafe.generation.roles import ROLES, RoleSpec, role_spec, template_values
 from aidsafe.generation.schemas import DEFAULT_MIN_CHARS
 from aidsafe.teacher.types import CallRecord, Endpoint, Message, Teacher

@@ -124,9 +124,7 @@ def apply_refinement(output: Refinement, state: dict, turn: Turn) -> dict:
     verdicts = {tid: output.verdicts.get(tid, "keep") for tid in thought_ids(state)}
     if thoughts and all(verdict != "keep" for verdict in verdicts.values()):
         verdicts = dict.fromkeys(verdicts, "keep")  # overruled: see the module docstring
-    removed = [
-        {**t, "stage": "refine", "reason": verdicts[t["id"]]} for t in thoughts if verdicts[t["id"]] != "keep"
-    ]
+    removed = [{**t, "stage": "refine", "reason": verdicts[t["id"]]} for t in thoughts if verdicts[t["id"]] != "keep"]
     update = {
         "thoughts": [t for t in thoughts if verdicts[t["id"]] == "keep"],
         "response": output.response,

@@ -154,8 +154,10 @@ async def _run_samples(
 
 
 class _SampleRunner:
-    def __init__(self, graph: Any, saver: Any, pipeline: Pipeline, run_dir: RunDirectory, progress: RunProgress, deps: GraphDeps):
-        self.deps = deps
+    def __init__(
+        self, graph: Any, saver: Any, pipeline: Pipeline, run_dir: RunDirectory, progress: RunProgress, deps: GraphDeps
+    ):
+        self.deps = deps  # the graph's context, given to every invoke
         self.graph = graph
         self.saver = saver
         self.pipeline = pipeline

@@ -91,9 +91,7 @@ class DeliberationTurn(_Output):
 
 
 class Refinement(_Output):
-    verdicts: dict[str, Verdict] = Field(
-        description="For every thought id: keep, or the reason to remove it."
-    )
+    verdicts: dict[str, Verdict] = Field(description="For every thought id: keep, or the reason to remove it.")
     response: Text = Field(description="The final response to the user.")
 
 

@@ -30,7 +30,7 @@ __all__ = ["schema_responder", "random_instance", "random_matching"]
 
 _WORDS = (
     "the request policy answer safe user harm help step refuse explain because allowed reason "
-    "détail 安全 — risk context (note) 42 it's \"quoted\" back\\slash"
+    'détail 安全 — risk context (note) 42 it\'s "quoted" back\\slash'
 ).split()
 _POOL = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 .,;:!?-_'\"()[]{}/\\\n\téß中—"
 _DEGENERATE = ("", " ", "   ", "\n", "...", "x", "P1")
