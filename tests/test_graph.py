@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 
 import pytest
 
@@ -104,3 +106,15 @@ def test_records_calls_per_agent():
     agents = [c["agent"] for c in state["calls"]]
     assert agents == ["intent_decomposer", "initial_cot", "deliberator_a", "deliberator_b", "refiner"]
     assert all(c["prompt_tokens"] > 0 for c in state["calls"])
+
+
+def test_the_topology_is_built_without_a_runtime():
+    # `aidsafe graph` draws it with no teacher, no dedup model and no test double loaded.
+    script = (
+        "import sys\nfrom aidsafe.cli import main\ntry:\n    main(['graph', 'aidsafe'])\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('aidsafe.testing', 'sentence_transformers'))))"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True)
+    assert "dedup --> refine" in result.stdout and "deliberate -.-> deliberate" in result.stdout
+    assert result.stdout.strip().splitlines()[-1] == "[]"
+    assert "dedup" not in build_graph(dedup=False).get_graph().draw_mermaid()

@@ -19,13 +19,16 @@ import operator
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated, Any, TypedDict
+from typing import TYPE_CHECKING, Annotated, Any, TypedDict
 
 from aidsafe.generation.agents import AgentContext, ResolvedAgent
 from aidsafe.generation.policies import PolicySet
 from aidsafe.generation.roles import ROLES, RoleSpec, Turn, stop_reason
 from aidsafe.generation.schemas import DEFAULT_MIN_CHARS
 from aidsafe.teacher.types import InvalidOutputError, Teacher
+
+if TYPE_CHECKING:
+    from aidsafe.generation.pipeline import Pipeline
 
 __all__ = ["SampleState", "GraphDeps", "build_graph", "stop_route", "stop_reason"]
 
@@ -58,8 +61,10 @@ class GraphDeps:
     min_chars: int = DEFAULT_MIN_CHARS  # the content floor (recipe: min_text_chars)
 
     @classmethod
-    def from_pipeline(cls, pipeline: Any, teacher: Teacher, dedup: Any = None) -> GraphDeps:
-        """The context for a loaded pipeline (aidsafe.generation.pipeline.Pipeline)."""
+    def from_pipeline(
+        cls, pipeline: Pipeline, teacher: Teacher, dedup: Callable[[list[dict]], Awaitable[list[dict]]] | None = None
+    ) -> GraphDeps:
+        """The context for a loaded pipeline: its agents, policies, budget, seed and content floor."""
         recipe = pipeline.recipe
         return cls(
             pipeline.agents,

@@ -43,6 +43,10 @@ __all__ = [
     "template_values",
     "thought_ids",
     "stop_reason",
+    "apply_intents",
+    "apply_initial_cot",
+    "apply_turn",
+    "apply_refinement",
 ]
 
 
