@@ -79,22 +79,8 @@ def validate(recipe: RecipeArg, set_: SetOpt = []) -> None:  # noqa: B006
 @app.command("graph")
 def graph(recipe: RecipeArg, set_: SetOpt = []) -> None:  # noqa: B006
     """Print the recipe's graph as Mermaid."""
-    from aidsafe.generation.graph import GraphDeps, build_graph
+    from aidsafe.generation.graph import build_graph
     from aidsafe.generation.pipeline import load_pipeline
-    from aidsafe.testing.fake import FakeTeacher
 
     pipeline = load_pipeline(recipe, set_)
-    recipe_ = pipeline.recipe
-
-    async def no_dedup(thoughts: list[dict]) -> list[dict]:
-        return []
-
-    deps = GraphDeps(
-        pipeline.agents,
-        pipeline.policies,
-        FakeTeacher(),
-        recipe_.deliberation.max_rounds,
-        recipe_.seed,
-        no_dedup if recipe_.dedup.enabled else None,
-    )
-    typer.echo(build_graph(deps).get_graph().draw_mermaid())
+    typer.echo(build_graph(dedup=pipeline.recipe.dedup.enabled).get_graph().draw_mermaid())

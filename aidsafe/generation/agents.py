@@ -13,18 +13,19 @@ import importlib.util
 import inspect
 import random
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
 from pydantic import BaseModel
 
-from aidsafe.generation.cards import AgentCard, load_card, render_template, template_fields
+from aidsafe.config.resources import ResourceNotFoundError, builtin_names
 from aidsafe.errors import AidsafeError
+from aidsafe.generation.cards import AgentCard, load_card, render_template, template_fields
 from aidsafe.generation.policies import PolicySet
 from aidsafe.generation.recipe import AgentSlot, Recipe
-from aidsafe.config.resources import builtin_names
-from aidsafe.generation.roles import RoleSpec, role_spec, template_values
+from aidsafe.generation.roles import ROLES, RoleSpec, role_spec, template_values
+from aidsafe.generation.schemas import DEFAULT_MIN_CHARS
 from aidsafe.teacher.types import CallRecord, Endpoint, Message, Teacher
 
 __all__ = ["Agent", "AgentContext", "CardAgent", "ResolvedAgent", "resolve_agent", "resolve_agents"]
@@ -34,7 +35,8 @@ __all__ = ["Agent", "AgentContext", "CardAgent", "ResolvedAgent", "resolve_agent
 class AgentContext:
     """What an agent may use during one call: the teacher, the policies, a per-sample RNG.
 
-    Every teacher call goes through `generate`, which records its provenance for the sample.
+    Every teacher call goes through `generate`, which records its provenance for the sample under
+    `agent_name`, the name the agent's slot resolved to (two slots of one agent differ by it).
     """
 
     teacher: Teacher
@@ -44,33 +46,39 @@ class AgentContext:
     endpoint: Endpoint
     sampling: dict[str, Any]
     max_rounds: int
+    agent_name: str = ""
+    min_chars: int = DEFAULT_MIN_CHARS  # the content floor (recipe: min_text_chars)
     calls: list[CallRecord] = field(default_factory=list)
 
     async def generate(
         self,
-        agent_name: str,
+        agent_name: str | None,
         messages: list[Message],
         state: dict,
         schema: type[BaseModel] | None = None,
         sampling: dict[str, Any] | None = None,
     ) -> BaseModel:
-        """Ask the teacher for the role's output (validated, including the role's checks)."""
-        schema = schema or self.role.output
-        check = (lambda out: self.role.check(out, state, self.policies)) if schema is self.role.output else None
+        """Ask the teacher for the role's output, with this call's schema (valid ids, content
+        floor); returns the role's output model. With an explicit `schema`, that model as it is."""
+        name = self.agent_name or agent_name or ""
+        per_call = schema is None
+        if per_call:
+            schema = self.role.call_model(state, self.policies, self.min_chars)
+        check = self.role.check
         output, record = await self.teacher.generate(
-            agent=agent_name,
+            agent=name,
             role=self.role.name,
             messages=messages,
             schema=schema,
             endpoint=self.endpoint,
             sampling={**self.sampling, **(sampling or {})},
-            check=check,
+            check=(lambda out: check(out, state, self.policies)) if per_call and check else None,
         )
         self.calls.append(record)
-        return output
+        return self.role.output.model_validate(output.model_dump()) if per_call else output
 
-    def template_values(self, state: dict, agent_name: str) -> dict[str, str]:
-        return template_values(state, self.policies, agent_name, self.max_rounds)
+    def template_values(self, state: dict, agent_name: str | None = None) -> dict[str, str]:
+        return template_values(state, self.policies, self.agent_name or agent_name or "", self.max_rounds)
 
 
 class Agent(Protocol):
@@ -84,7 +92,7 @@ class CardAgent:
 
     def __init__(self, card: AgentCard, name: str) -> None:
         self.card = card
-        self.name = name
+        self.name = name  # the card's default; the slot's resolved name is ctx.agent_name
 
     def build_messages(self, values: dict[str, str]) -> list[Message]:
         return [
@@ -97,39 +105,35 @@ class CardAgent:
         return await ctx.generate(self.name, messages, state)
 
 
-@dataclass
+@dataclass(frozen=True)
 class ResolvedAgent:
-    """An agent bound to its slot: the role, endpoint and sampling it runs with."""
+    """An agent bound to its slot: the name, role, endpoint and sampling it runs with.
+
+    The name belongs to the slot, not to the agent object: one Python agent instance may fill two
+    slots under two names, and is never renamed."""
 
     agent: Agent
+    name: str
     role: RoleSpec
     endpoint: Endpoint
     sampling: dict[str, Any]
     fingerprint: str  # what in the agent's definition changes outputs, for the recipe hash
 
-    @property
-    def name(self) -> str:
-        return self.agent.name
-
 
 def resolve_agents(recipe: Recipe) -> dict[str, list[ResolvedAgent]]:
     """Resolve every slot of the recipe, naming duplicates apart (deliberator, deliberator_2)."""
-    slots = {
-        "intent_decomposer": [recipe.agents.intent_decomposer],
-        "initial_cot": [recipe.agents.initial_cot],
-        "deliberator": recipe.agents.deliberators,
-        "refiner": [recipe.agents.refiner],
-    }
     seen: dict[str, int] = {}
     resolved: dict[str, list[ResolvedAgent]] = {}
-    for role, role_slots in slots.items():
+    for role, spec in ROLES.items():
+        found = getattr(recipe.agents, spec.slot)
+        slots = found if isinstance(found, list) else [found]
         resolved[role] = []
-        for index, slot in enumerate(role_slots):
-            key = f"agents.{'deliberators.' + str(index) if role == 'deliberator' else role}"
+        for index, slot in enumerate(slots):
+            key = f"agents.{spec.slot}.{index}" if isinstance(found, list) else f"agents.{spec.slot}"
             agent = resolve_agent(slot, role, recipe, key)
             seen[agent.name] = seen.get(agent.name, 0) + 1
             if seen[agent.name] > 1:
-                agent.agent.name = f"{agent.name}_{seen[agent.name]}"
+                agent = replace(agent, name=f"{agent.name}_{seen[agent.name]}")
             resolved[role].append(agent)
     return resolved
 
@@ -139,13 +143,13 @@ def resolve_agent(slot: AgentSlot, role: str, recipe: Recipe, key: str) -> Resol
     ref = slot.agent
     if ":" in ref and not Path(ref).is_file():
         agent, fingerprint = _load_python_agent(ref, recipe.base_dir, key)
+        name = slot.name or agent.name
         sampling = dict(slot.sampling)
-        if slot.name:
-            agent.name = slot.name
     else:
         card, path = _load_card_for(ref, recipe.base_dir, key)
         _check_card(card, path, spec)
-        agent = CardAgent(card, slot.name or card.name)
+        name = slot.name or card.name
+        agent = CardAgent(card, name)
         sampling = {**card.sampling, **slot.sampling}
         fingerprint = card.model_dump_json()
     teacher = recipe.teacher
@@ -156,20 +160,18 @@ def resolve_agent(slot: AgentSlot, role: str, recipe: Recipe, key: str) -> Resol
         structured_output=slot.structured_output or teacher.structured_output,
         timeout_s=teacher.timeout_s,
     )
-    return ResolvedAgent(agent, spec, endpoint, sampling, fingerprint)
+    return ResolvedAgent(agent, name, spec, endpoint, sampling, fingerprint)
 
 
 def _load_card_for(ref: str, base_dir: Path, key: str) -> tuple[AgentCard, Path]:
     try:
         return load_card(ref, base_dir)
-    except AidsafeError as exc:
-        if "no such file" in str(exc):
-            names = ", ".join(builtin_names("agents"))
-            raise AidsafeError(
-                f"{key}: agent {ref!r} is not a card path, a built-in agent ({names}), "
-                "or a Python reference module:attr / file.py:attr"
-            ) from None
-        raise
+    except ResourceNotFoundError:
+        names = ", ".join(builtin_names("agents"))
+        raise AidsafeError(
+            f"{key}: agent {ref!r} is not a card path, a built-in agent ({names}), "
+            "or a Python reference module:attr / file.py:attr"
+        ) from None
 
 
 def _check_card(card: AgentCard, path: Path, spec: RoleSpec) -> None:

@@ -14,8 +14,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from aidsafe.config.resources import resolve_resource
-from aidsafe.generation.schemas import OUTPUT_SCHEMAS
 from aidsafe.config.yamlio import load_yaml, register_config_model, validate_model
+from aidsafe.generation.schemas import OUTPUT_SCHEMAS
 
 __all__ = ["AgentCard", "load_card", "template_fields", "render_template"]
 

@@ -1,8 +1,15 @@
 """The AIDSAFE graph for one prompt (one LangGraph thread per sample).
 
-decompose -> initial_cot -> deliberate (loop) -> dedup -> refine. Each node runs one agent and
-applies its output through the role's rules; routing reads the structured `complete` field and
-the round counter, never the text.
+decompose -> initial_cot -> deliberate (loop) -> dedup -> refine. The topology is built with no
+runtime (`build_graph`), so it can be drawn with nothing loaded; what the nodes need (agents,
+policies, teacher, dedup) arrives per run as LangGraph's context:
+
+    graph = build_graph(dedup=deps.dedup is not None, checkpointer=saver)
+    await graph.ainvoke(state, config, context=deps)
+
+Each role node runs one agent and applies its output through the role's registry entry
+(aidsafe.generation.roles); routing reads the structured `complete` field and the round counter,
+never the text.
 """
 
 from __future__ import annotations
@@ -12,13 +19,18 @@ import operator
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated, Any, TypedDict
+from typing import TYPE_CHECKING, Annotated, Any, TypedDict
 
 from aidsafe.generation.agents import AgentContext, ResolvedAgent
 from aidsafe.generation.policies import PolicySet
+from aidsafe.generation.roles import ROLES, RoleSpec, Turn, stop_reason
+from aidsafe.generation.schemas import DEFAULT_MIN_CHARS
 from aidsafe.teacher.types import InvalidOutputError, Teacher
 
-__all__ = ["SampleState", "GraphDeps", "build_graph", "stop_route"]
+if TYPE_CHECKING:
+    from aidsafe.generation.pipeline import Pipeline
+
+__all__ = ["SampleState", "GraphDeps", "build_graph", "stop_route", "stop_reason"]
 
 
 class SampleState(TypedDict, total=False):
@@ -38,7 +50,7 @@ class SampleState(TypedDict, total=False):
 
 @dataclass
 class GraphDeps:
-    """Everything the nodes need, passed in (no globals): agents, policies, teacher, dedup."""
+    """The graph's runtime context: everything the nodes need, passed in (no globals)."""
 
     agents: dict[str, list[ResolvedAgent]]
     policies: PolicySet
@@ -46,6 +58,23 @@ class GraphDeps:
     max_rounds: int
     seed: int
     dedup: Callable[[list[dict]], Awaitable[list[dict]]] | None
+    min_chars: int = DEFAULT_MIN_CHARS  # the content floor (recipe: min_text_chars)
+
+    @classmethod
+    def from_pipeline(
+        cls, pipeline: Pipeline, teacher: Teacher, dedup: Callable[[list[dict]], Awaitable[list[dict]]] | None = None
+    ) -> GraphDeps:
+        """The context for a loaded pipeline: its agents, policies, budget, seed and content floor."""
+        recipe = pipeline.recipe
+        return cls(
+            pipeline.agents,
+            pipeline.policies,
+            teacher,
+            recipe.deliberation.max_rounds,
+            recipe.seed,
+            dedup,
+            recipe.min_text_chars,
+        )
 
     async def run(self, agent: ResolvedAgent, state: SampleState) -> tuple[Any, list[dict]]:
         """Run one agent with a per-sample seeded RNG; return its output and call records."""
@@ -59,6 +88,8 @@ class GraphDeps:
             endpoint=agent.endpoint,
             sampling=agent.sampling,
             max_rounds=self.max_rounds,
+            agent_name=agent.name,
+            min_chars=self.min_chars,
         )
         output = await agent.agent(dict(state), ctx)
         if not isinstance(output, agent.role.output):
@@ -66,142 +97,67 @@ class GraphDeps:
                 f"agent {agent.name} returned {type(output).__name__}; "
                 f"role {agent.role.name} needs {agent.role.output.__name__}"
             )
-        try:  # teacher outputs were checked already; Python agents may build outputs themselves
-            agent.role.check(output, dict(state), self.policies)
-        except ValueError as exc:
-            raise InvalidOutputError(f"agent {agent.name} ({agent.role.name}): {exc}") from None
+        try:  # teacher replies were validated already; Python agents may build outputs themselves
+            agent.role.validate(output, dict(state), self.policies, self.min_chars)
+        except ValueError as exc:  # pydantic's ValidationError is one too
+            message = " ".join(str(exc).split())
+            raise InvalidOutputError(f"agent {agent.name} ({agent.role.name}): {message}") from None
         return output, [call.to_dict() for call in ctx.calls]
 
 
-def _new_thoughts(drafts: list, state: SampleState, author: str, round_no: int) -> tuple[list[dict], int]:
-    """Number the drafts t<n> after the ids used so far; a correction keeps which id it replaces."""
-    counter = state.get("next_thought", 1)
-    made = []
-    for draft in drafts:
-        thought = {"id": f"t{counter}", "text": draft.text.strip(), "policies": list(draft.policies),
-                   "author": author, "round": round_no}  # fmt: skip
-        if getattr(draft, "replaces", None):
-            thought["replaces"] = draft.replaces
-        made.append(thought)
-        counter += 1
-    return made, counter
+def _agent_for(spec: RoleSpec, deps: GraphDeps, state: SampleState) -> ResolvedAgent:
+    agents = deps.agents[spec.name]
+    return agents[state.get("rounds", 0) % len(agents)]  # deliberators take turns in recipe order
 
 
-def _apply_corrections(thoughts: list[dict], made: list[dict]) -> tuple[list[dict], list[dict]]:
-    """New thoughts are appended; a correction takes the place of the thought it replaces,
-    which is kept in `removed` with reason `corrected`."""
-    thoughts = list(thoughts)
-    corrected = []
-    for thought in made:
-        target = thought.get("replaces")
-        if target is None:
-            thoughts.append(thought)
-            continue
-        position = next(i for i, t in enumerate(thoughts) if t["id"] == target)
-        corrected.append(
-            {**thoughts[position], "stage": "deliberation", "reason": "corrected", "replaced_by": thought["id"]}
-        )
-        thoughts[position] = thought
-    return thoughts, corrected
+# Nodes and branches take LangGraph's `runtime` (a Runtime[GraphDeps]; LangGraph injects it by the
+# parameter's name). Annotated `Any`: langgraph is imported lazily, and LangGraph resolves the
+# annotations of branches at build time.
 
 
-def build_graph(deps: GraphDeps, checkpointer: Any = None) -> Any:
-    """Compile the graph; `checkpointer` persists each step under thread_id = sample id."""
+def _role_node(spec: RoleSpec) -> Callable[..., Awaitable[dict]]:
+    async def node(state: SampleState, runtime: Any) -> dict:
+        deps = runtime.context
+        agent = _agent_for(spec, deps, state)
+        output, calls = await deps.run(agent, state)
+        return {**spec.apply(output, dict(state), Turn(agent.name, deps.max_rounds)), "calls": calls}
+
+    node.__name__ = spec.node
+    return node
+
+
+async def _dedup(state: SampleState, runtime: Any) -> dict:
+    thoughts = state.get("thoughts", [])
+    removed = await runtime.context.dedup(thoughts)
+    dropped = {r["id"] for r in removed}
+    return {"thoughts": [t for t in thoughts if t["id"] not in dropped], "removed": removed}
+
+
+def build_graph(*, dedup: bool = False, checkpointer: Any = None) -> Any:
+    """Compile the graph's topology; `checkpointer` persists each step under thread_id = sample id.
+
+    Needs no runtime: the context (a GraphDeps) is given to each invoke. With `dedup`, a dedup node
+    runs between deliberation and refinement (its context's `dedup` must then be set)."""
     from langgraph.graph import END, START, StateGraph
 
-    async def decompose(state: SampleState) -> dict:
-        output, calls = await deps.run(deps.agents["intent_decomposer"][0], state)
-        return {"intents": [i.model_dump() for i in output.intents], "calls": calls}
+    def route(state: SampleState, runtime: Any) -> str:
+        going_on = stop_route(state, runtime.context.max_rounds) == "continue"
+        return "deliberate" if going_on else after_deliberation
 
-    async def initial_cot(state: SampleState) -> dict:
-        agent = deps.agents["initial_cot"][0]
-        output, calls = await deps.run(agent, state)
-        thoughts, counter = _new_thoughts(output.thoughts, state, agent.name, 0)
-        return {
-            "thoughts": thoughts,
-            "next_thought": counter,
-            "response": output.response.strip(),
-            "rounds": 0,
-            "complete": False,
-            "calls": calls,
-        }
-
-    async def deliberate(state: SampleState) -> dict:
-        rounds = state.get("rounds", 0) + 1
-        agents = deps.agents["deliberator"]
-        agent = agents[(rounds - 1) % len(agents)]  # agents take turns in recipe order
-        output, calls = await deps.run(agent, state)
-        made, counter = _new_thoughts(output.thoughts, state, agent.name, rounds)
-        thoughts, corrected = _apply_corrections(state.get("thoughts", []), made)
-        response = output.response.strip()
-        turn = {
-            "agent": agent.name,
-            "round": rounds,
-            "thoughts": made,
-            "response": response,
-            "complete": output.complete,
-        }
-        return {
-            "thoughts": thoughts,
-            "next_thought": counter,
-            "response": response,
-            "rounds": rounds,
-            "complete": output.complete,
-            "deliberation": [turn],
-            "removed": corrected,
-            "calls": calls,
-            "stop_reason": stop_reason(output.complete, rounds, deps.max_rounds),
-        }
-
-    async def dedup(state: SampleState) -> dict:
-        thoughts = state.get("thoughts", [])
-        removed = await deps.dedup(thoughts)
-        dropped = {r["id"] for r in removed}
-        return {"thoughts": [t for t in thoughts if t["id"] not in dropped], "removed": removed}
-
-    async def refine(state: SampleState) -> dict:
-        output, calls = await deps.run(deps.agents["refiner"][0], state)
-        by_id = {t["id"]: t for t in state.get("thoughts", [])}
-        removed = [{**by_id[r.id], "stage": "refine", "reason": r.reason} for r in output.removed]
-        update = {
-            "thoughts": [by_id[i] for i in output.kept],
-            "response": output.response.strip(),
-            "removed": removed,
-            "calls": calls,
-        }
-        if not state.get("stop_reason"):
-            update["stop_reason"] = "no_deliberation"
-        return update
-
-    graph = StateGraph(SampleState)
-    graph.add_node("decompose", decompose)
-    graph.add_node("initial_cot", initial_cot)
-    graph.add_node("deliberate", deliberate)
-    graph.add_node("refine", refine)
+    graph = StateGraph(SampleState, context_schema=GraphDeps)
+    for spec in ROLES.values():
+        graph.add_node(spec.node, _role_node(spec))
     after_deliberation = "refine"
-    if deps.dedup is not None:
-        graph.add_node("dedup", dedup)
+    if dedup:
+        graph.add_node("dedup", _dedup)
         graph.add_edge("dedup", "refine")
         after_deliberation = "dedup"
     graph.add_edge(START, "decompose")
     graph.add_edge("decompose", "initial_cot")
-
-    def route(state: SampleState) -> str:
-        return "deliberate" if stop_route(state, deps.max_rounds) == "continue" else after_deliberation
-
     graph.add_conditional_edges("initial_cot", route, ["deliberate", after_deliberation])
     graph.add_conditional_edges("deliberate", route, ["deliberate", after_deliberation])
     graph.add_edge("refine", END)
     return graph.compile(checkpointer=checkpointer)
-
-
-def stop_reason(complete: bool, rounds: int, max_rounds: int) -> str:
-    """Why deliberation ends after this turn ("complete", "budget"), or "" if it goes on."""
-    if complete:
-        return "complete"
-    if rounds >= max_rounds:
-        return "budget"
-    return ""
 
 
 def stop_route(state: SampleState, max_rounds: int) -> str:

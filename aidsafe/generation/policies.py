@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from aidsafe.config.resources import resolve_resource
 from aidsafe.config.yamlio import load_yaml, register_config_model, validate_model
 
-__all__ = ["Policy", "PolicySet", "load_policies", "render_policies", "check_cited"]
+__all__ = ["Policy", "PolicySet", "load_policies", "render_policies"]
 
 
 @register_config_model
@@ -66,9 +66,3 @@ def render_policies(policy_set: PolicySet) -> str:
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks)
 
-
-def check_cited(cited: list[str], policy_set: PolicySet) -> None:
-    """Raise ValueError for a cited id that is not in the set (fed back to the teacher)."""
-    unknown = sorted(set(cited) - set(policy_set.ids))
-    if unknown:
-        raise ValueError(f"unknown policy ids {unknown}; cite only: {', '.join(policy_set.ids)}")

@@ -95,6 +95,9 @@ class Recipe(_Config):
     agents: AgentRoles
     deliberation: Deliberation = Field(default_factory=Deliberation)
     dedup: Dedup = Field(default_factory=Dedup)
+    # The content floor (docs/agents.md): a thought, intent or response shorter than this after
+    # trimming is re-asked; the schema sent to the teacher says so too.
+    min_text_chars: int = Field(default=8, ge=1)
     seed: int = 0
 
     # Where relative paths in the recipe resolve; not part of the YAML.

@@ -1,9 +1,20 @@
-"""The four graph roles: what each sees, what it must return, and how its output changes the state.
+"""The four graph roles, in one registry: for each, the recipe slot that names its agents, the
+graph node that runs it, its output model and the per-call schema sent to the teacher, the
+template fields its cards may use, and how its output changes the sample state.
 
-Agents (cards or Python) only produce a role's output model; the functions here apply it to the
-sample state. Keeping state changes in one place means a plugin cannot corrupt a sample, and the
-validation `check_*` functions turn a teacher's inconsistent reply (an unknown policy id, a
-refiner that forgot a thought) into a re-ask with the error message.
+Agents (cards or Python) only produce a role's output; the `apply_*` functions here change the
+state. Keeping state changes in one place means a plugin cannot corrupt a sample.
+
+The rule for outputs: any reply that validates against the schema that was sent is usable
+(docs/agents.md). The schema says what it can (aidsafe.generation.schemas.call_model); where a
+valid reply could still be read two ways, the rule for applying it is lenient and fixed here:
+
+- deliberation: two corrections of one thought in a turn: the last wins (the others are dropped);
+  a policy cited twice by one thought counts once.
+- refinement: every thought has its own verdict key, so none can be left out or named twice (a
+  JSON object that repeats a key keeps the last value, as every JSON parser does); a refiner that
+  removes every thought is overruled and all are kept, since a chain of thought needs a step and
+  the refiner cannot write new ones. Kept thoughts stay in their order.
 """
 
 from __future__ import annotations
@@ -14,76 +25,194 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from aidsafe.generation.policies import PolicySet, check_cited, render_policies
-from aidsafe.generation.schemas import DeliberationTurn, InitialCoT, IntentList, Refinement
+from aidsafe.generation.policies import PolicySet, render_policies
+from aidsafe.generation.schemas import (
+    DEFAULT_MIN_CHARS,
+    DeliberationTurn,
+    InitialCoT,
+    IntentList,
+    Refinement,
+    call_model,
+)
 
-__all__ = ["RoleSpec", "ROLES", "template_values", "role_spec"]
+__all__ = [
+    "RoleSpec",
+    "Turn",
+    "ROLES",
+    "role_spec",
+    "template_values",
+    "thought_ids",
+    "stop_reason",
+    "apply_intents",
+    "apply_initial_cot",
+    "apply_turn",
+    "apply_refinement",
+]
 
-_COMMON = {"prompt", "policies", "policy_ids", "agent_name"}
+
+@dataclass(frozen=True)
+class Turn:
+    """What an `apply` needs besides the output and the state: who spoke, and the budget."""
+
+    agent: str
+    max_rounds: int
 
 
 @dataclass(frozen=True)
 class RoleSpec:
-    name: str
-    output: type[BaseModel]
-    fields: frozenset[str]  # template placeholders available to this role
-    check: Callable[[Any, dict, PolicySet], None]
+    name: str  # the role: a card's `role`, the key of the recipe's agents
+    slot: str  # where the recipe names its agents: agents.<slot> (a list for the deliberators)
+    node: str  # the graph node that runs it
+    output: type[BaseModel]  # what its agents return; cards name it in `output_schema`
+    fields: frozenset[str]  # template placeholders its cards may use
+    apply: Callable[[Any, dict, Turn], dict]  # the state update its output makes
+    # The thought ids its per-call schema enumerates (none for roles that see no thoughts).
+    sees_thoughts: bool = False
+    # What JSON Schema cannot say, raised as ValueError (the teacher is re-asked with it). None of
+    # the built-in roles needs one: their schemas say everything (see the module docstring).
+    check: Callable[[Any, dict, PolicySet], None] | None = None
+
+    def call_model(self, state: dict, policies: PolicySet, min_chars: int = DEFAULT_MIN_CHARS) -> type[BaseModel]:
+        """The schema for one call of this role on `state`."""
+        ids = thought_ids(state) if self.sees_thoughts else ()
+        return call_model(self.output, policy_ids=tuple(policies.ids), thought_ids=ids, min_chars=min_chars)
+
+    def validate(self, output: BaseModel, state: dict, policies: PolicySet, min_chars: int = DEFAULT_MIN_CHARS) -> None:
+        """Raise ValueError unless `output` is valid for the schema of this call (and `check`).
+
+        Teacher replies were validated against that schema already; Python agents may build their
+        outputs themselves, and are held to the same contract."""
+        self.call_model(state, policies, min_chars).model_validate(output.model_dump())
+        if self.check is not None:
+            self.check(output, state, policies)
 
 
-def _check_citations(output: InitialCoT | DeliberationTurn, state: dict, policies: PolicySet) -> None:
-    check_cited([pid for thought in output.thoughts for pid in thought.policies], policies)
+def thought_ids(state: dict) -> tuple[str, ...]:
+    return tuple(thought["id"] for thought in state.get("thoughts", []))
 
 
-def _check_turn(output: DeliberationTurn, state: dict, policies: PolicySet) -> None:
-    _check_citations(output, state, policies)
-    known = {thought["id"] for thought in state.get("thoughts", [])}
-    wrong = sorted({t.replaces for t in output.thoughts if t.replaces and t.replaces not in known})
-    if wrong:
-        raise ValueError(f"'replaces' names unknown thought ids {wrong}; existing ids: {sorted(known)}")
-    targets = [t.replaces for t in output.thoughts if t.replaces]
-    if len(targets) != len(set(targets)):
-        raise ValueError("each existing thought may be corrected at most once per turn")
+# How outputs change the state ------------------------------------------------------------------
 
 
-def _check_refinement(output: Refinement, state: dict, policies: PolicySet) -> None:
-    ids = [thought["id"] for thought in state.get("thoughts", [])]
-    mentioned = list(output.kept) + [r.id for r in output.removed]
-    unknown = sorted(set(mentioned) - set(ids))
-    missing = [i for i in ids if i not in mentioned]
-    twice = sorted({i for i in mentioned if mentioned.count(i) > 1})
-    problems = []
-    if unknown:
-        problems.append(f"unknown thought ids {unknown}")
-    if missing:
-        problems.append(f"thought ids neither kept nor removed {missing}")
-    if twice:
-        problems.append(f"thought ids listed twice {twice}")
-    if ids and not output.kept:
-        problems.append("keep at least one thought")
-    if problems:
-        raise ValueError("; ".join(problems) + f"; every id in {ids} must be kept or removed exactly once")
+def apply_intents(output: IntentList, state: dict, turn: Turn) -> dict:
+    return {"intents": [intent.model_dump() for intent in output.intents]}
 
 
-def _no_check(output: Any, state: dict, policies: PolicySet) -> None:
-    return None
+def apply_initial_cot(output: InitialCoT, state: dict, turn: Turn) -> dict:
+    thoughts, counter = _new_thoughts(output.thoughts, state, turn.agent, 0)
+    update = {"thoughts": thoughts, "next_thought": counter, "response": output.response, "rounds": 0}
+    update["complete"] = False
+    return update
 
+
+def apply_turn(output: DeliberationTurn, state: dict, turn: Turn) -> dict:
+    rounds = state.get("rounds", 0) + 1
+    made, counter = _new_thoughts(_last_correction_wins(output.thoughts), state, turn.agent, rounds)
+    thoughts, corrected = _apply_corrections(state.get("thoughts", []), made)
+    log = {"agent": turn.agent, "round": rounds, "thoughts": made, "response": output.response}
+    log["complete"] = output.complete
+    return {
+        "thoughts": thoughts,
+        "next_thought": counter,
+        "response": output.response,
+        "rounds": rounds,
+        "complete": output.complete,
+        "deliberation": [log],
+        "removed": corrected,
+        "stop_reason": stop_reason(output.complete, rounds, turn.max_rounds),
+    }
+
+
+def apply_refinement(output: Refinement, state: dict, turn: Turn) -> dict:
+    thoughts = state.get("thoughts", [])
+    verdicts = {tid: output.verdicts.get(tid, "keep") for tid in thought_ids(state)}
+    if thoughts and all(verdict != "keep" for verdict in verdicts.values()):
+        verdicts = dict.fromkeys(verdicts, "keep")  # overruled: see the module docstring
+    removed = [{**t, "stage": "refine", "reason": verdicts[t["id"]]} for t in thoughts if verdicts[t["id"]] != "keep"]
+    update = {
+        "thoughts": [t for t in thoughts if verdicts[t["id"]] == "keep"],
+        "response": output.response,
+        "removed": removed,
+    }
+    if not state.get("stop_reason"):  # a checkpoint from before initial_cot set it
+        update["stop_reason"] = "no_deliberation"
+    return update
+
+
+def stop_reason(complete: bool, rounds: int, max_rounds: int) -> str:
+    """Why deliberation ends after this turn ("complete", "budget"), or "" if it goes on."""
+    if complete:
+        return "complete"
+    if rounds >= max_rounds:
+        return "budget"
+    return ""
+
+
+def _last_correction_wins(drafts: list) -> list:
+    last = {d.replaces: i for i, d in enumerate(drafts) if getattr(d, "replaces", None)}
+    return [d for i, d in enumerate(drafts) if not getattr(d, "replaces", None) or last[d.replaces] == i]
+
+
+def _new_thoughts(drafts: list, state: dict, author: str, round_no: int) -> tuple[list[dict], int]:
+    """Number the drafts t<n> after the ids used so far; a correction keeps which id it replaces."""
+    counter = state.get("next_thought", 1)
+    made = []
+    for draft in drafts:
+        thought = {"id": f"t{counter}", "text": draft.text, "policies": list(dict.fromkeys(draft.policies)),
+                   "author": author, "round": round_no}  # fmt: skip
+        if getattr(draft, "replaces", None):
+            thought["replaces"] = draft.replaces
+        made.append(thought)
+        counter += 1
+    return made, counter
+
+
+def _apply_corrections(thoughts: list[dict], made: list[dict]) -> tuple[list[dict], list[dict]]:
+    """New thoughts are appended; a correction takes the place of the thought it replaces,
+    which is kept in `removed` with reason `corrected`."""
+    thoughts = list(thoughts)
+    corrected = []
+    for thought in made:
+        target = thought.get("replaces")
+        position = next((i for i, t in enumerate(thoughts) if t["id"] == target), None) if target else None
+        if position is None:
+            thoughts.append(thought)
+            continue
+        corrected.append(
+            {**thoughts[position], "stage": "deliberation", "reason": "corrected", "replaced_by": thought["id"]}
+        )
+        thoughts[position] = thought
+    return thoughts, corrected
+
+
+# The registry ----------------------------------------------------------------------------------
+
+_COMMON = {"prompt", "policies", "policy_ids", "agent_name"}
 
 ROLES: dict[str, RoleSpec] = {
     spec.name: spec
     for spec in (
-        RoleSpec("intent_decomposer", IntentList, frozenset(_COMMON), _no_check),
-        RoleSpec("initial_cot", InitialCoT, frozenset(_COMMON | {"intents"}), _check_citations),
+        RoleSpec("intent_decomposer", "intent_decomposer", "decompose", IntentList, frozenset(_COMMON), apply_intents),
+        RoleSpec(
+            "initial_cot", "initial_cot", "initial_cot", InitialCoT, frozenset(_COMMON | {"intents"}), apply_initial_cot
+        ),
         RoleSpec(
             "deliberator",
+            "deliberators",
+            "deliberate",
             DeliberationTurn,
             frozenset(_COMMON | {"intents", "thoughts", "response", "round", "max_rounds"}),
-            _check_turn,
+            apply_turn,
+            sees_thoughts=True,
         ),
         RoleSpec(
             "refiner",
+            "refiner",
+            "refine",
             Refinement,
             frozenset(_COMMON | {"intents", "thoughts", "response", "deliberation"}),
-            _check_refinement,
+            apply_refinement,
+            sees_thoughts=True,
         ),
     )
 }
@@ -94,6 +223,9 @@ def role_spec(name: str) -> RoleSpec:
         return ROLES[name]
     except KeyError:
         raise ValueError(f"unknown role {name!r}; expected one of: {', '.join(ROLES)}") from None
+
+
+# Template rendering ----------------------------------------------------------------------------
 
 
 def template_values(state: dict, policies: PolicySet, agent_name: str, max_rounds: int) -> dict[str, str]:

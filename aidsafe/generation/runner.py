@@ -127,7 +127,7 @@ async def _run_samples(
         from aidsafe.generation.dedup import ThoughtDeduplicator
 
         dedup = ThoughtDeduplicator(recipe.dedup.model, recipe.dedup.threshold, recipe.dedup.device)
-    deps = GraphDeps(pipeline.agents, pipeline.policies, teacher, recipe.deliberation.max_rounds, recipe.seed, dedup)
+    deps = GraphDeps.from_pipeline(pipeline, teacher, dedup)
     queue: asyncio.Queue[Prompt] = asyncio.Queue()
     for prompt in todo:
         queue.put_nowait(prompt)
@@ -140,8 +140,8 @@ async def _run_samples(
         # through the one connection otherwise cap the whole run's step rate.
         await saver.setup()
         await saver.conn.execute("PRAGMA synchronous=NORMAL")
-        graph = build_graph(deps, checkpointer=saver)
-        runner = _SampleRunner(graph, saver, pipeline, run_dir, progress)
+        graph = build_graph(dedup=dedup is not None, checkpointer=saver)
+        runner = _SampleRunner(graph, saver, pipeline, run_dir, progress, deps)
         with progress:
             try:
                 async with asyncio.TaskGroup() as group:
@@ -154,7 +154,10 @@ async def _run_samples(
 
 
 class _SampleRunner:
-    def __init__(self, graph: Any, saver: Any, pipeline: Pipeline, run_dir: RunDirectory, progress: RunProgress):
+    def __init__(
+        self, graph: Any, saver: Any, pipeline: Pipeline, run_dir: RunDirectory, progress: RunProgress, deps: GraphDeps
+    ):
+        self.deps = deps  # the graph's context, given to every invoke
         self.graph = graph
         self.saver = saver
         self.pipeline = pipeline
@@ -173,7 +176,7 @@ class _SampleRunner:
                 state = snapshot.values  # finished before a kill, but not yet journaled
             else:
                 start = None if snapshot.values else {"id": prompt.id, "prompt": prompt.prompt}
-                state = await self.graph.ainvoke(start, config, durability="sync")
+                state = await self.graph.ainvoke(start, config, context=self.deps, durability="sync")
         except (asyncio.CancelledError, RunSetupError):
             raise
         except Exception as exc:

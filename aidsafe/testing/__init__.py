@@ -2,7 +2,9 @@
 
 - `FakeTeacher`: in-process teacher keyed by agent role (unit tests).
 - `ScriptedServer`: an OpenAI-compatible HTTP server on 127.0.0.1 with fault injection
-  (end-to-end tests, benchmarks); `aidsafe_responder()` answers every AIDSAFE role.
+  (end-to-end tests, benchmarks); `aidsafe_responder()` answers every AIDSAFE role;
+  `schema_responder()` answers any structured request with random JSON valid for the
+  request's own schema, and nothing more (what guided decoding guarantees).
 - `check_agent`: conformance check for a custom agent.
 """
 
@@ -13,6 +15,7 @@ from typing import Any
 from aidsafe.testing.conformance import check_agent, example_state
 from aidsafe.testing.fake import FakeCall, FakeTeacher
 from aidsafe.testing.replies import DEFAULT_REPLIES, aidsafe_responder, default_reply
+from aidsafe.testing.schema_responder import schema_responder
 
 __all__ = [
     "FakeTeacher",
@@ -24,6 +27,7 @@ __all__ = [
     "ScriptedServer",
     "Fault",
     "aidsafe_responder",
+    "schema_responder",
 ]
 
 

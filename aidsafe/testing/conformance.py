@@ -4,7 +4,8 @@
     output = check_agent(MyDeliberator(), "deliberator")
 
 Runs the agent once on a representative state for the role, with a FakeTeacher behind
-`ctx.generate`, and checks that it returns the role's output model and passes the role's rules.
+`ctx.generate`, and checks that it returns the role's output model and that the output is valid
+for the schema of that call (known policy and thought ids, the content floor).
 """
 
 from __future__ import annotations
@@ -72,10 +73,14 @@ def check_agent(agent: Any, role: str, policies: PolicySet | str = "aidsafe", te
         endpoint=Endpoint(base_url="http://fake", model="fake"),
         sampling={},
         max_rounds=4,
+        agent_name=agent.name,
     )
     output = asyncio.run(agent(dict(state), ctx))
     assert isinstance(output, spec.output), (
         f"{agent.name} returned {type(output).__name__}, expected {spec.output.__name__}"
     )
-    spec.check(output, state, policy_set)
+    try:
+        spec.validate(output, state, policy_set)
+    except ValueError as exc:
+        raise AssertionError(f"{agent.name}'s output does not fit role {role}: {exc}") from None
     return output

@@ -2,7 +2,9 @@
 
 Replies come from a function per role, never from a sequential script: samples run
 concurrently, so the order of calls is not fixed. The fake validates like the real client:
-schema validation, then the role's `check`; a failure raises InvalidOutputError.
+against the schema it was given (for a role's output, the per-call one with this sample's valid
+ids), then `check`; a failure raises InvalidOutputError. Responders may return the role's output
+model (e.g. `DeliberationTurn(...)`): it is validated against the requested schema too.
 """
 
 from __future__ import annotations
@@ -56,12 +58,14 @@ class FakeTeacher:
         responder = self.responders.get(role)
         reply = responder(call) if responder else default_reply(schema.__name__, call.messages)
         try:
+            if isinstance(reply, BaseModel) and not isinstance(reply, schema):
+                reply = reply.model_dump()
             output = reply if isinstance(reply, schema) else schema.model_validate(reply)
             if check is not None:
                 check(output)
         except (ValidationError, ValueError) as exc:
             self.stats.failed_calls += 1
-            raise InvalidOutputError(f"{agent} ({endpoint.model}): {str(exc).splitlines()[0]}") from None
+            raise InvalidOutputError(f"{agent} ({endpoint.model}): {_one_line(exc)}") from None
         record = CallRecord(
             agent=agent,
             role=role,
@@ -77,3 +81,12 @@ class FakeTeacher:
 
     async def aclose(self) -> None:
         return None
+
+
+def _one_line(exc: ValueError) -> str:
+    if isinstance(exc, ValidationError):
+        return "; ".join(
+            f"{'.'.join(str(part) for part in error['loc']) or 'reply'}: {error['msg']}"
+            for error in exc.errors(include_url=False)
+        )
+    return " ".join(str(exc).split())

@@ -72,11 +72,10 @@ def _turn(text: str) -> dict[str, Any]:
 
 def _refine(text: str) -> dict[str, Any]:
     ids = thought_ids(text)
-    return {
-        "kept": ids[:-1] or ids,
-        "removed": [{"id": i, "reason": "redundant"} for i in ids[-1:] if len(ids) > 1],
-        "response": "Here is the final safe, helpful answer.",
-    }
+    verdicts = {i: "keep" for i in ids}
+    if len(ids) > 1:
+        verdicts[ids[-1]] = "redundant"
+    return {"verdicts": verdicts, "response": "Here is the final safe, helpful answer."}
 
 
 DEFAULT_REPLIES: dict[str, Callable[[str], dict[str, Any]]] = {
