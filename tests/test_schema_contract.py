@@ -18,7 +18,7 @@ from aidsafe.generation.pipeline import load_pipeline
 from aidsafe.generation.policies import load_policies
 from aidsafe.generation.roles import ROLES, Turn, apply_refinement, apply_turn
 from aidsafe.generation.schemas import DeliberationTurn, InitialCoT, Refinement, call_model
-from aidsafe.teacher.client import _structured_output_fields
+from aidsafe.teacher.body import _structured_output_fields
 from aidsafe.teacher.types import InvalidOutputError
 from aidsafe.testing import FakeTeacher, ScriptedServer, aidsafe_responder, example_state, schema_responder
 from tests.conftest import read_jsonl

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from pydantic import BaseModel
 
-from aidsafe.testing.server import Fault, ScriptedServer, echo_responder, schema_responder
+from aidsafe.testing.server import Fault, ScriptedServer, echo_responder, responder_by_schema_name
 from aidsafe.testing.server import main as server_main
 
 MODEL = "scripted-model"
@@ -82,8 +82,8 @@ def test_raw_completions_endpoint():
     assert recorded.text == "Is it safe?"
 
 
-def test_schema_responder_answers_json_schema_and_tool_requests():
-    responder = schema_responder({"Verdict": lambda request: Verdict(safe=False, reason="r")})
+def test_responder_by_schema_name_answers_json_schema_and_tool_requests():
+    responder = responder_by_schema_name({"Verdict": lambda request: Verdict(safe=False, reason="r")})
     with ScriptedServer(responder) as server:
         as_content = post(server, chat(response_format=json_schema_format("Verdict"))).json()
         tool_choice = {"type": "function", "function": {"name": "Verdict"}}
@@ -96,7 +96,7 @@ def test_schema_responder_answers_json_schema_and_tool_requests():
 
 
 def test_a_failing_responder_answers_500_and_is_raised_at_exit():
-    responder = schema_responder({"Verdict": lambda request: {"safe": True, "reason": "r"}})
+    responder = responder_by_schema_name({"Verdict": lambda request: {"safe": True, "reason": "r"}})
     with (
         pytest.raises(RuntimeError, match="responder or fault plan failed") as caught,
         ScriptedServer(responder) as server,
@@ -196,7 +196,7 @@ def test_dribble_fault_sends_the_whole_reply_in_pieces():
 
 def test_no_json_schema_fault_refuses_only_json_schema_like_llama_cpp_python():
     tools = [{"type": "function", "function": {"name": "Verdict", "parameters": {}}}]
-    responder = schema_responder({"Verdict": lambda request: Verdict(safe=True, reason="r")})
+    responder = responder_by_schema_name({"Verdict": lambda request: Verdict(safe=True, reason="r")})
     with ScriptedServer(responder, fault_plan=lambda index, request: Fault.NO_JSON_SCHEMA) as server:
         refused = post(server, chat(response_format=json_schema_format("Verdict")))
         answered = post(server, chat(tools=tools, tool_choice="required"))
@@ -208,7 +208,7 @@ def test_no_json_schema_fault_refuses_only_json_schema_like_llama_cpp_python():
 def test_named_tool_choice_ignored_fault_answers_prose_like_llama_server():
     tools = [{"type": "function", "function": {"name": "Verdict", "parameters": {}}}]
     named = {"type": "function", "function": {"name": "Verdict"}}
-    responder = schema_responder({"Verdict": lambda request: Verdict(safe=True, reason="r")})
+    responder = responder_by_schema_name({"Verdict": lambda request: Verdict(safe=True, reason="r")})
     with ScriptedServer(responder, fault_plan=lambda index, request: Fault.NAMED_TOOL_CHOICE_IGNORED) as server:
         ignored = post(server, chat(tools=tools, tool_choice=named)).json()["choices"][0]["message"]
         forced = post(server, chat(tools=tools, tool_choice="required")).json()["choices"][0]["message"]
@@ -225,8 +225,8 @@ def test_context_chars_refuses_a_prompt_that_does_not_fit():
     assert "maximum context length is 10" in too_long.json()["error"]["message"]
 
 
-def test_schema_responder_answers_the_teacher_preflight():
-    with ScriptedServer(schema_responder({})) as server:
+def test_responder_by_schema_name_answers_the_teacher_preflight():
+    with ScriptedServer(responder_by_schema_name({})) as server:
         reply = post(server, chat(response_format=json_schema_format("AidsafePreflight"))).json()
     assert json.loads(reply["choices"][0]["message"]["content"]) == {"ok": True}
 

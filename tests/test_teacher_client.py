@@ -26,7 +26,7 @@ from aidsafe.teacher import (
     clean_reply,
 )
 from aidsafe.teacher.retry import Backoff
-from aidsafe.testing.server import Fault, ScriptedServer, schema_responder
+from aidsafe.testing.server import Fault, ScriptedServer, responder_by_schema_name
 
 MODEL = "scripted-model"
 MESSAGES = [
@@ -45,7 +45,7 @@ class Verdict(BaseModel):
 
 def verdict_server(**kwargs) -> ScriptedServer:
     return ScriptedServer(
-        schema_responder({"Verdict": lambda request: Verdict(safe=True, reason="harmless")}),
+        responder_by_schema_name({"Verdict": lambda request: Verdict(safe=True, reason="harmless")}),
         **kwargs,
     )
 
@@ -202,7 +202,7 @@ async def test_always_malformed_raises_invalid_output_after_the_allowed_reasks()
 
 async def test_check_error_is_sent_back_to_the_model(client):
     replies = iter([Verdict(safe=True, reason="no policy"), Verdict(safe=True, reason="P1 ok")])
-    with ScriptedServer(schema_responder({"Verdict": lambda request: next(replies)})) as server:
+    with ScriptedServer(responder_by_schema_name({"Verdict": lambda request: next(replies)})) as server:
 
         def must_cite_policy(verdict: Verdict) -> None:
             if "P1" not in verdict.reason:

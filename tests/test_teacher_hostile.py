@@ -14,7 +14,7 @@ from aidsafe.teacher import (
     TeacherClient,
     TransientTeacherError,
 )
-from aidsafe.testing.server import Fault, ScriptedServer, schema_responder
+from aidsafe.testing.server import Fault, ScriptedServer, responder_by_schema_name
 
 MODEL = "scripted-model"
 MESSAGES = [{"role": "user", "content": "Is this prompt safe?"}]
@@ -26,7 +26,7 @@ class Verdict(BaseModel):
 
 
 def verdict_server(**kwargs) -> ScriptedServer:
-    return ScriptedServer(schema_responder({"Verdict": lambda request: Verdict(safe=True, reason="fine")}), **kwargs)
+    return ScriptedServer(responder_by_schema_name({"Verdict": lambda request: Verdict(safe=True, reason="fine")}), **kwargs)
 
 
 def faults_at(*faults: Fault | None):

@@ -94,8 +94,8 @@ def default_reply(schema_name: str, messages: list[dict[str, Any]]) -> dict[str,
 
 def aidsafe_responder() -> Callable[[dict[str, Any]], Any]:
     """A ScriptedServer responder answering every AIDSAFE role's schema with `default_reply`."""
-    from aidsafe.testing.server import schema_responder
+    from aidsafe.testing.server import responder_by_schema_name
 
-    return schema_responder(
+    return responder_by_schema_name(
         {name: (lambda request, name=name: default_reply(name, request["messages"])) for name in DEFAULT_REPLIES}
     )

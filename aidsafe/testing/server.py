@@ -45,7 +45,7 @@ __all__ = [
     "ScriptedServer",
     "echo_responder",
     "main",
-    "schema_responder",
+    "responder_by_schema_name",
 ]
 
 Responder = Callable[[dict[str, Any]], "str | dict[str, Any]"]
@@ -117,7 +117,7 @@ def echo_responder(request: dict[str, Any]) -> str:
     return " ok"
 
 
-def schema_responder(
+def responder_by_schema_name(
     by_schema_name: Mapping[str, Callable[[dict[str, Any]], dict[str, Any] | BaseModel]],
 ) -> Responder:
     """A responder for structured-output requests: the function registered under the requested
