@@ -21,7 +21,7 @@ from typing import Any
 from aidsafe.errors import RunSetupError
 from aidsafe.generation.graph import GraphDeps, build_graph
 from aidsafe.sources import Prompt, read_prompts
-from aidsafe.run.journal import RunDirectory
+from aidsafe.run.journal import JournalIndex, RunDirectory, input_digest
 from aidsafe.run.jsonl import write_atomic
 from aidsafe.generation.pipeline import Pipeline, cli_overrides, load_pipeline
 from aidsafe.run.progress import RunProgress
@@ -62,8 +62,8 @@ async def generate_async(
     if request.limit is not None:
         prompts = prompts[: request.limit]
     run_dir = RunDirectory(Path(request.output))
-    run_dir.open(pipeline.recipe_hash, pipeline.resolved_recipe())
-    todo = _plan(run_dir, prompts, request.retry_rejected)
+    run_dir.check(pipeline.recipe_hash)
+    todo, retry = _plan(run_dir.index(), prompts, request.retry_rejected)
 
     owns_teacher = teacher is None
     if teacher is None:
@@ -80,35 +80,40 @@ async def generate_async(
             seed=pipeline.recipe.seed,
         )
     started = time.monotonic()
+    opened = False
     try:
         if todo and owns_teacher:
             for endpoint in pipeline.endpoints:
                 await teacher.check_reachable(endpoint)
+        # Nothing is written before the pre-flight passed: a wrong --model leaves no directory.
+        run_dir.open(pipeline.recipe_hash, pipeline.resolved_recipe())
+        opened = True
+        run_dir.forget_rejections(retry)
         if todo:
             await _run_samples(pipeline, teacher, run_dir, todo, len(prompts), request)
     finally:
         if owns_teacher:
             await teacher.aclose()
-        stats = corpus_stats(
-            list(run_dir.finished().values()),
-            run_dir.rejected(),
-            len(prompts),
-            repeats,
-            teacher.stats,
-            time.monotonic() - started,
-        )
-        write_atomic(run_dir.stats_path, json.dumps(stats, indent=2) + "\n")
+        if opened:
+            stats = corpus_stats(
+                run_dir.iter_samples(),
+                run_dir.iter_rejected(),
+                len(prompts),
+                repeats,
+                teacher.stats,
+                time.monotonic() - started,
+            )
+            write_atomic(run_dir.stats_path, json.dumps(stats, indent=2) + "\n")
     return stats
 
 
-def _plan(run_dir: RunDirectory, prompts: list[Prompt], retry_rejected: bool) -> list[Prompt]:
-    """Prompts still to run: not finished, and not rejected for a reason a rerun cannot fix."""
-    finished = run_dir.finished()
-    rejected = {r["id"]: r for r in run_dir.rejected()}
+def _plan(index: JournalIndex, prompts: list[Prompt], retry_rejected: bool) -> tuple[list[Prompt], set[str]]:
+    """Prompts still to run (not finished, and not rejected for a reason a rerun cannot fix),
+    and the rejections to forget because they are retried."""
+    finished, rejected = index.finished, index.rejected
     # Only prompts of this run (--limit may leave some out) lose their old rejection line.
-    retry = {p.id for p in prompts if p.id in rejected and (retry_rejected or rejected[p.id].get("transient"))}
-    run_dir.forget_rejections(retry)
-    return [p for p in prompts if p.id not in finished and (p.id not in rejected or p.id in retry)]
+    retry = {p.id for p in prompts if p.id in rejected and (retry_rejected or rejected[p.id].transient)}
+    return [p for p in prompts if p.id not in finished and (p.id not in rejected or p.id in retry)], retry
 
 
 async def _run_samples(
@@ -178,10 +183,11 @@ class _SampleRunner:
             raise
         except Exception as exc:
             stage = await self._failed_stage(config)
-            self.run_dir.append_rejected(_rejection(prompt, stage, exc))
+            self.run_dir.append_rejected(_rejection(prompt, stage, exc), input_digest(prompt.prompt))
             self.progress.sample_done(ok=False)
             return
-        self.run_dir.append_sample(sample_record(state, self.pipeline.recipe_hash, self.pipeline.policies))
+        record = sample_record(state, self.pipeline.recipe_hash, self.pipeline.policies)
+        self.run_dir.append_sample(record, input_digest(prompt.prompt))
         await self.saver.adelete_thread(prompt.id)  # after the journal line: a kill in between is safe
         self.progress.sample_done(ok=True)
 
