@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import statistics
 from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
 from aidsafe.generation.policies import PolicySet
 from aidsafe.teacher.types import TeacherStats
 
-__all__ = ["sample_record", "corpus_stats"]
+__all__ = ["sample_record", "corpus_stats", "CorpusCounters"]
 
 _THOUGHT_KEYS = ("id", "text", "policies")
 
@@ -38,37 +40,77 @@ def sample_record(state: dict[str, Any], recipe_hash: str, policies: PolicySet) 
     }
 
 
+@dataclass
+class CorpusCounters:
+    """What stats.json says about the corpus, as counters that grow one record at a time."""
+
+    samples: int = 0
+    rejected: int = 0
+    rejected_by_stage: Counter = field(default_factory=Counter)
+    rejected_by_reason: Counter = field(default_factory=Counter)
+    rounds: Counter = field(default_factory=Counter)
+    stop_reasons: Counter = field(default_factory=Counter)
+    thoughts_kept: int = 0
+    thoughts_removed: Counter = field(default_factory=Counter)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    def add_sample(self, record: dict[str, Any]) -> None:
+        metadata = record["metadata"]
+        self.samples += 1
+        self.rounds[metadata["rounds_used"]] += 1
+        self.stop_reasons[metadata["stop_reason"]] += 1
+        self.thoughts_kept += len(record["thoughts"])
+        self.thoughts_removed.update(r["reason"] for r in record["removed"])
+        self.prompt_tokens += metadata["prompt_tokens"]
+        self.completion_tokens += metadata["completion_tokens"]
+
+    def add_rejected(self, entry: dict[str, Any]) -> None:
+        self.rejected += 1
+        self.rejected_by_stage[entry["stage"]] += 1
+        self.rejected_by_reason[entry["reason"]] += 1
+
+    def as_stats(self, inputs: int) -> dict[str, Any]:
+        rounds_total = sum(k * v for k, v in self.rounds.items())
+        return {
+            "samples": self.samples,
+            "rejected": self.rejected,
+            "pending": max(inputs - self.samples - self.rejected, 0),
+            "rejected_by_stage": dict(self.rejected_by_stage),
+            "rejected_by_reason": dict(self.rejected_by_reason),
+            "rounds_used": {
+                "mean": round(rounds_total / self.samples, 3) if self.samples else 0.0,
+                "histogram": {str(k): v for k, v in sorted(self.rounds.items())},
+            },
+            "stop_reasons": dict(self.stop_reasons),
+            "thoughts_kept": self.thoughts_kept,
+            "thoughts_removed_by_reason": dict(self.thoughts_removed),
+            "tokens": {"prompt": self.prompt_tokens, "completion": self.completion_tokens},
+        }
+
+
 def corpus_stats(
-    samples: list[dict[str, Any]],
-    rejected: list[dict[str, Any]],
+    samples: Iterable[dict[str, Any]],
+    rejected: Iterable[dict[str, Any]],
     inputs: int,
     repeated_inputs: int,
     teacher: TeacherStats,
     wall_s: float,
 ) -> dict[str, Any]:
-    """stats.json: the corpus as it stands (all runs into this directory) plus this run's calls."""
-    rounds = [s["metadata"]["rounds_used"] for s in samples]
-    removed = Counter(r["reason"] for s in samples for r in s["removed"])
+    """stats.json: the corpus as it stands (all runs into this directory) plus this run's calls.
+
+    Both journals are consumed one record at a time: memory holds counters, never the corpus.
+    """
+    corpus = CorpusCounters()
+    for sample in samples:
+        corpus.add_sample(sample)
+    for entry in rejected:
+        corpus.add_rejected(entry)
     latencies = sorted(teacher.latencies_s)
     return {
         "inputs": inputs,
         "repeated_inputs_skipped": repeated_inputs,
-        "samples": len(samples),
-        "rejected": len(rejected),
-        "pending": max(inputs - len(samples) - len(rejected), 0),
-        "rejected_by_stage": dict(Counter(r["stage"] for r in rejected)),
-        "rejected_by_reason": dict(Counter(r["reason"] for r in rejected)),
-        "rounds_used": {
-            "mean": round(statistics.fmean(rounds), 3) if rounds else 0.0,
-            "histogram": {str(k): v for k, v in sorted(Counter(rounds).items())},
-        },
-        "stop_reasons": dict(Counter(s["metadata"]["stop_reason"] for s in samples)),
-        "thoughts_kept": sum(len(s["thoughts"]) for s in samples),
-        "thoughts_removed_by_reason": dict(removed),
-        "tokens": {
-            "prompt": sum(s["metadata"]["prompt_tokens"] for s in samples),
-            "completion": sum(s["metadata"]["completion_tokens"] for s in samples),
-        },
+        **corpus.as_stats(inputs),
         "last_run": {
             "wall_s": round(wall_s, 3),
             "calls": teacher.calls,

@@ -108,8 +108,8 @@ async def generate_async(
             await teacher.aclose()
         if journal.opened:  # a run that failed its pre-flight leaves no trace in the directory
             stats = corpus_stats(
-                list(run_dir.finished().values()),
-                run_dir.rejected(),
+                run_dir.iter_samples(),
+                run_dir.iter_rejected(),
                 len(prompts),
                 repeats,
                 teacher.stats,

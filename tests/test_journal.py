@@ -1,0 +1,168 @@
+"""The run directory's journal: ids-only index, legacy lines, partial tails, streaming reads."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import pytest
+
+from aidsafe.errors import AidsafeError
+from aidsafe.run.journal import RejectionInfo, RunDirectory, input_digest
+from aidsafe.run.jsonl import cut_partial_tail, iter_jsonl
+
+HASH = "abcdef0123456789"
+
+
+def _opened(tmp_path) -> RunDirectory:
+    run = RunDirectory(tmp_path / "run")
+    run.check(HASH)
+    run.open(HASH, {"name": "r"})
+    return run
+
+
+def _sample(item: str, text: str = "x") -> dict:
+    return {"id": item, "prompt": text, "thoughts": [], "metadata": {"calls": []}}
+
+
+def test_open_creates_both_journals_even_when_empty(tmp_path):
+    run = _opened(tmp_path)
+    assert run.samples_path.read_bytes() == b"" and run.rejected_path.read_bytes() == b""
+    assert json.loads(run.run_info_path.read_text())["recipe_hash"] == HASH and run.recipe_path.exists()
+
+
+def test_index_reads_ids_digests_and_rejections(tmp_path):
+    run = _opened(tmp_path)
+    odd = 'quo"te\\back é \u2028'  # escapes inside the id must survive the prefix scan
+    run.append_sample(_sample(odd, "p1"), input_digest("p1"))
+    run.append_sample(_sample("b", "p2"), input_digest("p2"))
+    run.append_rejected(
+        {
+            "id": "c",
+            "prompt": "p3",
+            "stage": "refine",
+            "reason": "teacher_unavailable",
+            "error": "503",
+            "transient": True,
+        },
+        input_digest("p3"),
+    )
+    index = run.index()
+    assert index.finished == {odd: input_digest("p1"), "b": input_digest("p2")}
+    assert index.rejected == {"c": RejectionInfo(True, "teacher_unavailable", input_digest("p3"))}
+    first = json.loads(run.samples_path.read_text().split("\n")[0])  # not splitlines: \u2028
+    assert list(first)[:2] == ["id", "input_sha"] and first["prompt"] == "p1"
+
+
+def test_lines_written_before_input_sha_are_parsed_whole(tmp_path):
+    run = _opened(tmp_path)
+    # Key order of the previous version: no digest, "transient" last.
+    run.samples_path.write_text(json.dumps({"id": "old", "prompt": "p"}) + "\n", encoding="utf-8")
+    run.rejected_path.write_text(
+        json.dumps({"id": "r", "prompt": "q", "stage": "s", "reason": "error", "error": "E", "transient": False})
+        + "\n",
+        encoding="utf-8",
+    )
+    index = run.index()
+    assert index.finished == {"old": ""}
+    assert index.rejected == {"r": RejectionInfo(False, "error", "")}
+
+
+def test_a_broken_complete_line_names_file_and_line(tmp_path):
+    run = _opened(tmp_path)
+    run.append_sample(_sample("a"), input_digest("x"))
+    with run.samples_path.open("a") as handle:
+        handle.write("{not json}\n")
+    with pytest.raises(AidsafeError, match=r"samples.jsonl:2: not valid JSON"):
+        run.index()
+
+
+def test_partial_tail_is_ignored_by_the_index_and_cut_by_open(tmp_path):
+    run = _opened(tmp_path)
+    run.append_sample(_sample("a"), input_digest("x"))
+    whole = run.samples_path.read_bytes()
+    run.samples_path.write_bytes(whole + b'{"id": "b", "input_sha": "12')  # a write cut short
+    assert set(run.index().finished) == {"a"}
+    assert [r["id"] for r in run.iter_samples()] == ["a"]
+    run.open(HASH, {"name": "r"})
+    assert run.samples_path.read_bytes() == whole
+
+
+def test_cut_partial_tail_with_a_tail_longer_than_one_read_block(tmp_path):
+    path = tmp_path / "j.jsonl"
+    path.write_bytes(b'{"a": 1}\n' + b"x" * 200_000)
+    cut_partial_tail(path)
+    assert path.read_bytes() == b'{"a": 1}\n'
+    path.write_bytes(b"y" * 70_000)  # no newline at all: the whole file is the tail
+    cut_partial_tail(path)
+    assert path.read_bytes() == b""
+
+
+def test_lines_longer_than_a_read_chunk_stream_whole(tmp_path):
+    path = tmp_path / "big.jsonl"
+    big = {"id": "big", "text": "z" * (5 << 20)}
+    path.write_text(json.dumps({"id": "s"}) + "\n" + json.dumps(big) + "\n", encoding="utf-8")
+    assert [row["id"] for _, row in iter_jsonl(path)] == ["s", "big"]
+
+
+def test_forget_rejections_keeps_the_others_byte_for_byte(tmp_path):
+    run = _opened(tmp_path)
+    for item in ("a", "b", "c"):
+        run.append_rejected({"id": item, "stage": "s", "reason": "error", "transient": False}, input_digest(item))
+    lines = run.rejected_path.read_text().splitlines(keepends=True)
+    run.forget_rejections({"b"})
+    assert run.rejected_path.read_text() == lines[0] + lines[2]
+
+
+def test_a_lone_surrogate_in_a_prompt_is_journaled(tmp_path):
+    run = _opened(tmp_path)
+    run.append_sample(_sample("s", "bad \ud800 text"), input_digest("bad \ud800 text"))
+    assert [r["prompt"] for r in run.iter_samples()] == ["bad \ud800 text"]
+    assert run.index().finished == {"s": input_digest("bad \ud800 text")}
+
+
+def test_check_writes_nothing(tmp_path):
+    RunDirectory(tmp_path / "new" / "run").check(HASH)
+    assert not (tmp_path / "new").exists()
+
+
+def test_another_recipes_directory_is_refused_only_when_it_holds_an_item(tmp_path):
+    run = _opened(tmp_path)
+    (run.path / "checkpoints.sqlite").write_bytes(b"")
+    RunDirectory(run.path).check("1111111111111111")  # no item yet: adopted
+    run.open("1111111111111111", {"name": "other"})
+    assert json.loads(run.run_info_path.read_text())["recipe_hash"] == "1111111111111111"
+    assert not run.checkpoints_path.exists()  # the other recipe's unfinished work is not resumed
+    run.append_rejected({"id": "a", "stage": "s", "reason": "error", "transient": False}, input_digest("a"))
+    with pytest.raises(AidsafeError, match="different recipe"):
+        run.check(HASH)
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "expected"),
+    [
+        ("run.json", b"{not json", "run.json: not valid JSON"),
+        ("run.json", b'["a"]', "run.json: expected a JSON object"),
+        ("checkpoints.sqlite", b"hello, not a database at all", "checkpoints.sqlite: not a SQLite database"),
+    ],
+)
+def test_check_refuses_damaged_files_in_one_line(tmp_path, name, content, expected):
+    run = _opened(tmp_path)
+    (run.path / name).write_bytes(content)
+    with pytest.raises(AidsafeError, match=expected) as caught:
+        run.check(HASH)
+    assert "\n" not in str(caught.value)
+
+
+def test_a_real_sqlite_file_passes_the_check(tmp_path):
+    run = _opened(tmp_path)
+    sqlite3.connect(run.checkpoints_path).execute("create table t (x)").connection.close()
+    run.check(HASH)
+
+
+def test_output_that_is_a_file_is_refused(tmp_path):
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(AidsafeError, match="exists and is not a directory"):
+        RunDirectory(tmp_path / "f").check(HASH)
+    with pytest.raises(AidsafeError, match="is not a directory"):
+        RunDirectory(tmp_path / "f" / "run").check(HASH)
