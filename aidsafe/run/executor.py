@@ -83,7 +83,8 @@ async def execute(
     """Run `task` over every item not done yet; see the module docstring."""
     items = list(items)
     journal.check()
-    todo, retry, skipped = _plan(task, items, journal.index(), retry_rejected)
+    index = journal.index()
+    todo, retry, skipped = _plan(task, items, index, retry_rejected)
     outcome = Outcome(items=len(items), skipped=skipped)
     if todo:
         await task.preflight()
@@ -94,7 +95,7 @@ async def execute(
     try:
         if task.checkpointed and journal.checkpoints_path is not None and (todo or journal.checkpoints_path.exists()):
             saver = await _open_saver(journal.checkpoints_path)
-            await _prune(saver, journal.index())
+            await _prune(saver, index)
         if todo:
             with bar:
                 await _Run(task, journal, saver, bar, outcome).all(todo, workers)
