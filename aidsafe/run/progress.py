@@ -39,13 +39,13 @@ class RunProgress:
             from rich.live import Live
             from rich.text import Text
 
-            progress = self
+            progress, console = self, Console(stderr=True)
 
             class _Line:
-                def __rich_console__(self, console: Any, options: Any) -> Any:
-                    yield Text(progress.line(options.max_width), no_wrap=True, overflow="crop")
+                def __rich__(self) -> Text:
+                    return Text(progress.line(console.width), no_wrap=True, overflow="crop")
 
-            self._live = Live(_Line(), console=Console(stderr=True), refresh_per_second=4, transient=False)
+            self._live = Live(_Line(), console=console, refresh_per_second=4, transient=False)
             self._live.start()
         return self
 
