@@ -124,7 +124,8 @@ def _check_something_finished(outcome: Outcome, run_dir: RunDirectory, stats: di
     """A run that tried samples and finished none is a failure, whatever each rejection says."""
     if not outcome.attempted or outcome.finished:
         return
-    (stage, reason, error), count = Counter((r.stage, r.reason, r.error) for r in outcome.rejected.values()).most_common(1)[0]
+    alike = Counter((r.stage, r.reason, r.error) for r in outcome.rejected.values())
+    (stage, reason, error), count = alike.most_common(1)[0]
     rerun = "rerun the same command to retry" if all(r.transient for r in outcome.rejected.values()) else "see"
     raise NothingFinished(
         f"no sample finished: {len(outcome.rejected)} of {outcome.attempted} rejected, {count} at {stage} "
@@ -168,8 +169,9 @@ class GenerationTask(Task[Prompt]):
 
             dedup = ThoughtDeduplicator(recipe.dedup.model, recipe.dedup.threshold, recipe.dedup.device)
             ctx.background(_warm_up(dedup, recipe.dedup.model, ctx))  # while the first calls are out
+        pipeline = self.pipeline
         deps = GraphDeps(
-            self.pipeline.agents, self.pipeline.policies, self.teacher, recipe.deliberation.max_rounds, recipe.seed, dedup
+            pipeline.agents, pipeline.policies, self.teacher, recipe.deliberation.max_rounds, recipe.seed, dedup
         )
         self.graph = build_graph(deps, checkpointer=ctx.checkpointer)
 

@@ -7,10 +7,11 @@ tokens as plain text. A chat endpoint would wrap the text in the served model's 
 (for Llama Guard 3 derivatives, one that injects its own categories). Decoding is greedy.
 
 Prediction runs on the executor (aidsafe.run.executor): one `PredictTask` call per row. The
-output file is append-only while running and doubles as the resume journal: rows already there
-(matched by `index`, else by `prompt`) are skipped, and a partial last line left by a kill is cut
-off. Only transport failures count as transient. When every row is done the file is rewritten once, atomically, in benchmark order, so
-it lines up with the benchmark file as the released prediction files do.
+output file is append-only while running and doubles as the resume journal: rows already
+there (matched by `index`, else by `prompt`) are skipped, and a partial last line left by a
+kill is cut off. Only transport failures count as transient. When every row is done the file
+is rewritten once, atomically, in benchmark order, so it lines up with the benchmark file as
+the released prediction files do.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from aidsafe.errors import AidsafeError
+from aidsafe.generation.policies import PolicySet
 from aidsafe.guard.evaluate import WILDGUARD_GOLD_FIELDS
 from aidsafe.guard.formats import (
     BEAVERTAILS_CATEGORIES,
@@ -30,7 +32,6 @@ from aidsafe.guard.formats import (
     thinkguard_prompt,
     verdict_score,
 )
-from aidsafe.generation.policies import PolicySet
 from aidsafe.run.executor import execute
 from aidsafe.run.journal import JournalIndex, input_digest
 from aidsafe.run.jsonl import append_jsonl, cut_partial_tail, read_jsonl, write_atomic
@@ -140,8 +141,7 @@ async def predict_guard(
         else:  # a rerun alone changes nothing: the request, the server or aidsafe must change first
             then = "not transient: fix the cause, then rerun the same command to retry them"
         raise AidsafeError(
-            f"{len(outcome.rejected)} of {outcome.attempted} rows failed (row {row}: "
-            f"{first.error}); {then}"
+            f"{len(outcome.rejected)} of {outcome.attempted} rows failed (row {row}: {first.error}); {then}"
         )
     _rewrite_in_order(output, prompts)
     return {"done": outcome.finished, "skipped": outcome.skipped}

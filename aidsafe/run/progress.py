@@ -19,9 +19,7 @@ _BAR = 16
 class RunProgress:
     """Counts finished items; the teacher's counters (`stats`, optional) are read at every refresh."""
 
-    def __init__(
-        self, total: int, done: int, stats: Any = None, enabled: bool = True, noun: str = "samples"
-    ) -> None:
+    def __init__(self, total: int, done: int, stats: Any = None, enabled: bool = True, noun: str = "samples") -> None:
         self.total = total
         self.done = done
         self.stats = stats
