@@ -87,3 +87,28 @@ def test_stop_after_each_node_then_rerun_completes_the_sample_once(tmp_path, pro
             rerun = subprocess.run(_cmd(source, out, server.base_url), capture_output=True, text=True, timeout=120)
             assert rerun.returncode == 0, rerun.stderr
             _check_complete(out)
+
+
+def test_stop_after_the_last_node_publishes_the_stored_end_state_without_new_calls(tmp_path, prompts_file, monkeypatch):
+    """Stopped after the END checkpoint but before the journal line: the rerun publishes the
+    finished state from the checkpoint and asks the teacher nothing."""
+    from aidsafe.errors import RunSetupError
+    from aidsafe.generation.runner import GenerateRequest, generate
+    from aidsafe.run.journal import RunDirectory
+    from aidsafe.testing import FakeTeacher
+
+    request = GenerateRequest(recipe="aidsafe", input=str(prompts_file([PROMPT])), output=tmp_path / "run",
+                              progress=False, overrides=["dedup.enabled=false"])  # fmt: skip
+    append = RunDirectory.append_sample
+
+    def stopped(self, record, digest):
+        raise RunSetupError("stopped before the journal line")
+
+    monkeypatch.setattr(RunDirectory, "append_sample", stopped)
+    with pytest.raises(RunSetupError):
+        generate(request, env={}, teacher=FakeTeacher())
+    monkeypatch.setattr(RunDirectory, "append_sample", append)
+    again = FakeTeacher()
+    generate(request, env={}, teacher=again)
+    assert again.calls == []
+    _check_complete(tmp_path / "run")
