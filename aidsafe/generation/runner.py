@@ -10,7 +10,6 @@ retries those that failed for transient reasons.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 import traceback
 from collections.abc import Mapping
@@ -22,10 +21,9 @@ from aidsafe.errors import RunSetupError
 from aidsafe.generation.graph import GraphDeps, build_graph
 from aidsafe.sources import Prompt, read_prompts
 from aidsafe.run.journal import JournalIndex, RunDirectory, input_digest
-from aidsafe.run.jsonl import write_atomic
 from aidsafe.generation.pipeline import Pipeline, cli_overrides, load_pipeline
 from aidsafe.run.progress import RunProgress
-from aidsafe.generation.records import corpus_stats, sample_record
+from aidsafe.generation.records import sample_record, write_corpus_stats
 from aidsafe.teacher.types import InvalidOutputError, Teacher, TeacherError
 
 __all__ = ["GenerateRequest", "generate", "generate_async"]
@@ -95,15 +93,10 @@ async def generate_async(
         if owns_teacher:
             await teacher.aclose()
         if opened:
-            stats = corpus_stats(
-                run_dir.iter_samples(),
-                run_dir.iter_rejected(),
-                len(prompts),
-                repeats,
-                teacher.stats,
-                time.monotonic() - started,
-            )
-            write_atomic(run_dir.stats_path, json.dumps(stats, indent=2) + "\n")
+            stats = write_corpus_stats(
+                run_dir, inputs=len(prompts), repeated_inputs=repeats, teacher=teacher.stats,
+                wall_s=time.monotonic() - started,
+            )  # fmt: skip
     return stats
 
 

@@ -30,7 +30,16 @@ from typing import Any
 import yaml
 
 from aidsafe.errors import AidsafeError
-from aidsafe.run.jsonl import append_jsonl, cut_partial_tail, iter_jsonl, line_spans, parse_line, write_atomic
+from aidsafe.run.jsonl import (
+    append_jsonl,
+    complete_size,
+    cut_partial_tail,
+    iter_jsonl,
+    last_line,
+    line_spans,
+    parse_line,
+    write_atomic,
+)
 
 __all__ = ["RunDirectory", "JournalIndex", "RejectionInfo", "input_digest"]
 
@@ -66,7 +75,7 @@ def _json_string(raw: bytes) -> str:
     return raw.decode("utf-8") if b"\\" not in raw else json.loads(b'"' + raw + b'"')
 
 
-def _row_id(path: Path, number: int, row: dict[str, Any]) -> str:
+def _row_id(path: Path, number: int | str, row: dict[str, Any]) -> str:
     value = row.get("id")
     if not isinstance(value, str):
         raise AidsafeError(f"{path}:{number}: journal line without a string 'id'; expected a line aidsafe wrote")
@@ -209,9 +218,57 @@ class RunDirectory:
                     continue  # blank lines are no items
                 yield number, buf, start, end
 
-    def iter_samples(self) -> Iterator[dict[str, Any]]:
-        """Finished records, one at a time (never the whole file in memory)."""
-        return self._iter(self.samples_path)
+    def iter_samples(self, start: int = 0, stop: int | None = None) -> Iterator[dict[str, Any]]:
+        """Finished records, one at a time (never the whole file in memory), from byte `start`
+        to byte `stop` (line boundaries, such as the `bytes` of a `samples_mark`)."""
+        if not self.samples_path.exists():
+            return
+        with self.samples_path.open("rb") as handle:
+            handle.seek(start)
+            offset = start
+            for number, buf, begin, end in line_spans(handle):
+                if stop is not None and offset >= stop:
+                    return
+                offset += end - begin + 1
+                line = buf[begin:end]
+                if line.strip():
+                    where = number if not start else f"{number} after byte {start}"
+                    yield parse_line(self.samples_path, where, line)
+
+    def samples_mark(self) -> dict[str, Any]:
+        """Where samples.jsonl's complete lines end, and the last one's id: saved with counters
+        derived from the file, it lets the next run read only what was appended since."""
+        if not self.samples_path.exists():
+            return {"bytes": 0, "last_id": None}
+        with self.samples_path.open("rb") as handle:
+            end = complete_size(handle)
+            return {"bytes": end, "last_id": self._line_id(last_line(handle, end - 1)) if end else None}
+
+    def mark_holds(self, mark: Any) -> bool:
+        """Whether samples.jsonl still begins with what `mark` covered (appends keep it; a file
+        edited, truncated or replaced does not)."""
+        if not isinstance(mark, dict) or not isinstance(mark.get("bytes"), int) or mark["bytes"] < 0:
+            return False
+        end = mark["bytes"]
+        if end == 0:
+            return mark.get("last_id") is None
+        if not self.samples_path.exists():
+            return False
+        with self.samples_path.open("rb") as handle:
+            if complete_size(handle) < end:
+                return False
+            handle.seek(end - 1)
+            if handle.read(1) != b"\n":
+                return False
+            try:
+                return self._line_id(last_line(handle, end - 1)) == mark.get("last_id")
+            except AidsafeError:
+                return False
+
+    def _line_id(self, line: bytes) -> str:
+        if (match := _SAMPLE_PREFIX.match(line)) is not None:
+            return _json_string(match[1])
+        return _row_id(self.samples_path, "end", parse_line(self.samples_path, "end", line))
 
     def iter_rejected(self) -> Iterator[dict[str, Any]]:
         return self._iter(self.rejected_path)
