@@ -7,7 +7,7 @@
 Builds a run directory of synthetic finished samples shaped like real ones (intents, several
 thoughts, a deliberation of a few turns, removed thoughts, one call record per teacher call;
 about 6.5 KB a line, printed), a prompts file with the same ids, run.json for the built-in recipe,
-and stats.json as the run that wrote them would have left it. Then it runs the real
+and stats.json and samples.ids.json as the run that wrote them would have left them. Then it runs the real
 `aidsafe generate` over it as a subprocess (every sample finished: no teacher call, no teacher
 needed) and prints the wall time, the time beyond start-up (the same command over a one-sample
 directory) and the child's peak RSS. `--scan-only` times just the journal work in a child
@@ -119,22 +119,32 @@ def build_run_dir(root: Path, samples: int) -> tuple[Path, Path, int]:
     run = RunDirectory(root / f"run-{samples}")
     run.open(pipeline.recipe_hash, pipeline.resolved_recipe())
     rng = random.Random(samples)
+    # A thousand distinct bodies, reused under every id: building a million lines then costs
+    # the disk writes, not a million json.dumps calls.
+    bodies = []
+    for _ in range(min(samples, 1000)):
+        body = encode_line(synthetic_record(rng, "", "", pipeline.recipe_hash))
+        bodies.append(b", " + body[body.index(b'"intents"') :])
     prompts = root / f"prompts-{samples}.jsonl"
     with prompts.open("wb") as plist, run.samples_path.open("wb") as journal:
         for i in range(samples):
             item, prompt = f"s{i:07d}", f"[{i}] " + _text(rng, rng.randint(15, 60))
             plist.write(encode_line({"id": item, "prompt": prompt}))
-            record = synthetic_record(rng, item, prompt, pipeline.recipe_hash)
-            # The journal's own line layout (id and digest first), in one buffered write stream.
-            journal.write(encode_line({"id": item, "input_sha": input_digest(prompt)} | record))
+            # The journal's own line layout: id and digest first.
+            head = encode_line({"id": item, "input_sha": input_digest(prompt), "prompt": prompt})
+            journal.write(head[:-2] + bodies[i % len(bodies)])
     write_corpus_stats(run, inputs=samples, repeated_inputs=0, teacher=TeacherStats(), wall_s=0.0)
+    run.save_index()
     return prompts, run.path, run.samples_path.stat().st_size
 
 
 def measure(cmd: list[str], env: dict[str, str]) -> tuple[float, float, str]:
     """(wall seconds, peak RSS in MB, stderr) of one child process."""
     started = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    # Not from the checkout: `python -m` puts the working directory first on sys.path.
+    proc = subprocess.Popen(
+        cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, cwd=tempfile.gettempdir()
+    )
     err = proc.stderr.read() if proc.stderr else ""
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - started
@@ -189,7 +199,11 @@ def main() -> None:
         tiny_prompts, tiny_run, _ = build_run_dir(root, 1)
         if not args.scan_only:
             startup = min(measure(_generate(tiny_prompts, tiny_run), env)[0] for _ in range(args.repeat))
-            print(f"start-up (1 finished sample): {startup:.2f} s  [code: {code}]")
+            where = subprocess.run(
+                [sys.executable, "-c", "import aidsafe; print(aidsafe.__file__)"],
+                env=env, capture_output=True, text=True, cwd=tempfile.gettempdir(),
+            ).stdout.strip()  # fmt: skip
+            print(f"start-up (1 finished sample): {startup:.2f} s  [code: {where}]")
         for size in (int(s) for s in args.samples.split(",")):
             started = time.perf_counter()
             prompts, run_dir, size_bytes = build_run_dir(root, size)
@@ -201,7 +215,9 @@ def main() -> None:
                 if args.scan_only:
                     cmd = [sys.executable, "-c", _SCAN, str(run_dir)]
                     proc_started = time.perf_counter()
-                    out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True).stdout.split()
+                    out = subprocess.run(
+                        cmd, env=env, capture_output=True, text=True, check=True, cwd=tempfile.gettempdir()
+                    ).stdout.split()
                     wall = time.perf_counter() - proc_started
                     _, rss, _ = measure(cmd, env)
                     print(f"  index {out[0]} s, stats update {out[1]} s, process {wall:.2f} s, peak RSS {rss:.0f} MB")

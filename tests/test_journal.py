@@ -242,3 +242,23 @@ def test_a_rerun_with_nothing_to_do_keeps_the_last_run_that_made_calls(tmp_path,
     again = generate(request, env={}, teacher=FakeTeacher())
     assert again["last_run"] == first["last_run"] and again["samples"] == 2
     assert json.loads((tmp_path / "run" / "stats.json").read_text())["last_run"]["calls"] == 10
+
+
+def test_saved_ids_spare_the_scan_and_are_ignored_once_stale(tmp_path, monkeypatch):
+    run = _opened(tmp_path)
+    for item in ("a", "b"):
+        run.append_sample(_sample(item), input_digest(item))
+    run.save_index()
+    run.append_sample(_sample("c"), input_digest("c"))
+    scanned = []
+    real = RunDirectory._spans
+    monkeypatch.setattr(RunDirectory, "_spans", lambda self, path, start=0, stop=None: (
+        scanned.append(bytes(s[1][s[2] : s[3]])) or s for s in real(self, path, start, stop)
+    ))  # fmt: skip
+    assert run.index().finished == {k: input_digest(k) for k in "abc"}
+    assert [json.loads(line)["id"] for line in scanned] == ["c"]  # a and b came from samples.ids.json
+    monkeypatch.undo()
+    run.samples_path.write_bytes(run.samples_path.read_bytes().split(b"\n", 1)[1])  # a hand edit drops "a"
+    assert set(run.index().finished) == {"b", "c"}
+    run.ids_path.write_text("{damaged", encoding="utf-8")
+    assert set(run.index().finished) == {"b", "c"}

@@ -97,6 +97,7 @@ async def generate_async(
                 run_dir, inputs=len(prompts), repeated_inputs=repeats, teacher=teacher.stats,
                 wall_s=time.monotonic() - started,
             )  # fmt: skip
+            run_dir.save_index()  # the next rerun reads only the lines appended after this
     return stats
 
 
