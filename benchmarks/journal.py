@@ -138,8 +138,11 @@ def build_run_dir(root: Path, samples: int) -> tuple[Path, Path, int]:
     return prompts, run.path, run.samples_path.stat().st_size
 
 
-def measure(cmd: list[str], env: dict[str, str]) -> tuple[float, float, str]:
-    """(wall seconds, peak RSS in MB, stderr) of one child process."""
+def measure(cmd: list[str], env: dict[str, str]) -> tuple[float, float, str, float]:
+    """(wall seconds, peak RSS in MB, stderr, CPU seconds) of one child process.
+
+    CPU time (user + system) is printed too: on a shared machine the wall time varies with
+    the others' load far more than the CPU time does."""
     started = time.perf_counter()
     # Not from the checkout: `python -m` puts the working directory first on sys.path.
     proc = subprocess.Popen(
@@ -151,7 +154,7 @@ def measure(cmd: list[str], env: dict[str, str]) -> tuple[float, float, str]:
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         raise SystemExit(f"command failed ({proc.returncode}): {' '.join(cmd)}\n{err}")
-    return wall, usage.ru_maxrss / 1024, err
+    return wall, usage.ru_maxrss / 1024, err, usage.ru_utime + usage.ru_stime
 
 
 def _generate(prompts: Path, run_dir: Path) -> list[str]:
@@ -179,7 +182,11 @@ run = RunDirectory(Path(sys.argv[1]))
 t = time.perf_counter(); index = run.index(); t_index = time.perf_counter() - t
 t = time.perf_counter()
 write_corpus_stats(run, inputs=len(index.finished), repeated_inputs=0, teacher=TeacherStats(), wall_s=0.0)
-print(f"{t_index:.3f} {time.perf_counter() - t:.3f}")
+t_stats = time.perf_counter() - t
+saved = run.ids_path.rename(run.ids_path.with_name("aside"))  # the prefix scan of the whole file
+t = time.perf_counter(); run.index(); t_scan = time.perf_counter() - t
+saved.rename(run.ids_path)
+print(f"{t_index:.3f} {t_stats:.3f} {t_scan:.3f}")
 """
 
 
@@ -198,12 +205,13 @@ def main() -> None:
         root = Path(tmp)
         tiny_prompts, tiny_run, _ = build_run_dir(root, 1)
         if not args.scan_only:
-            startup = min(measure(_generate(tiny_prompts, tiny_run), env)[0] for _ in range(args.repeat))
+            runs = [measure(_generate(tiny_prompts, tiny_run), env) for _ in range(args.repeat)]
+            startup, startup_cpu = min(r[0] for r in runs), min(r[3] for r in runs)
             where = subprocess.run(
                 [sys.executable, "-c", "import aidsafe; print(aidsafe.__file__)"],
                 env=env, capture_output=True, text=True, cwd=tempfile.gettempdir(),
             ).stdout.strip()  # fmt: skip
-            print(f"start-up (1 finished sample): {startup:.2f} s  [code: {where}]")
+            print(f"start-up (1 finished sample): {startup:.2f} s, CPU {startup_cpu:.2f} s  [code: {where}]")
         for size in (int(s) for s in args.samples.split(",")):
             started = time.perf_counter()
             prompts, run_dir, size_bytes = build_run_dir(root, size)
@@ -219,12 +227,16 @@ def main() -> None:
                         cmd, env=env, capture_output=True, text=True, check=True, cwd=tempfile.gettempdir()
                     ).stdout.split()
                     wall = time.perf_counter() - proc_started
-                    _, rss, _ = measure(cmd, env)
-                    print(f"  index {out[0]} s, stats update {out[1]} s, process {wall:.2f} s, peak RSS {rss:.0f} MB")
-                else:
-                    wall, rss, err = measure(_generate(prompts, run_dir), env)
+                    _, rss, _, _ = measure(cmd, env)
                     print(
-                        f"  rerun: {wall:.2f} s, {wall - startup:.2f} s beyond start-up, peak RSS {rss:.0f} MB; "
+                        f"  index {out[0]} s (prefix scan without samples.ids.json {out[2]} s), "
+                        f"stats update {out[1]} s, process {wall:.2f} s, peak RSS {rss:.0f} MB"
+                    )
+                else:
+                    wall, rss, err, cpu = measure(_generate(prompts, run_dir), env)
+                    print(
+                        f"  rerun: {wall:.2f} s, {wall - startup:.2f} s beyond start-up; CPU {cpu:.2f} s, "
+                        f"{cpu - startup_cpu:.2f} s beyond start-up; peak RSS {rss:.0f} MB; "
                         f"{err.strip().splitlines()[-1] if err.strip() else ''}"
                     )
             for path in run_dir.iterdir():  # free the disk before the next size

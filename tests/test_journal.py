@@ -262,3 +262,20 @@ def test_saved_ids_spare_the_scan_and_are_ignored_once_stale(tmp_path, monkeypat
     assert set(run.index().finished) == {"b", "c"}
     run.ids_path.write_text("{damaged", encoding="utf-8")
     assert set(run.index().finished) == {"b", "c"}
+
+
+def test_a_file_without_a_final_newline_keeps_its_last_line_unless_it_is_a_cut_write(tmp_path):
+    path = tmp_path / "p.jsonl"
+    path.write_text('{"prompt": "a"}\n{"prompt": "b"}', encoding="utf-8")  # edited by hand: no final newline
+    assert [row["prompt"] for _, row in iter_jsonl(path)] == ["a", "b"]
+    path.write_text('{"prompt": "a"}\n{"prompt": ', encoding="utf-8")
+    assert [row["prompt"] for _, row in iter_jsonl(path, skip_partial_tail=True)] == ["a"]
+    with pytest.raises(AidsafeError, match=r"p.jsonl:2: not valid JSON"):
+        list(iter_jsonl(path))
+
+
+def test_a_file_of_the_run_directory_that_is_a_directory_is_refused(tmp_path):
+    run = _opened(tmp_path)
+    run.stats_path.mkdir()
+    with pytest.raises(AidsafeError, match="stats.json: exists and is not a file"):
+        run.check(HASH)

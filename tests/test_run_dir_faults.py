@@ -99,3 +99,14 @@ def test_failed_pre_flight_writes_nothing_and_the_right_model_then_runs(tmp_path
     assert code == 0, err
     assert len((out / "samples.jsonl").read_text(encoding="utf-8").splitlines()) == 1
     assert (out / "rejected.jsonl").read_text(encoding="utf-8") == ""
+
+
+def test_output_under_a_directory_we_may_not_look_into(tmp_path):
+    sealed = tmp_path / "sealed"
+    sealed.mkdir()
+    sealed.chmod(0o000)
+    try:
+        code, err = _generate(tmp_path, str(sealed / "inner" / "run"), unprivileged=True)
+    finally:
+        sealed.chmod(0o755)
+    _one_line(code, err, str(sealed / "inner" / "run"), "Permission denied")

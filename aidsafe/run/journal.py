@@ -96,6 +96,23 @@ class RunDirectory:
 
     def check(self, recipe_hash: str) -> None:
         """Refuse, in one line, a directory this run could not use. Reads only; writes nothing."""
+        try:
+            self._check(recipe_hash)
+        except OSError as exc:  # e.g. a parent we may not even look into
+            raise AidsafeError(f"{self.path}: cannot be used as the run directory ({exc.strerror or exc})") from None
+
+    def _files(self) -> tuple[Path, ...]:
+        return (
+            self.samples_path,
+            self.rejected_path,
+            self.run_info_path,
+            self.checkpoints_path,
+            self.stats_path,
+            self.recipe_path,
+            self.ids_path,
+        )
+
+    def _check(self, recipe_hash: str) -> None:
         path = self.path
         if path.exists() and not path.is_dir():
             raise AidsafeError(f"{path}: exists and is not a directory; expected a run directory")
@@ -108,7 +125,7 @@ class RunDirectory:
             return
         if not os.access(path, os.W_OK | os.X_OK):
             raise AidsafeError(f"{path}: directory is not writable")
-        for name in (self.samples_path, self.rejected_path, self.run_info_path, self.checkpoints_path):
+        for name in self._files():
             if name.exists() and not name.is_file():
                 raise AidsafeError(f"{name}: exists and is not a file")
             if name.exists() and not os.access(name, os.R_OK | os.W_OK):
