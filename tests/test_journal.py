@@ -8,8 +8,12 @@ import sqlite3
 import pytest
 
 from aidsafe.errors import AidsafeError
+from aidsafe.generation.records import corpus_stats, write_corpus_stats
+from aidsafe.generation.runner import GenerateRequest, generate
 from aidsafe.run.journal import RejectionInfo, RunDirectory, input_digest
 from aidsafe.run.jsonl import cut_partial_tail, iter_jsonl
+from aidsafe.teacher.types import TeacherStats
+from aidsafe.testing import FakeTeacher
 
 HASH = "abcdef0123456789"
 
@@ -166,3 +170,112 @@ def test_output_that_is_a_file_is_refused(tmp_path):
         RunDirectory(tmp_path / "f").check(HASH)
     with pytest.raises(AidsafeError, match="is not a directory"):
         RunDirectory(tmp_path / "f" / "run").check(HASH)
+
+
+def _finished(item: str, rounds: int, stop: str = "complete", tokens: int = 10) -> dict:
+    return {
+        "id": item,
+        "prompt": item,
+        "thoughts": [{"id": "t1", "text": "x", "policies": ["P1"]}] * rounds,
+        "removed": [{"id": "t9", "reason": "redundant"}],
+        "metadata": {"rounds_used": rounds, "stop_reason": stop, "prompt_tokens": tokens, "completion_tokens": 1},
+    }
+
+
+def _update(run: RunDirectory, inputs: int, calls: int = 0) -> dict:
+    teacher = TeacherStats()
+    teacher.calls = calls
+    return write_corpus_stats(run, inputs=inputs, repeated_inputs=0, teacher=teacher, wall_s=1.0)
+
+
+def _recount(run: RunDirectory, inputs: int) -> dict:
+    return corpus_stats(run.iter_samples(), run.iter_rejected(), inputs, 0, TeacherStats(), 1.0)
+
+
+def _corpus(stats: dict) -> dict:
+    return {k: v for k, v in stats.items() if k not in ("last_run", "journal")}
+
+
+def test_stats_update_reads_only_what_was_appended_and_matches_a_recount(tmp_path, monkeypatch):
+    run = _opened(tmp_path)
+    for n in range(3):
+        run.append_sample(_finished(f"a{n}", n + 1), input_digest(f"a{n}"))
+    run.append_rejected({"id": "r", "stage": "refine", "reason": "error", "transient": False}, "")
+    _update(run, inputs=6)
+    run.append_sample(_finished("b", 4, "budget", 7), input_digest("b"))
+    read = []
+    real = RunDirectory.iter_samples
+    monkeypatch.setattr(
+        RunDirectory, "iter_samples", lambda self, *a, **k: (read.append(r) or r for r in real(self, *a, **k))
+    )
+    stats = _update(run, inputs=6)
+    assert [r["id"] for r in read] == ["b"]  # the three counted before are not parsed again
+    monkeypatch.undo()
+    assert _corpus(stats) == _corpus(_recount(run, 6))
+    assert stats["samples"] == 4 and stats["rounds_used"]["histogram"] == {"1": 1, "2": 1, "3": 1, "4": 1}
+    assert stats["rejected_by_reason"] == {"error": 1} and stats["pending"] == 1
+
+
+@pytest.mark.parametrize("damage", ["truncate", "replace", "stats_garbage"])
+def test_stats_are_recounted_when_the_journal_changed_under_them(tmp_path, damage):
+    run = _opened(tmp_path)
+    for n in range(3):
+        run.append_sample(_finished(f"a{n}", n + 1), input_digest(f"a{n}"))
+    _update(run, inputs=3)
+    lines = run.samples_path.read_bytes().split(b"\n")
+    if damage == "truncate":  # a hand edit dropped the last line
+        run.samples_path.write_bytes(b"\n".join(lines[:2]) + b"\n")
+    elif damage == "replace":  # same size, other content
+        run.samples_path.write_bytes(b"\n".join([lines[0], lines[2], lines[1]]) + b"\n")
+    else:
+        run.stats_path.write_text("{nope", encoding="utf-8")
+    assert _corpus(_update(run, inputs=3)) == _corpus(_recount(run, 3))
+
+
+def test_a_rerun_with_nothing_to_do_keeps_the_last_run_that_made_calls(tmp_path, prompts_file):
+    source = prompts_file(["a", "b"])
+    request = GenerateRequest(
+        recipe="aidsafe", input=str(source), output=tmp_path / "run", progress=False, overrides=["dedup.enabled=false"]
+    )
+    first = generate(request, env={}, teacher=FakeTeacher())
+    assert first["last_run"]["calls"] == 10
+    again = generate(request, env={}, teacher=FakeTeacher())
+    assert again["last_run"] == first["last_run"] and again["samples"] == 2
+    assert json.loads((tmp_path / "run" / "stats.json").read_text())["last_run"]["calls"] == 10
+
+
+def test_saved_ids_spare_the_scan_and_are_ignored_once_stale(tmp_path, monkeypatch):
+    run = _opened(tmp_path)
+    for item in ("a", "b"):
+        run.append_sample(_sample(item), input_digest(item))
+    run.save_index()
+    run.append_sample(_sample("c"), input_digest("c"))
+    scanned = []
+    real = RunDirectory._spans
+    monkeypatch.setattr(RunDirectory, "_spans", lambda self, path, start=0, stop=None: (
+        scanned.append(bytes(s[1][s[2] : s[3]])) or s for s in real(self, path, start, stop)
+    ))  # fmt: skip
+    assert run.index().finished == {k: input_digest(k) for k in "abc"}
+    assert [json.loads(line)["id"] for line in scanned] == ["c"]  # a and b came from samples.ids.json
+    monkeypatch.undo()
+    run.samples_path.write_bytes(run.samples_path.read_bytes().split(b"\n", 1)[1])  # a hand edit drops "a"
+    assert set(run.index().finished) == {"b", "c"}
+    run.ids_path.write_text("{damaged", encoding="utf-8")
+    assert set(run.index().finished) == {"b", "c"}
+
+
+def test_a_file_without_a_final_newline_keeps_its_last_line_unless_it_is_a_cut_write(tmp_path):
+    path = tmp_path / "p.jsonl"
+    path.write_text('{"prompt": "a"}\n{"prompt": "b"}', encoding="utf-8")  # edited by hand: no final newline
+    assert [row["prompt"] for _, row in iter_jsonl(path)] == ["a", "b"]
+    path.write_text('{"prompt": "a"}\n{"prompt": ', encoding="utf-8")
+    assert [row["prompt"] for _, row in iter_jsonl(path, skip_partial_tail=True)] == ["a"]
+    with pytest.raises(AidsafeError, match=r"p.jsonl:2: not valid JSON"):
+        list(iter_jsonl(path))
+
+
+def test_a_file_of_the_run_directory_that_is_a_directory_is_refused(tmp_path):
+    run = _opened(tmp_path)
+    run.stats_path.mkdir()
+    with pytest.raises(AidsafeError, match="stats.json: exists and is not a file"):
+        run.check(HASH)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import statistics
 from collections import Counter
 from collections.abc import Iterable
@@ -9,9 +10,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aidsafe.generation.policies import PolicySet
+from aidsafe.run.journal import RunDirectory
+from aidsafe.run.jsonl import write_atomic
 from aidsafe.teacher.types import TeacherStats
 
-__all__ = ["sample_record", "corpus_stats", "CorpusCounters"]
+__all__ = ["sample_record", "corpus_stats", "write_corpus_stats", "CorpusCounters"]
 
 _THOUGHT_KEYS = ("id", "text", "policies")
 
@@ -55,6 +58,19 @@ class CorpusCounters:
     prompt_tokens: int = 0
     completion_tokens: int = 0
 
+    @classmethod
+    def from_stats(cls, stats: dict[str, Any]) -> CorpusCounters:
+        """The sample counters back from a stats.json this module wrote (rejections are recounted)."""
+        return cls(
+            samples=int(stats["samples"]),
+            rounds=Counter({int(k): int(v) for k, v in stats["rounds_used"]["histogram"].items()}),
+            stop_reasons=Counter({str(k): int(v) for k, v in stats["stop_reasons"].items()}),
+            thoughts_kept=int(stats["thoughts_kept"]),
+            thoughts_removed=Counter({str(k): int(v) for k, v in stats["thoughts_removed_by_reason"].items()}),
+            prompt_tokens=int(stats["tokens"]["prompt"]),
+            completion_tokens=int(stats["tokens"]["completion"]),
+        )
+
     def add_sample(self, record: dict[str, Any]) -> None:
         metadata = record["metadata"]
         self.samples += 1
@@ -96,33 +112,84 @@ def corpus_stats(
     repeated_inputs: int,
     teacher: TeacherStats,
     wall_s: float,
+    *,
+    counted: CorpusCounters | None = None,
 ) -> dict[str, Any]:
     """stats.json: the corpus as it stands (all runs into this directory) plus this run's calls.
 
     Both journals are consumed one record at a time: memory holds counters, never the corpus.
+    `counted` holds the samples already counted by an earlier run; `samples` are the rest.
     """
-    corpus = CorpusCounters()
+    corpus = counted if counted is not None else CorpusCounters()
     for sample in samples:
         corpus.add_sample(sample)
     for entry in rejected:
         corpus.add_rejected(entry)
-    latencies = sorted(teacher.latencies_s)
     return {
         "inputs": inputs,
         "repeated_inputs_skipped": repeated_inputs,
         **corpus.as_stats(inputs),
-        "last_run": {
-            "wall_s": round(wall_s, 3),
-            "calls": teacher.calls,
-            "failed_calls": teacher.failed_calls,
-            "parse_retries": teacher.parse_retries,
-            "transport_retries": teacher.transport_retries,
-            "prompt_tokens": teacher.prompt_tokens,
-            "completion_tokens": teacher.completion_tokens,
-            "latency_s": {
-                "mean": round(statistics.fmean(latencies), 4) if latencies else 0.0,
-                "p50": round(latencies[len(latencies) // 2], 4) if latencies else 0.0,
-                "p95": round(latencies[int(len(latencies) * 0.95)], 4) if latencies else 0.0,
-            },
+        "last_run": _last_run(teacher, wall_s),
+    }
+
+
+def write_corpus_stats(
+    run_dir: RunDirectory, *, inputs: int, repeated_inputs: int, teacher: TeacherStats, wall_s: float
+) -> dict[str, Any]:
+    """Update stats.json after a run: count only the samples appended since the last update.
+
+    The previous stats.json records (`journal`) how much of samples.jsonl it counted; while that
+    part of the file is unchanged, its counters are reused, so a rerun over a million finished
+    samples does not parse them again. Rejections are recounted (retries rewrite that file).
+    `last_run` describes the latest run that made teacher calls: a rerun that had nothing to do
+    keeps the previous one.
+    """
+    previous = _read_previous(run_dir)
+    mark = run_dir.samples_mark()
+    counted, start = None, 0
+    if previous is not None and run_dir.mark_holds(previous.get("journal", {}).get("samples.jsonl")):
+        try:
+            counted = CorpusCounters.from_stats(previous)
+            start = previous["journal"]["samples.jsonl"]["bytes"]
+        except (KeyError, TypeError, ValueError, AttributeError):
+            counted, start = None, 0
+    stats = corpus_stats(
+        run_dir.iter_samples(start, stop=mark["bytes"]),
+        run_dir.iter_rejected(),
+        inputs,
+        repeated_inputs,
+        teacher,
+        wall_s,
+        counted=counted,
+    )
+    if teacher.calls == 0 and previous is not None and isinstance(previous.get("last_run"), dict):
+        stats["last_run"] = previous["last_run"]
+    stats["journal"] = {"samples.jsonl": mark}
+    write_atomic(run_dir.stats_path, json.dumps(stats, indent=2) + "\n")
+    return stats
+
+
+def _read_previous(run_dir: RunDirectory) -> dict[str, Any] | None:
+    try:
+        previous = json.loads(run_dir.stats_path.read_bytes())
+    except (OSError, ValueError):
+        return None  # none yet, or damaged: recount from the journals
+    return previous if isinstance(previous, dict) else None
+
+
+def _last_run(teacher: TeacherStats, wall_s: float) -> dict[str, Any]:
+    latencies = sorted(teacher.latencies_s)
+    return {
+        "wall_s": round(wall_s, 3),
+        "calls": teacher.calls,
+        "failed_calls": teacher.failed_calls,
+        "parse_retries": teacher.parse_retries,
+        "transport_retries": teacher.transport_retries,
+        "prompt_tokens": teacher.prompt_tokens,
+        "completion_tokens": teacher.completion_tokens,
+        "latency_s": {
+            "mean": round(statistics.fmean(latencies), 4) if latencies else 0.0,
+            "p50": round(latencies[len(latencies) // 2], 4) if latencies else 0.0,
+            "p95": round(latencies[int(len(latencies) * 0.95)], 4) if latencies else 0.0,
         },
     }

@@ -13,7 +13,6 @@ shows an empty `next` (its task has writes) but still a task: it is resumed, nev
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections import Counter
 from collections.abc import Mapping
@@ -24,10 +23,9 @@ from typing import Any
 from aidsafe.errors import AidsafeError, RunSetupError
 from aidsafe.generation.graph import GraphDeps, build_graph
 from aidsafe.generation.pipeline import Pipeline, cli_overrides, load_pipeline
-from aidsafe.generation.records import corpus_stats, sample_record
+from aidsafe.generation.records import sample_record, write_corpus_stats
 from aidsafe.run.executor import Outcome, RecipeJournal, execute
 from aidsafe.run.journal import RunDirectory, input_digest
-from aidsafe.run.jsonl import write_atomic
 from aidsafe.run.task import Rejection, RunContext, Task, describe_exception
 from aidsafe.sources import Prompt, read_prompts
 from aidsafe.teacher.types import InvalidOutputError, Teacher, TeacherError
@@ -107,15 +105,13 @@ async def generate_async(
         if owns_teacher:
             await teacher.aclose()
         if journal.opened:  # a run that failed its pre-flight leaves no trace in the directory
-            stats = corpus_stats(
-                run_dir.iter_samples(),
-                run_dir.iter_rejected(),
-                len(prompts),
-                repeats,
-                teacher.stats,
-                time.monotonic() - started,
+            stats = write_corpus_stats(
+                run_dir,
+                inputs=len(prompts),
+                repeated_inputs=repeats,
+                teacher=teacher.stats,
+                wall_s=time.monotonic() - started,
             )
-            write_atomic(run_dir.stats_path, json.dumps(stats, indent=2) + "\n")
     _check_something_finished(outcome, run_dir, stats)
     return stats
 

@@ -30,7 +30,15 @@ from typing import Any
 import yaml
 
 from aidsafe.errors import AidsafeError
-from aidsafe.run.jsonl import append_jsonl, cut_partial_tail, iter_jsonl, line_spans, parse_line, write_atomic
+from aidsafe.run.jsonl import (
+    append_jsonl,
+    complete_size,
+    cut_partial_tail,
+    last_line,
+    line_spans,
+    parse_line,
+    write_atomic,
+)
 
 __all__ = ["RunDirectory", "JournalIndex", "RejectionInfo", "input_digest"]
 
@@ -66,7 +74,7 @@ def _json_string(raw: bytes) -> str:
     return raw.decode("utf-8") if b"\\" not in raw else json.loads(b'"' + raw + b'"')
 
 
-def _row_id(path: Path, number: int, row: dict[str, Any]) -> str:
+def _row_id(path: Path, number: int | str, row: dict[str, Any]) -> str:
     value = row.get("id")
     if not isinstance(value, str):
         raise AidsafeError(f"{path}:{number}: journal line without a string 'id'; expected a line aidsafe wrote")
@@ -82,11 +90,29 @@ class RunDirectory:
         self.recipe_path = self.path / "recipe.yaml"
         self.run_info_path = self.path / "run.json"
         self.checkpoints_path = self.path / "checkpoints.sqlite"
+        self.ids_path = self.path / "samples.ids.json"
 
     # -- before the first teacher call: look, write nothing ------------------------------------
 
     def check(self, recipe_hash: str) -> None:
         """Refuse, in one line, a directory this run could not use. Reads only; writes nothing."""
+        try:
+            self._check(recipe_hash)
+        except OSError as exc:  # e.g. a parent we may not even look into
+            raise AidsafeError(f"{self.path}: cannot be used as the run directory ({exc.strerror or exc})") from None
+
+    def _files(self) -> tuple[Path, ...]:
+        return (
+            self.samples_path,
+            self.rejected_path,
+            self.run_info_path,
+            self.checkpoints_path,
+            self.stats_path,
+            self.recipe_path,
+            self.ids_path,
+        )
+
+    def _check(self, recipe_hash: str) -> None:
         path = self.path
         if path.exists() and not path.is_dir():
             raise AidsafeError(f"{path}: exists and is not a directory; expected a run directory")
@@ -99,7 +125,7 @@ class RunDirectory:
             return
         if not os.access(path, os.W_OK | os.X_OK):
             raise AidsafeError(f"{path}: directory is not writable")
-        for name in (self.samples_path, self.rejected_path, self.run_info_path, self.checkpoints_path):
+        for name in self._files():
             if name.exists() and not name.is_file():
                 raise AidsafeError(f"{name}: exists and is not a file")
             if name.exists() and not os.access(name, os.R_OK | os.W_OK):
@@ -180,46 +206,106 @@ class RunDirectory:
     def index(self) -> JournalIndex:
         """Ids of finished and rejected items, from line prefixes: no record is parsed whole.
 
-        An unterminated last line is left out (`open` cuts it off).
+        Finished ids come from samples.ids.json (see `save_index`) as far as it covers
+        samples.jsonl, and from the lines appended after that. An unterminated last line is
+        left out (`open` cuts it off).
         """
-        index = JournalIndex()
-        for number, buf, start, end in self._spans(self.samples_path):
-            if (match := _SAMPLE_PREFIX.match(buf, start, end)) is not None:
+        finished, start = self._saved_ids()
+        index = JournalIndex(finished=finished)
+        for where, buf, begin, end in self._spans(self.samples_path, start):
+            if (match := _SAMPLE_PREFIX.match(buf, begin, end)) is not None:
                 index.finished[_json_string(match[1])] = match[2].decode("ascii")
             else:
-                row = parse_line(self.samples_path, number, buf[start:end])
-                index.finished[_row_id(self.samples_path, number, row)] = str(row.get("input_sha", ""))
-        for number, buf, start, end in self._spans(self.rejected_path):
-            if (match := _REJECTED_PREFIX.match(buf, start, end)) is not None:
+                row = parse_line(self.samples_path, where, buf[begin:end])
+                index.finished[_row_id(self.samples_path, where, row)] = str(row.get("input_sha", ""))
+        for where, buf, begin, end in self._spans(self.rejected_path):
+            if (match := _REJECTED_PREFIX.match(buf, begin, end)) is not None:
                 info = RejectionInfo(match[3] == b"true", _json_string(match[4]), match[2].decode("ascii"))
                 index.rejected[_json_string(match[1])] = info
             else:
-                row = parse_line(self.rejected_path, number, buf[start:end])
+                row = parse_line(self.rejected_path, where, buf[begin:end])
                 transient, reason = bool(row.get("transient")), str(row.get("reason", ""))
                 info = RejectionInfo(transient, reason, str(row.get("input_sha", "")))
-                index.rejected[_row_id(self.rejected_path, number, row)] = info
+                index.rejected[_row_id(self.rejected_path, where, row)] = info
         return index
 
-    def _spans(self, path: Path) -> Iterator[tuple[int, bytes, int, int]]:
+    def save_index(self) -> None:
+        """Write samples.ids.json: the finished ids and digests, and how much of samples.jsonl
+        they cover, so the next `index` reads only lines appended since. Call it when nothing
+        is appending (the end of a run); a stale or damaged file is ignored, never trusted."""
+        mark = self.samples_mark()
+        finished = self.index().finished
+        write_atomic(self.ids_path, json.dumps({"samples.jsonl": mark, "finished": finished}, ensure_ascii=True))
+
+    def _saved_ids(self) -> tuple[dict[str, str], int]:
+        try:
+            saved = json.loads(self.ids_path.read_bytes())
+        except (OSError, ValueError):
+            return {}, 0  # none yet, or damaged: scan the whole journal
+        if not isinstance(saved, dict) or not isinstance(saved.get("finished"), dict):
+            return {}, 0
+        mark = saved.get("samples.jsonl")
+        return (saved["finished"], mark["bytes"]) if self.mark_holds(mark) else ({}, 0)
+
+    def _spans(self, path: Path, start: int = 0, stop: int | None = None) -> Iterator[tuple[Any, bytes, int, int]]:
+        """Non-blank complete lines from byte `start` to `stop`, each with where it is (for errors)."""
         if not path.exists():
             return
         with path.open("rb") as handle:
-            for number, buf, start, end in line_spans(handle):
-                if start == end or (buf[start] in b" \t\r" and not buf[start:end].strip()):
+            handle.seek(start)
+            offset = start
+            for number, buf, begin, end in line_spans(handle):
+                if stop is not None and offset >= stop:
+                    return
+                offset += end - begin + 1
+                if begin == end or (buf[begin] in b" \t\r" and not buf[begin:end].strip()):
                     continue  # blank lines are no items
-                yield number, buf, start, end
+                yield (number if not start else f"{number} after byte {start}"), buf, begin, end
 
-    def iter_samples(self) -> Iterator[dict[str, Any]]:
-        """Finished records, one at a time (never the whole file in memory)."""
-        return self._iter(self.samples_path)
+    def iter_samples(self, start: int = 0, stop: int | None = None) -> Iterator[dict[str, Any]]:
+        """Finished records, one at a time (never the whole file in memory), from byte `start`
+        to byte `stop` (line boundaries, such as the `bytes` of a `samples_mark`)."""
+        for where, buf, begin, end in self._spans(self.samples_path, start, stop):
+            yield parse_line(self.samples_path, where, buf[begin:end])
 
     def iter_rejected(self) -> Iterator[dict[str, Any]]:
-        return self._iter(self.rejected_path)
+        for where, buf, begin, end in self._spans(self.rejected_path):
+            yield parse_line(self.rejected_path, where, buf[begin:end])
 
-    def _iter(self, path: Path) -> Iterator[dict[str, Any]]:
-        if path.exists():
-            for _, row in iter_jsonl(path, skip_partial_tail=True):
-                yield row
+    def samples_mark(self) -> dict[str, Any]:
+        """Where samples.jsonl's complete lines end, and the last one's id: saved with counters
+        derived from the file, it lets the next run read only what was appended since."""
+        if not self.samples_path.exists():
+            return {"bytes": 0, "last_id": None}
+        with self.samples_path.open("rb") as handle:
+            end = complete_size(handle)
+            return {"bytes": end, "last_id": self._line_id(last_line(handle, end - 1)) if end else None}
+
+    def mark_holds(self, mark: Any) -> bool:
+        """Whether samples.jsonl still begins with what `mark` covered (appends keep it; a file
+        edited, truncated or replaced does not)."""
+        if not isinstance(mark, dict) or not isinstance(mark.get("bytes"), int) or mark["bytes"] < 0:
+            return False
+        end = mark["bytes"]
+        if end == 0:
+            return mark.get("last_id") is None
+        if not self.samples_path.exists():
+            return False
+        with self.samples_path.open("rb") as handle:
+            if complete_size(handle) < end:
+                return False
+            handle.seek(end - 1)
+            if handle.read(1) != b"\n":
+                return False
+            try:
+                return self._line_id(last_line(handle, end - 1)) == mark.get("last_id")
+            except AidsafeError:
+                return False
+
+    def _line_id(self, line: bytes) -> str:
+        if (match := _SAMPLE_PREFIX.match(line)) is not None:
+            return _json_string(match[1])
+        return _row_id(self.samples_path, "end", parse_line(self.samples_path, "end", line))
 
     def forget_rejections(self, ids: set[str]) -> None:
         """Drop rejections that are about to be retried, so an item never sits in both files."""
