@@ -279,3 +279,17 @@ def test_a_file_of_the_run_directory_that_is_a_directory_is_refused(tmp_path):
     run.stats_path.mkdir()
     with pytest.raises(AidsafeError, match="stats.json: exists and is not a file"):
         run.check(HASH)
+
+
+def test_saving_ids_with_nothing_appended_rewrites_nothing(tmp_path):
+    run = _opened(tmp_path)
+    run.append_sample(_sample("a"), input_digest("a"))
+    run.save_index()
+    before = run.ids_path.stat().st_mtime_ns
+    again = RunDirectory(run.path)
+    again.index()
+    again.save_index()
+    assert run.ids_path.stat().st_mtime_ns == before
+    again.append_sample(_sample("b"), input_digest("b"))
+    again.save_index()
+    assert set(json.loads(run.ids_path.read_text())["finished"]) == {"a", "b"}

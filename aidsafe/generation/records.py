@@ -147,7 +147,8 @@ def write_corpus_stats(
     previous = _read_previous(run_dir)
     mark = run_dir.samples_mark()
     counted, start = None, 0
-    if previous is not None and run_dir.mark_holds(previous.get("journal", {}).get("samples.jsonl")):
+    journal = previous.get("journal") if previous is not None else None
+    if isinstance(journal, dict) and run_dir.mark_holds(journal.get("samples.jsonl")):
         try:
             counted = CorpusCounters.from_stats(previous)
             start = previous["journal"]["samples.jsonl"]["bytes"]

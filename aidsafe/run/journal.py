@@ -91,6 +91,7 @@ class RunDirectory:
         self.run_info_path = self.path / "run.json"
         self.checkpoints_path = self.path / "checkpoints.sqlite"
         self.ids_path = self.path / "samples.ids.json"
+        self._saved_mark: dict[str, Any] | None = None  # what the loaded samples.ids.json covers
 
     # -- before the first teacher call: look, write nothing ------------------------------------
 
@@ -235,6 +236,8 @@ class RunDirectory:
         is appending (the end of a run); a stale or damaged file is ignored, never trusted."""
         mark = self.samples_mark()
         finished = self.index().finished
+        if mark == self._saved_mark:
+            return  # nothing appended since the saved ids were written: they are current
         write_atomic(self.ids_path, json.dumps({"samples.jsonl": mark, "finished": finished}, ensure_ascii=True))
 
     def _saved_ids(self) -> tuple[dict[str, str], int]:
@@ -245,7 +248,10 @@ class RunDirectory:
         if not isinstance(saved, dict) or not isinstance(saved.get("finished"), dict):
             return {}, 0
         mark = saved.get("samples.jsonl")
-        return (saved["finished"], mark["bytes"]) if self.mark_holds(mark) else ({}, 0)
+        if not self.mark_holds(mark):
+            return {}, 0
+        self._saved_mark = mark
+        return saved["finished"], mark["bytes"]
 
     def _spans(self, path: Path, start: int = 0, stop: int | None = None) -> Iterator[tuple[Any, bytes, int, int]]:
         """Non-blank complete lines from byte `start` to `stop`, each with where it is (for errors)."""
