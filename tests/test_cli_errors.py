@@ -96,6 +96,8 @@ def test_output_dir_from_another_recipe_is_refused(tmp_path, run_cli, prompts_fi
     out = tmp_path / "out"
     out.mkdir()
     (out / "run.json").write_text('{"recipe_hash": "0000000000000000"}', encoding="utf-8")
+    # Only a directory holding an item is refused (an empty one is adopted: issue 9 item 9).
+    (out / "samples.jsonl").write_text('{"id": "x", "prompt": "a"}\n', encoding="utf-8")
     code, _, err = run_cli("generate", "aidsafe", "-i", prompts_file(["a"]), "-o", out, "--no-progress")
     _one_line_error(code, err, str(out), "different recipe", "new --output")
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 
-from aidsafe.generation.runner import GenerateRequest, generate
+import pytest
+
+from aidsafe.generation.runner import GenerateRequest, NothingFinished, generate
 from aidsafe.teacher.types import TransientTeacherError
 from aidsafe.testing import FakeTeacher, default_reply
 from tests.conftest import read_jsonl
@@ -59,7 +61,8 @@ def test_permanent_rejection_is_kept_unless_asked(tmp_path, prompts_file):
     source = prompts_file(["bad"])
     out = tmp_path / "run"
     broken = FakeTeacher({"intent_decomposer": lambda call: {"intents": []}})
-    generate(_request(source, out), env={}, teacher=broken)
+    with pytest.raises(NothingFinished, match=r"no sample finished: 1 of 1 rejected, 1 at decompose \(invalid_output"):
+        generate(_request(source, out), env={}, teacher=broken)
     [rejection] = read_jsonl(out / "rejected.jsonl")
     assert rejection["reason"] == "invalid_output" and not rejection["transient"]
 
@@ -91,7 +94,8 @@ def test_limit_does_not_drop_rejections_outside_it(tmp_path, prompts_file):
     def down(call):
         raise TransientTeacherError("503")
 
-    generate(_request(source, out), env={}, teacher=FakeTeacher({"intent_decomposer": down}))
+    with pytest.raises(NothingFinished, match="2 of 2 rejected.*rerun the same command to retry"):
+        generate(_request(source, out), env={}, teacher=FakeTeacher({"intent_decomposer": down}))
     assert len(read_jsonl(out / "rejected.jsonl")) == 2
 
     generate(_request(source, out, limit=1), env={}, teacher=FakeTeacher())

@@ -25,7 +25,7 @@ def generate(
     input: Annotated[
         str, typer.Option("--input", "-i", help="Prompts: .jsonl, .csv, .parquet or a HF dataset id[:split].")
     ],
-    output: Annotated[Path, typer.Option("--output", "-o", help="Run directory (created; rerun to resume).")],
+    output: Annotated[str, typer.Option("--output", "-o", help="Run directory (created; rerun to resume).")],
     base_url: Annotated[str | None, typer.Option(help="Teacher endpoint, e.g. http://localhost:8000/v1.")] = None,
     model: Annotated[str | None, typer.Option(help="Teacher model name as the endpoint serves it.")] = None,
     prompt_field: Annotated[str, typer.Option(help="Input field holding the prompt.")] = "prompt",
@@ -40,13 +40,16 @@ def generate(
     """Generate a policy-embedded chain-of-thought corpus from prompts."""
     from rich.console import Console
 
+    from aidsafe.errors import AidsafeError
     from aidsafe.generation.runner import GenerateRequest
     from aidsafe.generation.runner import generate as run
 
+    if not output.strip():  # Path("") is ".": it would silently write into the current directory
+        raise AidsafeError("--output: empty path; expected the run directory to create or resume")
     request = GenerateRequest(
         recipe=recipe,
         input=input,
-        output=output,
+        output=Path(output),
         prompt_field=prompt_field,
         base_url=base_url,
         model=model,
@@ -59,7 +62,7 @@ def generate(
     stats = run(request, env=dict(os.environ))
     Console(stderr=True).print(
         f"{stats['samples']} samples, {stats['rejected']} rejected, {stats['pending']} pending "
-        f"-> {output / 'samples.jsonl'}"
+        f"-> {Path(output) / 'samples.jsonl'}"
     )
 
 

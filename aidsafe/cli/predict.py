@@ -36,13 +36,6 @@ def predict_guard(
     import asyncio
 
     from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-    )
 
     from aidsafe.generation.policies import load_policies
     from aidsafe.guard.predict import load_benchmark
@@ -51,20 +44,17 @@ def predict_guard(
     choose(format, _FORMATS, "--format")
     examples = load_benchmark(benchmark)
     policy_set = load_policies(policies) if format == "thinkguard" else None
-    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
-    with Progress(*columns, console=Console(stderr=True), disable=not progress) as bar:
-        task_id = bar.add_task("predicting", total=len(examples))
-        stats = asyncio.run(
-            run(
-                examples,
-                output,
-                base_url,
-                model,
-                fmt=format,
-                policies=policy_set,
-                concurrency=concurrency,
-                api_key=os.environ.get("OPENAI_API_KEY"),
-                on_progress=lambda n: bar.advance(task_id, n),
-            )
+    stats = asyncio.run(
+        run(
+            examples,
+            output,
+            base_url,
+            model,
+            fmt=format,
+            policies=policy_set,
+            concurrency=concurrency,
+            api_key=os.environ.get("OPENAI_API_KEY"),
+            progress=progress,
         )
+    )
     Console(stderr=True).print(f"{stats['done']} predicted, {stats['skipped']} already done -> {output}")

@@ -1,34 +1,44 @@
-"""Run the AIDSAFE graph over many prompts: concurrent, checkpointed, resumable.
+"""`aidsafe generate`: the AIDSAFE graph as a `Task` on the executor (aidsafe.run.executor).
 
-One asyncio loop; worker tasks take prompts from a queue; the teacher client holds the one
-limit on in-flight calls. A finished sample is appended to samples.jsonl and its checkpoint
-deleted; a failed one goes to rejected.jsonl with its stage and reason. Rerunning into the same
-directory skips finished samples, resumes unfinished ones from their last checkpointed step and
-retries those that failed for transient reasons.
+One prompt is one LangGraph thread (thread id = sample id), checkpointed after every step. The
+executor owns the rest: workers (twice the teacher's call limit, so the teacher stays busy while
+some samples are between calls), the run directory, resume, pruning, progress, the breaker.
+
+A sample's record is written only when its graph reached END: either `ainvoke` returned, or
+(after a kill between the last step and the journal line) the stored checkpoint has no task
+left, not even one whose writes were stored before its step completed. Such a half-done step
+shows an empty `next` (its task has writes) but still a task: it is resumed, never published.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import time
-import traceback
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aidsafe.errors import RunSetupError
+from aidsafe.errors import AidsafeError, RunSetupError
 from aidsafe.generation.graph import GraphDeps, build_graph
-from aidsafe.sources import Prompt, read_prompts
-from aidsafe.run.journal import RunDirectory
-from aidsafe.run.jsonl import write_atomic
 from aidsafe.generation.pipeline import Pipeline, cli_overrides, load_pipeline
-from aidsafe.run.progress import RunProgress
-from aidsafe.generation.records import corpus_stats, sample_record
+from aidsafe.generation.records import sample_record, write_corpus_stats
+from aidsafe.run.executor import Outcome, RecipeJournal, execute
+from aidsafe.run.journal import RunDirectory, input_digest
+from aidsafe.run.task import Rejection, RunContext, Task, describe_exception
+from aidsafe.sources import Prompt, read_prompts
 from aidsafe.teacher.types import InvalidOutputError, Teacher, TeacherError
 
-__all__ = ["GenerateRequest", "generate", "generate_async"]
+__all__ = ["GenerateRequest", "GenerationTask", "NothingFinished", "generate", "generate_async"]
+
+
+class NothingFinished(AidsafeError):
+    """The run tried samples and finished none; `stats` is what was written to stats.json."""
+
+    def __init__(self, message: str, stats: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.stats = stats
 
 
 @dataclass
@@ -62,8 +72,7 @@ async def generate_async(
     if request.limit is not None:
         prompts = prompts[: request.limit]
     run_dir = RunDirectory(Path(request.output))
-    run_dir.open(pipeline.recipe_hash, pipeline.resolved_recipe())
-    todo = _plan(run_dir, prompts, request.retry_rejected)
+    journal = RecipeJournal(run_dir, pipeline.recipe_hash, pipeline.resolved_recipe())
 
     owns_teacher = teacher is None
     if teacher is None:
@@ -80,138 +89,125 @@ async def generate_async(
             seed=pipeline.recipe.seed,
         )
     started = time.monotonic()
+    task = GenerationTask(pipeline, teacher, check_endpoints=owns_teacher)
+    stats: dict[str, Any] = {}
     try:
-        if todo and owns_teacher:
-            for endpoint in pipeline.endpoints:
-                await teacher.check_reachable(endpoint)
-        if todo:
-            await _run_samples(pipeline, teacher, run_dir, todo, len(prompts), request)
+        outcome = await execute(
+            task,
+            prompts,
+            journal,
+            workers=2 * pipeline.recipe.teacher.concurrency,
+            stats=teacher.stats,
+            retry_rejected=request.retry_rejected,
+            progress=request.progress,
+        )
     finally:
         if owns_teacher:
             await teacher.aclose()
-        stats = corpus_stats(
-            list(run_dir.finished().values()),
-            run_dir.rejected(),
-            len(prompts),
-            repeats,
-            teacher.stats,
-            time.monotonic() - started,
-        )
-        write_atomic(run_dir.stats_path, json.dumps(stats, indent=2) + "\n")
+        if journal.opened:  # a run that failed its pre-flight leaves no trace in the directory
+            stats = write_corpus_stats(
+                run_dir,
+                inputs=len(prompts),
+                repeated_inputs=repeats,
+                teacher=teacher.stats,
+                wall_s=time.monotonic() - started,
+            )
+    _check_something_finished(outcome, run_dir, stats)
     return stats
 
 
-def _plan(run_dir: RunDirectory, prompts: list[Prompt], retry_rejected: bool) -> list[Prompt]:
-    """Prompts still to run: not finished, and not rejected for a reason a rerun cannot fix."""
-    finished = run_dir.finished()
-    rejected = {r["id"]: r for r in run_dir.rejected()}
-    # Only prompts of this run (--limit may leave some out) lose their old rejection line.
-    retry = {p.id for p in prompts if p.id in rejected and (retry_rejected or rejected[p.id].get("transient"))}
-    run_dir.forget_rejections(retry)
-    return [p for p in prompts if p.id not in finished and (p.id not in rejected or p.id in retry)]
+def _check_something_finished(outcome: Outcome, run_dir: RunDirectory, stats: dict[str, Any]) -> None:
+    """A run that tried samples and finished none is a failure, whatever each rejection says."""
+    if not outcome.attempted or outcome.finished:
+        return
+    alike = Counter((r.stage, r.reason, r.error) for r in outcome.rejected.values())
+    (stage, reason, error), count = alike.most_common(1)[0]
+    rerun = "rerun the same command to retry" if all(r.transient for r in outcome.rejected.values()) else "see"
+    raise NothingFinished(
+        f"no sample finished: {len(outcome.rejected)} of {outcome.attempted} rejected, {count} at {stage} "
+        f"({reason}: {error[:200]}); {rerun} {run_dir.rejected_path}",
+        stats,
+    )
 
 
-async def _run_samples(
-    pipeline: Pipeline,
-    teacher: Teacher,
-    run_dir: RunDirectory,
-    todo: list[Prompt],
-    total: int,
-    request: GenerateRequest,
-) -> None:
-    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+class GenerationTask(Task[Prompt]):
+    """One prompt through the AIDSAFE graph, resumable at every node boundary."""
 
-    recipe = pipeline.recipe
-    dedup = None
-    if recipe.dedup.enabled:
-        from aidsafe.generation.dedup import ThoughtDeduplicator
+    noun = "samples"
+    stage = "decompose"
+    checkpointed = True
 
-        dedup = ThoughtDeduplicator(recipe.dedup.model, recipe.dedup.threshold, recipe.dedup.device)
-    deps = GraphDeps.from_pipeline(pipeline, teacher, dedup)
-    queue: asyncio.Queue[Prompt] = asyncio.Queue()
-    for prompt in todo:
-        queue.put_nowait(prompt)
-    # Twice the call limit in samples, so the teacher stays busy while some samples are between calls.
-    workers = min(len(todo), 2 * recipe.teacher.concurrency)
-    progress = RunProgress(total=total, done=total - len(todo), stats=teacher.stats, enabled=request.progress)
-    async with AsyncSqliteSaver.from_conn_string(str(run_dir.checkpoints_path)) as saver:
-        # WAL without an fsync per commit: a killed process loses nothing (the OS has the pages);
-        # only a power cut could lose the last steps, which are then redone. Per-commit fsyncs
-        # through the one connection otherwise cap the whole run's step rate.
-        await saver.setup()
-        await saver.conn.execute("PRAGMA synchronous=NORMAL")
-        graph = build_graph(dedup=dedup is not None, checkpointer=saver)
-        runner = _SampleRunner(graph, saver, pipeline, run_dir, progress, deps)
-        with progress:
-            try:
-                async with asyncio.TaskGroup() as group:
-                    if dedup is not None:  # load the model while the first calls are out
-                        group.create_task(asyncio.to_thread(dedup.warm_up))
-                    for _ in range(workers):
-                        group.create_task(runner.drain(queue))
-            except* RunSetupError as failed:
-                raise failed.exceptions[0] from None
-
-
-class _SampleRunner:
-    def __init__(
-        self, graph: Any, saver: Any, pipeline: Pipeline, run_dir: RunDirectory, progress: RunProgress, deps: GraphDeps
-    ):
-        self.deps = deps  # the graph's context, given to every invoke
-        self.graph = graph
-        self.saver = saver
+    def __init__(self, pipeline: Pipeline, teacher: Teacher, check_endpoints: bool = True) -> None:
         self.pipeline = pipeline
-        self.run_dir = run_dir
-        self.progress = progress
+        self.teacher = teacher
+        self.check_endpoints = check_endpoints
+        self.graph: Any = None
+        self.deps: GraphDeps | None = None
 
-    async def drain(self, queue: asyncio.Queue[Prompt]) -> None:
-        while not queue.empty():
-            await self.run_one(queue.get_nowait())
+    def key(self, prompt: Prompt) -> str:
+        return prompt.id
 
-    async def run_one(self, prompt: Prompt) -> None:
-        config = {"configurable": {"thread_id": prompt.id}}
+    def digest(self, prompt: Prompt) -> str:
+        return input_digest(prompt.prompt)
+
+    def describe(self, prompt: Prompt) -> dict[str, Any]:
+        return {"prompt": prompt.prompt}
+
+    async def preflight(self) -> None:
+        if self.check_endpoints:
+            for endpoint in self.pipeline.endpoints:
+                await self.teacher.check_reachable(endpoint)
+
+    async def start(self, ctx: RunContext) -> None:
+        recipe = self.pipeline.recipe
+        dedup = None
+        if recipe.dedup.enabled:
+            from aidsafe.generation.dedup import ThoughtDeduplicator
+
+            dedup = ThoughtDeduplicator(recipe.dedup.model, recipe.dedup.threshold, recipe.dedup.device)
+            ctx.background(_warm_up(dedup, recipe.dedup.model, ctx))  # while the first calls are out
+        self.deps = GraphDeps.from_pipeline(self.pipeline, self.teacher, dedup)  # the graph's context
+        self.graph = build_graph(dedup=dedup is not None, checkpointer=ctx.checkpointer)
+
+    async def run(self, prompt: Prompt, ctx: RunContext) -> dict[str, Any]:
+        config = ctx.thread(prompt.id)
         try:
             snapshot = await self.graph.aget_state(config)
-            if snapshot.values and not snapshot.next:
-                state = snapshot.values  # finished before a kill, but not yet journaled
+            if snapshot.values and snapshot.values.get("prompt") != prompt.prompt:
+                # An unfinished thread of an earlier input under this id: it says nothing about this one.
+                await ctx.checkpointer.adelete_thread(prompt.id)
+                snapshot = await self.graph.aget_state(config)
+            if snapshot.values and not snapshot.next and not snapshot.tasks:
+                state = snapshot.values  # reached END before a kill, but not yet journaled
             else:
                 start = None if snapshot.values else {"id": prompt.id, "prompt": prompt.prompt}
                 state = await self.graph.ainvoke(start, config, context=self.deps, durability="sync")
         except (asyncio.CancelledError, RunSetupError):
             raise
         except Exception as exc:
-            stage = await self._failed_stage(config)
-            self.run_dir.append_rejected(_rejection(prompt, stage, exc))
-            self.progress.sample_done(ok=False)
-            return
-        self.run_dir.append_sample(sample_record(state, self.pipeline.recipe_hash, self.pipeline.policies))
-        await self.saver.adelete_thread(prompt.id)  # after the journal line: a kill in between is safe
-        self.progress.sample_done(ok=True)
+            raise _rejection(await self._failed_stage(config), exc) from exc
+        return sample_record(state, self.pipeline.recipe_hash, self.pipeline.policies)
 
     async def _failed_stage(self, config: dict) -> str:
         snapshot = await self.graph.aget_state(config)
-        return snapshot.next[0] if snapshot.next else "decompose"
+        names = snapshot.next or tuple(task.name for task in snapshot.tasks)
+        return names[0] if names else self.stage
 
 
-def _rejection(prompt: Prompt, stage: str, exc: Exception) -> dict[str, Any]:
+async def _warm_up(dedup: Any, model: str, ctx: RunContext) -> None:
+    ctx.note(f"loading the embedding model {model} (dedup)")
+    try:
+        await asyncio.to_thread(dedup.warm_up)
+    finally:
+        ctx.note("")
+
+
+def _rejection(stage: str, exc: Exception) -> Rejection:
     if isinstance(exc, InvalidOutputError):
         reason = "invalid_output"
     elif isinstance(exc, TeacherError):
         reason = "teacher_unavailable" if exc.transient else "teacher_error"
     else:  # a bug in an agent or in aidsafe: kept with its location so it can be reported
         reason = "error"
-    error = str(exc) if isinstance(exc, TeacherError) else _one_line_traceback(exc)
-    return {
-        "id": prompt.id,
-        "prompt": prompt.prompt,
-        "stage": stage,
-        "reason": reason,
-        "error": error,
-        "transient": bool(getattr(exc, "transient", False)),
-    }
-
-
-def _one_line_traceback(exc: Exception) -> str:
-    frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
-    where = f" at {Path(frame.filename).name}:{frame.lineno}" if frame else ""
-    return f"{type(exc).__name__}: {exc}{where}"
+    error = str(exc) if isinstance(exc, TeacherError) else describe_exception(exc)
+    return Rejection(stage, reason, error, transient=bool(getattr(exc, "transient", False)))

@@ -6,15 +6,16 @@ instruction + "\\n" + input to vLLM, and ThinkGuard's feeds Llama Guard 3's prom
 tokens as plain text. A chat endpoint would wrap the text in the served model's chat template
 (for Llama Guard 3 derivatives, one that injects its own categories). Decoding is greedy.
 
-The output file is append-only while running and doubles as the resume journal: rows already
-there (matched by `index`, else by `prompt`) are skipped, and a partial last line left by a kill
-is cut off. When every row is done the file is rewritten once, atomically, in benchmark order, so
-it lines up with the benchmark file as the released prediction files do.
+Prediction runs on the executor (aidsafe.run.executor): one `PredictTask` call per row. The
+output file is append-only while running and doubles as the resume journal: rows already
+there (matched by `index`, else by `prompt`) are skipped, and a partial last line left by a
+kill is cut off. Only transport failures count as transient. When every row is done the file
+is rewritten once, atomically, in benchmark order, so it lines up with the benchmark file as
+the released prediction files do.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from aidsafe.errors import AidsafeError
+from aidsafe.generation.policies import PolicySet
 from aidsafe.guard.evaluate import WILDGUARD_GOLD_FIELDS
 from aidsafe.guard.formats import (
     BEAVERTAILS_CATEGORIES,
@@ -30,11 +32,22 @@ from aidsafe.guard.formats import (
     thinkguard_prompt,
     verdict_score,
 )
+from aidsafe.run.executor import execute
+from aidsafe.run.journal import JournalIndex, input_digest
 from aidsafe.run.jsonl import append_jsonl, cut_partial_tail, read_jsonl, write_atomic
-from aidsafe.generation.policies import PolicySet
+from aidsafe.run.task import Rejection, RunContext, Task
 from aidsafe.teacher.types import Endpoint, TeacherError
 
-__all__ = ["FORMATS", "MAX_TOKENS", "GuardExample", "load_benchmark", "predict_guard", "render_prompt"]
+__all__ = [
+    "FORMATS",
+    "MAX_TOKENS",
+    "GuardExample",
+    "PredictTask",
+    "PredictionFile",
+    "load_benchmark",
+    "predict_guard",
+    "render_prompt",
+]
 
 FORMATS = ("guardreasoner", "thinkguard")
 MAX_TOKENS = 2048  # the published evaluation's generation limit
@@ -86,33 +99,30 @@ async def predict_guard(
     attempts: int = 6,
     backoff_s: float = 1.0,
     on_progress: Callable[[int], None] | None = None,
+    progress: bool = False,
 ) -> dict[str, int]:
     """Predict every example not yet in `output`; returns counts {done, skipped}.
 
+    Runs on the executor (aidsafe.run.executor) as a `PredictTask`, with `output` as its journal.
     Requests go through `TeacherClient.complete_text`, as generation's do: `concurrency` in flight
     at most, each tried `attempts` times on transport failures (backoff from `backoff_s`, honouring
     Retry-After). `on_progress(n)` hears of finished rows: once with the rows already done, then 1
-    per new row.
+    per new row; `progress` shows the executor's live line instead.
     """
     if fmt not in FORMATS:
         raise AidsafeError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     prompts = [render_prompt(example, fmt, policies) for example in examples]
-    done = _finished(output, prompts)
-    pending = [i for i in range(len(examples)) if i not in done]
+    journal = PredictionFile(output, prompts, on_progress)
+    journal.check()
     if on_progress is not None:
-        on_progress(len(done))
-    if not pending:  # nothing to ask: no pre-flight check either (the server may be gone by now)
+        on_progress(len(journal.done))
+    if len(journal.done) == len(prompts):  # nothing to ask: no pre-flight either (the server may be gone)
         if output.exists():
             _rewrite_in_order(output, prompts)
-        return {"done": 0, "skipped": len(done)}
-    output.parent.mkdir(parents=True, exist_ok=True)
+        return {"done": 0, "skipped": len(journal.done)}
     from aidsafe.teacher.client import TeacherClient
 
     endpoint = Endpoint(base_url=base_url, model=model, timeout_s=timeout_s)
-    sampling: dict[str, Any] = {"temperature": 0, "max_tokens": MAX_TOKENS}
-    if fmt == "thinkguard":
-        sampling["logprobs"] = TOP_LOGPROBS
-    failures: list[str] = []
     async with TeacherClient(
         concurrency=concurrency,
         max_transport_retries=attempts - 1,
@@ -120,31 +130,98 @@ async def predict_guard(
         backoff_base_s=backoff_s,
         seed=0,
     ) as client:
-        await client.check_reachable(endpoint, structured=False)  # raw completions only
-
-        async def one(i: int) -> None:
-            try:
-                reply, _ = await client.complete_text(
-                    agent="guard", prompt=prompts[i], endpoint=endpoint, sampling=sampling
-                )
-                row = _row(examples[i], prompts[i], reply, fmt)
-            except (TeacherError, ValueError, TypeError) as exc:  # the latter two: malformed logprobs
-                failures.append(f"row {i}: {_reason(exc, attempts)}")
-                return
-            append_jsonl(output, row)  # a kill leaves at most a partial last line
-            if on_progress is not None:
-                on_progress(1)
-
-        await asyncio.gather(*(one(i) for i in pending))
-    if failures:
+        task = PredictTask(examples, prompts, fmt, client, endpoint, attempts)
+        outcome = await execute(
+            task, range(len(examples)), journal, workers=concurrency, stats=client.stats, progress=progress
+        )
+    if outcome.rejected:
+        row, first = next(iter(outcome.rejected.items()))
+        if all(r.transient for r in outcome.rejected.values()):
+            then = "rerun the same command to retry them"
+        else:  # a rerun alone changes nothing: the request, the server or aidsafe must change first
+            then = "not transient: fix the cause, then rerun the same command to retry them"
         raise AidsafeError(
-            f"{len(failures)} of {len(pending)} rows failed ({failures[0]}); rerun the same command to retry them"
+            f"{len(outcome.rejected)} of {outcome.attempted} rows failed (row {row}: {first.error}); {then}"
         )
     _rewrite_in_order(output, prompts)
-    return {"done": len(pending), "skipped": len(done)}
+    return {"done": outcome.finished, "skipped": outcome.skipped}
 
 
-def _reason(exc: Exception, attempts: int) -> str:
+class PredictTask(Task[int]):
+    """One benchmark row (by index) through the served guard model: one completions call."""
+
+    noun = "rows"
+    stage = "predict"
+
+    def __init__(
+        self, examples: list[GuardExample], prompts: list[str], fmt: str, client: Any, endpoint: Endpoint, attempts: int
+    ) -> None:
+        self.examples = examples
+        self.prompts = prompts
+        self.fmt = fmt
+        self.client = client
+        self.endpoint = endpoint
+        self.attempts = attempts
+        self.sampling: dict[str, Any] = {"temperature": 0, "max_tokens": MAX_TOKENS}
+        if fmt == "thinkguard":
+            self.sampling["logprobs"] = TOP_LOGPROBS
+
+    def key(self, i: int) -> str:
+        return str(i)
+
+    def digest(self, i: int) -> str:
+        return input_digest(self.prompts[i])
+
+    async def preflight(self) -> None:
+        await self.client.check_reachable(self.endpoint, structured=False)  # raw completions only
+
+    async def run(self, i: int, ctx: RunContext) -> dict[str, Any]:
+        try:
+            reply, _ = await self.client.complete_text(
+                agent="guard", prompt=self.prompts[i], endpoint=self.endpoint, sampling=self.sampling
+            )
+        except TeacherError as exc:  # only transport failures are transient; a bug is not caught here
+            reason = "teacher_unavailable" if exc.transient else "teacher_error"
+            raise Rejection(self.stage, reason, _reason(exc, self.attempts), exc.transient) from exc
+        return _row(self.examples[i], self.prompts[i], reply, self.fmt)
+
+
+class PredictionFile:
+    """The predictions JSONL as the executor's journal: rows are appended while running (a kill
+    leaves at most a partial last line, cut off by the next run) and rewritten in benchmark
+    order at the end. Failed rows are not written: the next run tries them again."""
+
+    checkpoints_path = None
+
+    def __init__(self, output: Path, prompts: list[str], on_progress: Callable[[int], None] | None = None) -> None:
+        self.output = output
+        self.prompts = prompts
+        self.on_progress = on_progress
+        self.done: dict[str, str] = {}
+
+    def check(self) -> None:
+        self.done = {str(i): input_digest(self.prompts[i]) for i in sorted(_finished(self.output, self.prompts))}
+
+    def open(self) -> None:
+        self.output.parent.mkdir(parents=True, exist_ok=True)
+        cut_partial_tail(self.output)
+
+    def index(self) -> JournalIndex:
+        return JournalIndex(finished=dict(self.done))
+
+    def forget_rejections(self, ids: set[str]) -> None:
+        pass  # never written
+
+    def append_sample(self, record: dict[str, Any], digest: str) -> None:
+        append_jsonl(self.output, record)
+        if self.on_progress is not None:
+            self.on_progress(1)
+
+    def append_rejected(self, entry: dict[str, Any], digest: str) -> None:
+        pass  # reported by predict_guard when the run ends
+
+
+def _reason(exc: TeacherError, attempts: int) -> str:
     """One line (the CLI prints errors as one): for a failed request what went wrong on the wire
     (`HTTP 400: ...`), without the client's "agent: teacher ... at ..." prefix."""
     import openai  # here, not at the top: `eval guard` imports this module and needs no HTTP client
@@ -152,32 +229,48 @@ def _reason(exc: Exception, attempts: int) -> str:
     from aidsafe.teacher.retry import describe_failure
 
     if isinstance(exc.__cause__, openai.APIError):
-        tried = f" ({attempts} attempts)" if isinstance(exc, TeacherError) and exc.transient else ""
+        tried = f" ({attempts} attempts)" if exc.transient else ""
         return describe_failure(exc.__cause__) + tried
-    text = str(exc) if isinstance(exc, TeacherError) else f"malformed reply ({type(exc).__name__}: {exc})"
-    return " ".join(text.split())[:300]
+    return " ".join(str(exc).split())[:300]
 
 
 def _row(example: GuardExample, prompt: str, reply: dict[str, Any], fmt: str) -> dict[str, Any]:
     row: dict[str, Any] = {"prompt": prompt, "label": example.label, "predict": reply["text"], "index": example.index}
     if fmt == "thinkguard":
-        logprobs = reply["logprobs"] or {}
-        tokens, top = logprobs.get("tokens"), logprobs.get("top_logprobs")
+        tokens, top = _logprobs(reply["logprobs"])
         row["score"] = verdict_score(tokens, top) if tokens and top else None
     row.update(example.gold)
     return row
 
 
+def _logprobs(logprobs: Any) -> tuple[list[str], list[Any]]:
+    """The per-token lists of a completions reply, checked, so that a server sending another
+    shape is a rejection of its reply, not an exception inside the scoring."""
+    logprobs = logprobs or {}
+    tokens, top = logprobs.get("tokens") or [], logprobs.get("top_logprobs") or []
+    shaped = isinstance(tokens, list) and all(isinstance(t, str) for t in tokens) and isinstance(top, list)
+    shaped = shaped and all(
+        alternatives is None
+        or (isinstance(alternatives, dict) and all(isinstance(v, int | float) for v in alternatives.values()))
+        for alternatives in top
+    )
+    if not shaped:
+        raise Rejection(
+            PredictTask.stage, "malformed_reply", "logprobs are not per-token lists (tokens, top_logprobs)", False
+        )
+    return tokens, top
+
+
 def _finished(output: Path, prompts: list[str]) -> set[int]:
-    """Indexes already predicted in `output`, after cutting off a partial last line."""
+    """Indexes already predicted in `output` (read-only: a partial last line is skipped here and
+    cut off when the run opens the file)."""
     if not output.exists():
         return set()
-    cut_partial_tail(output)
     by_prompt: dict[str, list[int]] = {}
     for i, prompt in enumerate(prompts):
         by_prompt.setdefault(prompt, []).append(i)
     done: set[int] = set()
-    for number, row in read_jsonl(output):
+    for number, row in read_jsonl(output, skip_partial_tail=True):
         index = row.get("index")
         if isinstance(index, int) and 0 <= index < len(prompts) and row.get("prompt") == prompts[index]:
             done.add(index)
@@ -193,7 +286,7 @@ def _finished(output: Path, prompts: list[str]) -> set[int]:
 
 def _rewrite_in_order(output: Path, prompts: list[str]) -> None:
     position = {prompt: i for i, prompt in reversed(list(enumerate(prompts)))}
-    rows = [row for _, row in read_jsonl(output)]
+    rows = [row for _, row in read_jsonl(output, skip_partial_tail=True)]
     rows.sort(key=lambda row: row.get("index", position.get(row.get("prompt"), len(prompts))))
     write_atomic(output, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
 

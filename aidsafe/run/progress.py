@@ -1,72 +1,104 @@
-"""A live progress bar for long runs: samples, calls, tokens, retries, rejections and ETA (stderr)."""
+"""A live progress line for long runs (stderr): items, calls, tokens, retries, rejections, ETA.
+
+One line, fitted to the terminal: when the width is short, the least useful figures go first
+(whole figures, never cut mid-number), so the line never wraps. A task's note ("loading the
+embedding model ...") stands in for the teacher's figures while it lasts, and when timeouts are
+most of the failures the line names the setting to raise.
+"""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
-from aidsafe.teacher.types import TeacherStats
+__all__ = ["RunProgress", "progress_line"]
 
-__all__ = ["RunProgress"]
+_BAR = 16
 
 
 class RunProgress:
-    """Counts finished samples; the teacher's counters are read live at every refresh."""
+    """Counts finished items; the teacher's counters (`stats`, optional) are read at every refresh."""
 
-    def __init__(self, total: int, done: int, stats: TeacherStats, enabled: bool = True) -> None:
+    def __init__(self, total: int, done: int, stats: Any = None, enabled: bool = True, noun: str = "samples") -> None:
         self.total = total
         self.done = done
         self.stats = stats
+        self.noun = noun
         self.rejected = 0
         self.enabled = enabled
-        self._progress: Any = None
-        self._task: Any = None
+        self._note = ""
+        self._started_done = done
+        self._started = time.monotonic()
+        self._live: Any = None
 
     def __enter__(self) -> RunProgress:
         if self.enabled:
             from rich.console import Console
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                ProgressColumn,
-                TextColumn,
-                TimeRemainingColumn,
-            )
+            from rich.live import Live
             from rich.text import Text
 
-            summary = self.summary
+            progress, console = self, Console(stderr=True)
 
-            class TeacherColumn(ProgressColumn):
-                def render(self, task: Any) -> Text:
-                    return Text(summary(), style="dim")
+            class _Line:
+                def __rich__(self) -> Text:
+                    return Text(progress.line(console.width), no_wrap=True, overflow="crop")
 
-            self._progress = Progress(
-                TextColumn("[bold]samples"),
-                BarColumn(bar_width=24),
-                MofNCompleteColumn(),
-                TeacherColumn(),
-                TimeRemainingColumn(),
-                console=Console(stderr=True),
-                refresh_per_second=4,
-            )
-            self._progress.start()
-            self._task = self._progress.add_task("samples", total=self.total, completed=self.done)
+            self._live = Live(_Line(), console=console, refresh_per_second=4, transient=False)
+            self._live.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._progress is not None:
-            self._progress.stop()
+        if self._live is not None:
+            self._live.refresh()
+            self._live.stop()
 
-    def sample_done(self, ok: bool) -> None:
+    def item_done(self, ok: bool) -> None:
         self.done += 1
         self.rejected += 0 if ok else 1
-        if self._progress is not None:
-            self._progress.update(self._task, completed=self.done)
 
-    def summary(self) -> str:
-        s = self.stats
-        tokens = s.prompt_tokens + s.completion_tokens
-        return (
-            f"{s.calls} calls ({s.in_flight} out) · {tokens / 1000:,.1f}k tokens · "
-            f"{s.parse_retries + s.transport_retries} retries · {self.rejected} rejected"
-        )
+    def note(self, text: str) -> None:
+        """Show `text` (what the run is waiting for) until the next note; "" clears it."""
+        self._note = text
+
+    def line(self, width: int) -> str:
+        elapsed = time.monotonic() - self._started
+        return progress_line(self.noun, self.done, self.total, self.rejected, self.stats, self._note,
+                             width, _eta(self.done - self._started_done, self.total - self.done, elapsed))  # fmt: skip
+
+
+def progress_line(
+    noun: str, done: int, total: int, rejected: int, stats: Any, note: str, width: int, eta: str = ""
+) -> str:
+    """The progress line at most `width` characters wide, dropping whole parts from the end."""
+    filled = round(_BAR * done / total) if total else _BAR
+    head = [f"{noun} {'━' * filled}{'╌' * (_BAR - filled)} {done}/{total}", f"{noun} {done}/{total}"]
+    parts = [note] if note else _figures(stats, rejected)
+    tails = ([f"ETA {eta}"], []) if eta else ([],)
+    for kept in range(len(parts), -1, -1):  # fewer figures before a shorter head or no ETA
+        for tail in tails:
+            for first in head:
+                line = " · ".join([first, *parts[:kept], *tail])
+                if len(line) <= width:
+                    return line
+    return head[-1][:width]
+
+
+def _figures(stats: Any, rejected: int) -> list[str]:
+    """Most useful first: rejections, the timeout hint, calls, retries, tokens."""
+    parts = [f"{rejected} rejected"]
+    if stats is None:
+        return parts
+    timeouts = getattr(stats, "timeouts", 0)  # counted by the teacher client, when it does
+    retries = stats.parse_retries + stats.transport_retries
+    if timeouts and timeouts * 2 >= retries + rejected:
+        parts.append(f"{timeouts} timeouts: raise teacher.timeout_s?")
+    tokens = stats.prompt_tokens + stats.completion_tokens
+    parts += [f"{stats.calls} calls ({stats.in_flight} out)", f"{retries} retries", f"{tokens / 1000:,.1f}k tokens"]
+    return parts
+
+
+def _eta(done_now: int, left: int, elapsed: float) -> str:
+    if done_now <= 0 or left <= 0:
+        return ""
+    seconds = int(elapsed / done_now * left)
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"

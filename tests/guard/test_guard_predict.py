@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from aidsafe.errors import AidsafeError, TeacherUnreachable
+from aidsafe.generation.policies import load_policies
 from aidsafe.guard.evaluate import evaluate_file, evaluate_thinkguard_file
 from aidsafe.guard.formats import GUARDREASONER_INSTRUCTION, guardreasoner_input
 from aidsafe.guard.predict import load_benchmark, predict_guard, render_prompt
-from aidsafe.generation.policies import load_policies
 from aidsafe.testing import Fault, ScriptedServer
 
 MODEL = "guard-x"
@@ -228,3 +228,35 @@ async def test_thinkguard_end_to_end_scores_f1_auprc_and_categories(tmp_path):
     # exact category sets: q0 {S14} and q2 {} match; q1 predicted {S14} for {}, q3 {} for {S1}
     assert (result["category_accuracy"], result["category_rows"]) == (50.0, 4)
     assert result["category_macro_f1"] == pytest.approx((100 * 2 / 3 + 0) / 2)  # S14: tp 1, fp 1; S1: fn 1
+
+
+async def test_a_bug_in_aidsafe_is_not_called_transient(tmp_path, monkeypatch):
+    """Only transport failures are worth a plain rerun; our own TypeError is reported as an error."""
+    import aidsafe.guard.predict as predict
+
+    def broken(tokens, top):
+        raise TypeError("unsupported operand")
+
+    monkeypatch.setattr(predict, "verdict_score", broken)
+    bench = tmp_path / "b.jsonl"
+    bench.write_text(json.dumps({"prompt": "q", "response": "knife", "is_safe": False}) + "\n", encoding="utf-8")
+    with ScriptedServer(_thinkguard_reply, models=[MODEL]) as server:
+        with pytest.raises(AidsafeError) as info:
+            await predict_guard(load_benchmark(str(bench)), tmp_path / "p.jsonl", server.base_url, MODEL,
+                                fmt="thinkguard", policies=load_policies("beavertails"))  # fmt: skip
+    message = str(info.value)
+    assert "TypeError: unsupported operand at test_guard_predict.py:" in message
+    assert message.endswith("not transient: fix the cause, then rerun the same command to retry them")
+
+
+@pytest.mark.filterwarnings("ignore:Pydantic serializer warnings")  # the SDK's, as the model is off-type
+async def test_malformed_logprobs_reject_the_row_as_a_bad_reply(tmp_path):
+    def odd(request):
+        return {"text": "- Safety Assessment: unsafe", "logprobs": {"tokens": ["-"], "top_logprobs": [["x"]]}}
+
+    bench = tmp_path / "b.jsonl"
+    bench.write_text(json.dumps({"prompt": "q", "response": "r", "is_safe": True}) + "\n", encoding="utf-8")
+    with ScriptedServer(odd, models=[MODEL]) as server:
+        with pytest.raises(AidsafeError, match=r"\(row 0: logprobs are not per-token lists .*not transient"):
+            await predict_guard(load_benchmark(str(bench)), tmp_path / "p.jsonl", server.base_url, MODEL,
+                                fmt="thinkguard", policies=load_policies("beavertails"))  # fmt: skip

@@ -1,0 +1,91 @@
+"""What a stage does to one item: the `Task` the executor runs, and the `Rejection` it may raise.
+
+A task is four things: a stable key per item (the sample id; also the LangGraph thread id), a
+digest of the item's content (so a rerun notices a changed input under an existing key), an
+`async run(item, ctx)` that returns the record to journal or raises `Rejection`, and the words
+the run speaks in (`noun` for the progress line, `stage` for rejections that name no stage).
+Everything else (workers, the journal, resume, checkpoints, progress, the circuit breaker) is the
+executor's; see `aidsafe.run.executor`.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+__all__ = ["Item", "Rejection", "RunContext", "Task", "describe_exception"]
+
+Item = TypeVar("Item")
+
+
+class Rejection(Exception):
+    """This item cannot be finished now: written to the rejections with its stage and reason.
+
+    `transient` says a rerun may succeed without any change (the teacher was down, a timeout);
+    such items are retried on the next run. Anything else stays rejected until `--retry-rejected`.
+    """
+
+    def __init__(self, stage: str, reason: str, error: str, transient: bool = False) -> None:
+        super().__init__(f"{stage}: {reason}: {error}")
+        self.stage = stage
+        self.reason = reason
+        self.error = " ".join(error.split())  # one line: it is shown and compared as one
+        self.transient = transient
+
+
+@dataclass
+class RunContext:
+    """What the executor lends a task: the LangGraph checkpointer (for `checkpointed` tasks),
+    a status note on the progress line, and background work that must not outlive the run."""
+
+    checkpointer: Any = None
+    note: Callable[[str], None] = lambda text: None
+    _background: list[Coroutine[Any, Any, Any]] = field(default_factory=list, repr=False)
+
+    def background(self, work: Coroutine[Any, Any, Any]) -> None:
+        """Run `work` beside the items (e.g. loading a model); if it raises, the run stops."""
+        self._background.append(work)
+
+    @staticmethod
+    def thread(key: str) -> dict[str, Any]:
+        """The LangGraph config of one item's checkpointed thread."""
+        return {"configurable": {"thread_id": key}}
+
+
+class Task(Generic[Item]):
+    """Subclass and fill in `key`, `run` (and `digest`, unless the key already says it all)."""
+
+    noun: str = "items"  # what the progress line counts: "samples", "rows"
+    stage: str = "run"  # the stage named by rejections for unexpected exceptions
+    checkpointed: bool = False  # True: ctx.checkpointer is a LangGraph AsyncSqliteSaver
+
+    def key(self, item: Item) -> str:
+        raise NotImplementedError
+
+    def digest(self, item: Item) -> str:
+        """A digest of what the record is made from; "" when there is nothing to compare."""
+        return ""
+
+    def describe(self, item: Item) -> dict[str, Any]:
+        """Fields copied into this item's rejection line (e.g. the prompt), after its id."""
+        return {}
+
+    async def preflight(self) -> None:
+        """Check, before anything is written, that the run can work at all (endpoint, model)."""
+
+    async def start(self, ctx: RunContext) -> None:
+        """Once, after the pre-flight and before the first item (compile a graph, warm a model)."""
+
+    async def run(self, item: Item, ctx: RunContext) -> dict[str, Any]:
+        """The record of one finished item, or raise `Rejection`."""
+        raise NotImplementedError
+
+
+def describe_exception(exc: BaseException) -> str:
+    """`Type: message at file.py:line`, one line: enough to report a bug in an agent or aidsafe."""
+    frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+    where = f" at {Path(frame.filename).name}:{frame.lineno}" if frame else ""
+    return f"{type(exc).__name__}: {exc}{where}"
