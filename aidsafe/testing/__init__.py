@@ -4,6 +4,8 @@
 - `ScriptedServer`: an OpenAI-compatible HTTP server on 127.0.0.1 with fault injection
   (end-to-end tests, benchmarks); `aidsafe_responder()` answers every AIDSAFE role.
 - `check_agent`: conformance check for a custom agent.
+- `build_tiny_model`: a tiny random Llama and tokenizer for training runs with no GPU
+  (`python -m aidsafe.testing.tiny_model DIR`).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ __all__ = [
     "ScriptedServer",
     "Fault",
     "aidsafe_responder",
+    "build_tiny_model",
 ]
 
 
@@ -33,4 +36,8 @@ def __getattr__(name: str) -> Any:
         from aidsafe.testing import server
 
         return getattr(server, name)
+    if name == "build_tiny_model":  # imports torch and transformers when called, not here
+        from aidsafe.testing.tiny_model import build_tiny_model
+
+        return build_tiny_model
     raise AttributeError(name)
