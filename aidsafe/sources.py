@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 from aidsafe.errors import AidsafeError
 from aidsafe.run.jsonl import read_jsonl
 
-__all__ = ["Prompt", "read_prompts", "prompt_id"]
+__all__ = ["Prompt", "looks_like_hub_id", "read_prompts", "prompt_id"]
 
 
 @dataclass(frozen=True)
@@ -41,7 +42,7 @@ def read_prompts(source: str, prompt_field: str = "prompt", id_field: str = "id"
             raise utf8_error(path) from None
     elif path.exists():
         raise AidsafeError(f"{source}: is a directory; expected a .jsonl, .csv or .parquet file")
-    elif _looks_like_hub_id(source):
+    elif looks_like_hub_id(source):
         rows = _read_hub(source, prompt_field, id_field)
     else:
         raise AidsafeError(f"{source}: file not found (and not a Hugging Face dataset id like owner/name)")
@@ -100,9 +101,19 @@ def _columns(names: list[str], source: str, prompt_field: str, id_field: str) ->
     return [prompt_field] + ([id_field] if id_field in names and id_field != prompt_field else [])
 
 
-def _looks_like_hub_id(source: str) -> bool:
-    name = source.split(":", 1)[0]
-    return name.count("/") == 1 and not name.startswith((".", "/", "~")) and not Path(name).suffix
+def looks_like_hub_id(ref: str) -> bool:
+    """Whether `ref` (already known not to exist locally) is a Hub id `owner/name[:split]`.
+
+    Anything path-like is not: it starts with `.`, `/` or `~`, has more than one separator, or a
+    file suffix; and `runs/nosuch` is not when `runs/` is a folder here (a mistyped path). Saying
+    "not found" at once beats a long wait for the Hub to say the same.
+    """
+    name = ref.split(":", 1)[0]
+    if name.count("/") != 1 or name.startswith((".", "/", "~")) or Path(name).suffix:
+        return False
+    if os.sep != "/" and os.sep in name:
+        return False
+    return not Path(name.split("/", 1)[0]).is_dir()
 
 
 def _read_hub(source: str, prompt_field: str, id_field: str) -> list[tuple[str, dict[str, Any]]]:

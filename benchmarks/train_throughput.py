@@ -126,36 +126,10 @@ def _cpuinfo() -> list[str]:
 
 
 def build_tiny_model(folder: Path) -> Path:
-    """A 2-layer Llama (hidden 64) with a byte-level BPE tokenizer trained on WORDS."""
-    import torch
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+    """aidsafe's tiny random Llama, wider (hidden 64) and with a longer context than the tests'."""
+    from aidsafe.testing.tiny_model import build_tiny_model as build
 
-    bpe = Tokenizer(models.BPE())
-    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    bpe.decoder = decoders.ByteLevel()
-    bpe.train_from_iterator(
-        [" ".join(WORDS)] * 8,
-        trainers.BpeTrainer(
-            vocab_size=512,
-            special_tokens=["<pad>", "<|im_start|>", "<|im_end|>"],
-            initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        ),
-    )
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe, pad_token="<pad>", eos_token="<|im_end|>")
-    tokenizer.chat_template = (
-        "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
-        "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
-    )
-    config = LlamaConfig(
-        vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=4096,
-        pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id, bos_token_id=None,
-    )  # fmt: skip
-    torch.manual_seed(0)
-    LlamaForCausalLM(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
+    return build(folder, hidden_size=64, vocab_size=512, max_positions=4096, corpus=[" ".join(WORDS)] * 8)
 
 
 if __name__ == "__main__":

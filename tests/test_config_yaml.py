@@ -98,3 +98,10 @@ def test_top_level_keys_listed_without_internal_ones(run_cli):
 
 def test_recipe_path_that_is_a_directory(tmp_path, run_cli):
     _one_line_error(*run_cli("validate", tmp_path)[::2], str(tmp_path), "is a directory")
+
+
+def test_unknown_trainer_key_from_set_blames_the_set():
+    from aidsafe.train import load_train_recipe
+
+    with pytest.raises(AidsafeError, match=r"^--set trainer.max_step=3: trainer.max_step: not a field of TRL's"):
+        load_train_recipe("sft", ["trainer.max_step=3"])

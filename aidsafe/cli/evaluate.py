@@ -64,40 +64,13 @@ def eval_guard(
         raise AidsafeError(
             "give --predictions FILE --task prompt|response|refusal, or --suite guardreasoner --predictions-dir DIR"
         )
-    if format == "thinkguard":
-        if mode != "strict":
-            raise AidsafeError("--mode paper reproduces GuardReasoner's script; ThinkGuard is scored strict only")
-        from aidsafe.guard.evaluate import evaluate_thinkguard_file
+    from aidsafe.guard.evaluate import evaluate_predictions, summary_line, unparseable_warning
 
-        report: dict[str, Any] = {"file": str(predictions), **evaluate_thinkguard_file(predictions, task)}
-    else:
-        from aidsafe.guard.evaluate import evaluate_file
-
-        report = {
-            "file": str(predictions),
-            "format": "guardreasoner",
-            **evaluate_file(predictions, task, mode).to_dict(),
-        }
-    from aidsafe.guard.evaluate import unparseable_warning
-
+    report = evaluate_predictions(predictions, task, format, mode)
     warning = unparseable_warning(report, task, format)
     if warning:
         typer.echo(f"warning: {warning}", err=True)
-    if as_json:
-        typer.echo(json.dumps(report, indent=2))
-        return
-    line = (
-        f"{predictions}: F1 {report['f1']:.2f} ({report['mode']}, task {task}); {report['n']} rows, "
-        f"{report['unparseable']} unparseable, {report['skipped']} without gold"
-    )
-    if report.get("auprc") is not None:
-        line += f"; AUPRC {report['auprc']:.2f} ({report['unscored']} unscored)"
-    if "category_accuracy" in report:
-        line += (
-            f"; categories: accuracy {report['category_accuracy']:.2f}, "
-            f"macro-F1 {report['category_macro_f1']:.2f} over {report['category_rows']} rows"
-        )
-    typer.echo(line)
+    typer.echo(json.dumps(report, indent=2) if as_json else summary_line(report))
 
 
 def _print_suite(result: Any, predictions_dir: Path) -> None:

@@ -9,9 +9,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from aidsafe.errors import AidsafeError
 from aidsafe.config.resources import resolve_resource
 from aidsafe.config.yamlio import load_yaml, register_config_model, validate_model
+from aidsafe.errors import AidsafeError
 
 __all__ = [
     "TeacherSettings",
@@ -82,7 +82,8 @@ class Dedup(_Config):
     model: str = "all-MiniLM-L6-v2"
     threshold: float = Field(default=0.9, gt=0, le=1)
     # Where the embedding model runs: a torch device ("cpu", "cuda", "cuda:1", "mps"); unset lets
-    # sentence-transformers pick (CUDA when there is one). Not part of the recipe hash: it changes speed, not which thoughts go.
+    # sentence-transformers pick (CUDA when there is one). Not part of the recipe hash: it changes
+    # speed, not which thoughts go.
     device: str | None = None
 
 

@@ -27,8 +27,10 @@ __all__ = [
     "PREDICTIONS_FILE",
     "WILDGUARD_GOLD_FIELDS",
     "evaluate_file",
+    "evaluate_predictions",
     "evaluate_thinkguard_file",
     "read_predictions",
+    "summary_line",
     "unparseable_warning",
 ]
 
@@ -140,3 +142,28 @@ def unparseable_warning(report: dict[str, Any], task: str, fmt: str) -> str | No
         f"{unparseable} of {n} rows have no {task} verdict in the {fmt} format: "
         f"check --task {task} and --format {fmt} match what the model was asked; F1 counts them as wrong"
     )
+
+
+def evaluate_predictions(path: Path, task: str, fmt: str = "guardreasoner", mode: str = "strict") -> dict[str, Any]:
+    """The report `aidsafe eval guard --predictions` prints: the file, its format and its metrics."""
+    if fmt == "thinkguard":
+        if mode != "strict":
+            raise AidsafeError("--mode paper reproduces GuardReasoner's script; ThinkGuard is scored strict only")
+        return {"file": str(path), **evaluate_thinkguard_file(path, task)}
+    return {"file": str(path), "format": "guardreasoner", **evaluate_file(path, task, mode).to_dict()}
+
+
+def summary_line(report: dict[str, Any]) -> str:
+    """One line for a report of `evaluate_predictions`."""
+    line = (
+        f"{report['file']}: F1 {report['f1']:.2f} ({report['mode']}, task {report['task']}); {report['n']} rows, "
+        f"{report['unparseable']} unparseable, {report['skipped']} without gold"
+    )
+    if report.get("auprc") is not None:
+        line += f"; AUPRC {report['auprc']:.2f} ({report['unscored']} unscored)"
+    if "category_accuracy" in report:
+        line += (
+            f"; categories: accuracy {report['category_accuracy']:.2f}, "
+            f"macro-F1 {report['category_macro_f1']:.2f} over {report['category_rows']} rows"
+        )
+    return line

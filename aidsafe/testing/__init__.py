@@ -6,6 +6,8 @@
   `schema_responder()` answers any structured request with random JSON valid for the
   request's own schema, and nothing more (what guided decoding guarantees).
 - `check_agent`: conformance check for a custom agent.
+- `build_tiny_model`: a tiny random Llama and tokenizer for training runs with no GPU
+  (`python -m aidsafe.testing.tiny_model DIR`).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ __all__ = [
     "Fault",
     "aidsafe_responder",
     "schema_responder",
+    "build_tiny_model",
 ]
 
 
@@ -37,4 +40,8 @@ def __getattr__(name: str) -> Any:
         from aidsafe.testing import server
 
         return getattr(server, name)
+    if name == "build_tiny_model":  # imports torch and transformers when called, not here
+        from aidsafe.testing.tiny_model import build_tiny_model
+
+        return build_tiny_model
     raise AttributeError(name)

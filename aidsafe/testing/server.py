@@ -563,7 +563,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--latency", type=float, default=0.0, help="seconds per request")
     parser.add_argument("--model", action="append", help="served model name (repeatable)")
     parser.add_argument(
-        "--responder", help="module:attr of a responder, or of a no-argument factory of one (default: echo)"
+        "--responder",
+        help="module:attr of a responder, or of a no-argument factory of one "
+        "(default: aidsafe.testing:aidsafe_responder, valid replies for every AIDSAFE role)",
     )
     parser.add_argument(
         "--fault-rate",
@@ -578,7 +580,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     rates = {name: float(rate) for name, _, rate in (item.partition("=") for item in args.fault_rate)}
     server = ScriptedServer(
-        _load_responder(args.responder) if args.responder else echo_responder,
+        # The default answers every AIDSAFE role, so `aidsafe generate` against it just works.
+        _load_responder(args.responder or "aidsafe.testing:aidsafe_responder"),
         models=args.model or ["scripted-model"],
         latency_s=args.latency,
         fault_rates=rates,

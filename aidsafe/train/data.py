@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from aidsafe.errors import AidsafeError
 from aidsafe.run.jsonl import read_jsonl
+from aidsafe.sources import looks_like_hub_id
 
 if TYPE_CHECKING:
     from datasets import Dataset
@@ -73,6 +74,9 @@ def format_sample(record: dict[str, Any], cot_template: str) -> dict[str, list[d
 
 
 def _load_native(ref: str, path: Path) -> Dataset:
+    if not path.exists() and not looks_like_hub_id(ref):
+        # Before importing datasets: a missing local path must not become a Hub request.
+        raise AidsafeError(f"{ref}: no such file or folder, and not a Hugging Face dataset id like owner/name")
     import datasets
 
     try:
@@ -94,8 +98,6 @@ def _load_native(ref: str, path: Path) -> Dataset:
                 loaded = loaded["train"]
             return loaded
         name, _, split = ref.partition(":")
-        if name.count("/") != 1 or name.startswith((".", "/", "~")) or Path(name).suffix:
-            raise AidsafeError(f"{ref}: no such file or folder, and not a Hugging Face dataset id like owner/name")
         return datasets.load_dataset(name, split=split or "train")
     except AidsafeError:
         raise

@@ -15,9 +15,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from aidsafe.errors import AidsafeError
 from aidsafe.config.resources import resolve_resource
-from aidsafe.config.yamlio import load_yaml, register_config_model, validate_model
+from aidsafe.config.yamlio import blamed_override, load_yaml, register_config_model, validate_model
+from aidsafe.errors import AidsafeError
 
 __all__ = ["DEFAULT_COT_TEMPLATE", "LoraSettings", "TrainRecipe", "load_train_recipe"]
 
@@ -109,19 +109,22 @@ def load_train_recipe(ref: str | Path, overrides: list[str] | None = None, mode:
     recipe = validate_model(TrainRecipe, data, str(path), lines, overrides or ())
     if mode is not None and recipe.mode != mode:
         raise AidsafeError(f"{path}: mode: this is a {recipe.mode} recipe; run `aidsafe train {recipe.mode}` with it")
-    _check_trainer_keys(recipe, str(path), lines)
+    _check_trainer_keys(recipe, str(path), lines, overrides or ())
     return recipe
 
 
-def _check_trainer_keys(recipe: TrainRecipe, source: str, lines: dict[tuple, int]) -> None:
+def _check_trainer_keys(
+    recipe: TrainRecipe, source: str, lines: dict[tuple, int], overrides: list[str] | tuple = ()
+) -> None:
     from aidsafe.train.config import trainer_config_class
 
     config_class = trainer_config_class(recipe.mode)
     known = {f.name for f in dataclasses.fields(config_class) if f.init}
     for key in recipe.trainer:
         if key not in known:
+            override = blamed_override(("trainer", key), overrides)
             line = lines.get(("trainer", key))
-            where = f"{source}:{line}" if line else source
+            where = f"--set {override[0]}" if override else f"{source}:{line}" if line else source
             raise AidsafeError(f"{where}: trainer.{key}: not a field of TRL's {config_class.__name__}")
         if key == "output_dir":
             raise AidsafeError(f"{source}: trainer.output_dir: set the output folder with --output instead")

@@ -1,8 +1,7 @@
 """A tiny random causal LM and tokenizer built locally once per session; nothing is downloaded.
 
-The tokenizer is a byte-level BPE trained here on a few sentences (so any text encodes and
-decodes back exactly), wrapped with a ChatML-style chat template. The model is a 2-layer Llama
-with hidden size 32.
+`aidsafe.testing.tiny_model` builds it (the helper users get too): a 2-layer Llama with hidden
+size 32 and a byte-level BPE tokenizer with a ChatML-style chat template.
 """
 
 from __future__ import annotations
@@ -11,6 +10,8 @@ import json
 from pathlib import Path
 
 import pytest
+
+from aidsafe.testing.tiny_model import build_tiny_model
 
 # transformers 5.23 renamed gradient checkpointing to activation checkpointing; PEFT 0.21
 # (`is_gradient_checkpointing`, when it wraps a model) and TRL 1.16 (`gradient_checkpointing_disable`,
@@ -29,54 +30,6 @@ def pytest_collection_modifyitems(items):
         if _HERE in Path(str(item.fspath)).resolve().parents:
             for ignored in THIRD_PARTY_DEPRECATIONS:
                 item.add_marker(pytest.mark.filterwarnings(ignored))
-
-
-CHAT_TEMPLATE = (
-    "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n"
-    "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
-)
-
-CORPUS = [
-    "How do I bake bread at home? I can help with that: mix flour, water, yeast and salt.",
-    "- Safety Assessment: unsafe\n- Categories: S3, S7\n- Explanation: the request asks for harm.",
-    "- Safety Assessment: safe\n- Explanation: the answer is a harmless recipe.",
-    "<think>\nP5: the user wants a recipe; policy allows it.\n</think>\n\nHere is how.",
-    "I cannot help with making weapons. Policy P3 forbids physical harm.",
-]
-
-
-def build_tiny_model(folder: Path) -> Path:
-    import torch
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
-
-    bpe = Tokenizer(models.BPE())
-    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    bpe.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=384,
-        special_tokens=["<pad>", "<|im_start|>", "<|im_end|>"],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-    )
-    bpe.train_from_iterator(CORPUS * 4, trainer)
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe, pad_token="<pad>", eos_token="<|im_end|>")
-    tokenizer.chat_template = CHAT_TEMPLATE
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=512,
-        pad_token_id=tokenizer.pad_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        bos_token_id=None,
-    )
-    torch.manual_seed(0)
-    LlamaForCausalLM(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
 
 
 @pytest.fixture(scope="session")

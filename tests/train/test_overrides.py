@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from aidsafe.errors import AidsafeError
 from aidsafe.config.overrides import apply_overrides
+from aidsafe.errors import AidsafeError
 
 BASE = {"trainer": {"max_steps": 10}, "loss": [1.0, 2.0], "name": "x"}
 

@@ -1,0 +1,63 @@
+"""README's "Try it with no model" block runs as written (parsed from README, so it cannot drift)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import socket
+import subprocess
+import sys
+
+from tests.conftest import REPO, read_jsonl
+
+PORT = "8000"  # the port README uses; the test swaps in a free one (other test runs may hold 8000)
+
+
+def _try_it_commands() -> list[list[str]]:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Try it with no model", 1)[1].split("\n## ", 1)[0]
+    block = re.search(r"```bash\n(.*?)```", section, re.DOTALL)
+    assert block, "README's 'Try it with no model' section has no bash block"
+    return [shlex.split(line, comments=True) for line in block.group(1).splitlines() if line.strip()]
+
+
+def _free_port() -> str:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return str(sock.getsockname()[1])
+
+
+def _resolve(argv: list[str], port: str) -> list[str]:
+    """`python` is this interpreter, `aidsafe` the console script; the README's port becomes `port`."""
+    script = shutil.which("aidsafe")
+    head = {"python": [sys.executable], "aidsafe": [script] if script else [sys.executable, "-m", "aidsafe"]}[argv[0]]
+    return [*head, *(arg.replace(PORT, port) for arg in argv[1:])]
+
+
+def test_try_it_with_no_model_block_runs(tmp_path):
+    commands = _try_it_commands()
+    server, *steps = commands
+    assert server[:3] == ["python", "-m", "aidsafe.testing.server"] and server[-1] == "&", server
+    assert any(PORT in arg for arg in server) and any(PORT in arg for step in steps for arg in step)
+    (tmp_path / "examples").symlink_to(REPO / "examples")  # README runs from the repository root
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    port = _free_port()
+    process = subprocess.Popen(_resolve(server[:-1], port), cwd=tmp_path, env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        assert process.stdout.readline().strip() == f"http://127.0.0.1:{port}/v1"
+        for step in steps:
+            result = subprocess.run(
+                _resolve(step, port), cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600
+            )
+            assert result.returncode == 0, (step, result.stderr[-3000:])
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        process.stdout.close()
+    prompts = len((REPO / "examples" / "prompts.jsonl").read_text(encoding="utf-8").splitlines())
+    assert len(read_jsonl(tmp_path / "runs" / "try" / "samples.jsonl")) == prompts
+    assert read_jsonl(tmp_path / "runs" / "try" / "rejected.jsonl") == []
+    assert (tmp_path / "runs" / "tiny-sft").is_dir()
