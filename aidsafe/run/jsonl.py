@@ -71,9 +71,12 @@ def parse_line(path: Path, number: int | str, line: bytes) -> dict[str, Any]:
     """One JSON object from one line; anything else raises naming `path:line`."""
     try:
         row = json.loads(line.decode("utf-8"))  # decoding first spares json's encoding detection
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        detail = exc.msg if isinstance(exc, json.JSONDecodeError) else f"not UTF-8 at byte {exc.start}"
-        raise AidsafeError(f"{path}:{number}: not valid JSON ({detail}); expected one JSON object per line") from None
+    except UnicodeDecodeError:
+        from aidsafe.config.yamlio import utf8_error  # names the byte's offset in the whole file
+
+        raise utf8_error(path) from None
+    except json.JSONDecodeError as exc:
+        raise AidsafeError(f"{path}:{number}: not valid JSON ({exc.msg}); expected one JSON object per line") from None
     if not isinstance(row, dict):
         raise AidsafeError(f"{path}:{number}: expected a JSON object, got {type(row).__name__}")
     return row
