@@ -108,19 +108,7 @@ def read_jsonl(path: Path, *, skip_partial_tail: bool = False) -> list[tuple[int
 
 def _unterminated_tail(handle: IO[bytes]) -> bytes:
     """The bytes after the last newline, found by reading backwards from the end."""
-    size = handle.seek(0, os.SEEK_END)
-    pos = size
-    tail = b""
-    while pos > 0:
-        step = min(1 << 16, pos)
-        pos -= step
-        handle.seek(pos)
-        block = handle.read(step)
-        cut = block.rfind(b"\n")
-        if cut >= 0:
-            return block[cut + 1 :] + tail
-        tail = block + tail
-    return tail
+    return last_line(handle, handle.seek(0, os.SEEK_END))
 
 
 def last_line(handle: IO[bytes], end: int) -> bytes:
