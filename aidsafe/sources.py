@@ -101,6 +101,9 @@ def _columns(names: list[str], source: str, prompt_field: str, id_field: str) ->
     return [prompt_field] + ([id_field] if id_field in names and id_field != prompt_field else [])
 
 
+_FILE_SUFFIXES = frozenset({".jsonl", ".json", ".csv", ".tsv", ".parquet", ".arrow", ".txt", ".yaml", ".yml"})
+
+
 def looks_like_hub_id(ref: str) -> bool:
     """Whether `ref` (already known not to exist locally) is a Hub id `owner/name[:split]`.
 
@@ -109,7 +112,8 @@ def looks_like_hub_id(ref: str) -> bool:
     "not found" at once beats a long wait for the Hub to say the same.
     """
     name = ref.split(":", 1)[0]
-    if name.count("/") != 1 or name.startswith((".", "/", "~")) or Path(name).suffix:
+    # Only data-file suffixes: Hub names have dots too (`Qwen/Qwen2.5-7B-Instruct`).
+    if name.count("/") != 1 or name.startswith((".", "/", "~")) or Path(name).suffix.lower() in _FILE_SUFFIXES:
         return False
     if os.sep != "/" and os.sep in name:
         return False

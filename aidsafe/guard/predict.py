@@ -36,6 +36,7 @@ from aidsafe.run.executor import execute
 from aidsafe.run.journal import JournalIndex, input_digest
 from aidsafe.run.jsonl import append_jsonl, cut_partial_tail, read_jsonl, write_atomic
 from aidsafe.run.task import Rejection, RunContext, Task
+from aidsafe.sources import looks_like_hub_id
 from aidsafe.teacher.types import Endpoint, TeacherError
 
 __all__ = [
@@ -69,7 +70,7 @@ def load_benchmark(ref: str) -> list[GuardExample]:
     path = Path(ref).expanduser()
     if path.is_file():
         records = _read_file(path)
-    elif _looks_like_hub_id(ref):
+    elif looks_like_hub_id(ref):
         records = _read_hub(ref)
     else:
         raise AidsafeError(f"{ref}: file not found (and not a Hugging Face dataset id like owner/name:split)")
@@ -307,11 +308,6 @@ def _read_file(path: Path) -> list[tuple[str, dict[str, Any]]]:
             except json.JSONDecodeError as exc:
                 raise AidsafeError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
     return rows
-
-
-def _looks_like_hub_id(ref: str) -> bool:
-    name = ref.split(":", 1)[0]
-    return name.count("/") == 1 and not name.startswith((".", "/", "~")) and not Path(name).suffix
 
 
 def _read_hub(ref: str) -> list[tuple[str, dict[str, Any]]]:

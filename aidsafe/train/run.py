@@ -125,6 +125,9 @@ def merge_adapter(adapter_dir: Path, output: Path, trust_remote_code: bool = Fal
 
 def _check_model_ref(model: str) -> None:
     path = Path(model).expanduser()
+    path_like = model.startswith((".", "/", "~")) or model.count("/") > 1
+    if path_like and not path.exists():  # say so now, not as the Hub's "Repo id must use alphanumeric chars"
+        raise AidsafeError(f"--model {model}: no such folder (a local model folder, or a Hub id like owner/name)")
     if (path / "adapter_config.json").is_file() and not (path / "config.json").is_file():
         raise AidsafeError(
             f"--model {model}: this folder holds a LoRA adapter, not a full model; train with --merge to "

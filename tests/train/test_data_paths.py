@@ -22,6 +22,8 @@ from aidsafe.train.data import load_train_data
         ("~/data", False),
         ("a/b/c", False),
         ("owner/name.jsonl", False),
+        ("Qwen/Qwen2.5-7B-Instruct", True),  # a dot in a Hub name is not a file suffix
+        ("AmazonScience/AIDSAFE.v2:train", True),
         ("nosuch", False),
     ],
 )
@@ -43,3 +45,12 @@ def test_missing_local_data_is_not_found_without_asking_the_hub(tmp_path, monkey
     monkeypatch.setattr(datasets, "load_dataset", hub)
     with pytest.raises(AidsafeError, match=rf"^{ref}: no such file or folder"):
         load_train_data(ref, load_train_recipe("sft"))
+
+
+@pytest.mark.parametrize("ref", ["./nosuch", "../nosuch", "/no/such/model", "runs/a/model"])
+def test_a_missing_model_folder_is_not_found_before_loading(tmp_path, monkeypatch, ref):
+    from aidsafe.train.run import train_model
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(AidsafeError, match=rf"^--model {ref}: no such folder"):
+        train_model(load_train_recipe("sft"), ref, "unused", tmp_path / "out")
