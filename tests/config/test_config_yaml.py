@@ -8,7 +8,7 @@ from aidsafe.config.overrides import apply_overrides
 from aidsafe.config.yamlio import load_yaml
 from aidsafe.errors import AidsafeError
 from tests.conftest import REPO
-from tests.test_cli_errors import _one_line_error
+from tests.cli.test_cli_errors import _one_line_error
 
 RECIPE = (REPO / "recipes" / "aidsafe.yaml").read_text(encoding="utf-8")
 
