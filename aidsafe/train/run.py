@@ -41,6 +41,7 @@ def train_model(recipe: TrainRecipe, model: str, data: str, output: Path, merge:
         raise AidsafeError("--merge: this recipe fine-tunes the full model (no lora: section); nothing to merge")
     _check_model_ref(model)
     dataset = load_train_data(data, recipe)
+    _check_model_exists(model)  # after the data: its errors are the more common mistake
     trainer = build_trainer(recipe, model, dataset, output)
 
     result = trainer.train()
@@ -125,14 +126,19 @@ def merge_adapter(adapter_dir: Path, output: Path, trust_remote_code: bool = Fal
 
 def _check_model_ref(model: str) -> None:
     path = Path(model).expanduser()
-    path_like = model.startswith((".", "/", "~")) or model.count("/") > 1
-    if path_like and not path.exists():  # say so now, not as the Hub's "Repo id must use alphanumeric chars"
-        raise AidsafeError(f"--model {model}: no such folder (a local model folder, or a Hub id like owner/name)")
     if (path / "adapter_config.json").is_file() and not (path / "config.json").is_file():
         raise AidsafeError(
             f"--model {model}: this folder holds a LoRA adapter, not a full model; train with --merge to "
             "write the merged model, and pass that folder"
         )
+
+
+def _check_model_exists(model: str) -> None:
+    """A missing path-like `--model` is "no such folder" now, not the Hub's "Repo id must use
+    alphanumeric chars" after the trainer starts loading."""
+    path_like = model.startswith((".", "/", "~")) or model.count("/") > 1
+    if path_like and not Path(model).expanduser().exists():
+        raise AidsafeError(f"--model {model}: no such folder (a local model folder, or a Hub id like owner/name)")
 
 
 def _quantization_config(recipe: TrainRecipe) -> Any:

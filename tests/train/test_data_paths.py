@@ -51,6 +51,11 @@ def test_missing_local_data_is_not_found_without_asking_the_hub(tmp_path, monkey
 def test_a_missing_model_folder_is_not_found_before_loading(tmp_path, monkeypatch, ref):
     from aidsafe.train.run import train_model
 
+    import json
+
     monkeypatch.chdir(tmp_path)
+    data = tmp_path / "data.jsonl"
+    row = {"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]}
+    data.write_text(json.dumps(row) + "\n", encoding="utf-8")
     with pytest.raises(AidsafeError, match=rf"^--model {ref}: no such folder"):
-        train_model(load_train_recipe("sft"), ref, "unused", tmp_path / "out")
+        train_model(load_train_recipe("sft"), ref, str(data), tmp_path / "out")
