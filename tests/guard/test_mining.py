@@ -7,7 +7,7 @@ import json
 import pytest
 
 from aidsafe.errors import AidsafeError
-from aidsafe.guard.formats import answer_block, guardreasoner_prompt
+from aidsafe.guard.formats import GUARDREASONER_INSTRUCTION, answer_block, guardreasoner_input, guardreasoner_prompt
 from aidsafe.guard.mining import mine_files, mine_row, scale_weights
 
 
@@ -170,3 +170,40 @@ def test_bad_rows_name_file_line_and_key(tmp_path, change, expected):
     path = write(tmp_path / "p.jsonl", [{**row("q", None, ("harmful", None, None), []), **change}])
     with pytest.raises(AidsafeError, match=expected):
         mine_files([path])
+
+
+def test_predict_samples_writes_the_layout_that_mining_reads(run_cli, tmp_path):
+    from aidsafe.testing import ScriptedServer
+
+    records = [
+        {"instruction": GUARDREASONER_INSTRUCTION, "input": guardreasoner_input(f"q{i}", None),
+         "output": target("harmful", None, None)}
+        for i in range(2)
+    ]  # fmt: skip
+    bench = tmp_path / "train.json"
+    bench.write_text(json.dumps(records), encoding="utf-8")
+
+    def sampler(request):  # sample k of row q0 is right only for k = 0; row q1 always right
+        right = request["seed"] == 0 or "q1" in request["prompt"]
+        return out("harmful" if right else "unharmful", None, None, pad=request["seed"])
+
+    preds = tmp_path / "preds.jsonl"
+    with ScriptedServer(sampler, models=["gr"]) as server:
+        args = ["predict", "guard", "--benchmark", bench, "--base-url", server.base_url, "--model", "gr"]
+        code, _, err = run_cli(*args, "--output", preds, "--samples", "3", "--temperature", "0.7", "--top-p", "0.95")
+        bodies = [r.json for r in server.requests if r.path == "/v1/completions"]
+    assert code == 0, err
+    assert sorted(b["seed"] for b in bodies) == [0, 0, 1, 1, 2, 2]
+    assert {(b["temperature"], b["top_p"]) for b in bodies} == {(0.7, 0.95)}
+    rows = [json.loads(line) for line in preds.read_text(encoding="utf-8").splitlines()]
+    assert [len(r["predicts"]) for r in rows] == [3, 3] and rows[0]["predict"] == rows[0]["predicts"][0]
+    [pair], _ = mine_files([preds])  # q0: right [k0], wrong [k1, k2] -> rejected the longest, k2
+    assert (pair.chosen, pair.rejected, pair.raw_weight, pair.weight) == (
+        out("harmful", None, None, 0), out("unharmful", None, None, 2), 1, 1.0
+    )  # fmt: skip
+
+
+def test_samples_without_temperature_is_refused(run_cli, tmp_path):
+    code, _, err = run_cli("predict", "guard", "--benchmark", tmp_path / "x.json", "--base-url", "http://127.0.0.1:9/v1",
+                           "--model", "m", "--output", tmp_path / "p.jsonl", "--samples", "4")  # fmt: skip
+    assert code == 2 and "--samples 4 with --temperature 0 gives 4 equal outputs" in err
