@@ -47,11 +47,13 @@ from aidsafe.run.task import Rejection, RunContext, Task
 from aidsafe.teacher.types import Endpoint, InvalidOutputError, Teacher, TeacherError
 
 __all__ = [
+    "CARD_FIELDS",
     "MAX_STEPS",
     "RECIPE_KIND",
     "STEP_PATTERN",
     "TASK_ORDER",
     "LabelledRow",
+    "LoadedTraceRecipe",
     "TaskTrace",
     "Trace",
     "TraceCard",
@@ -59,6 +61,7 @@ __all__ = [
     "TraceTask",
     "check_trace",
     "generate_traces",
+    "generate_traces_async",
     "is_trace_recipe",
     "load_trace_recipe",
     "parse_trace",
@@ -75,7 +78,6 @@ _KEYS = tuple(TASKS[task][0] for task in TASK_ORDER)  # Request, Completion, Res
 # One trimmed paragraph: no blank line and no line starting with `#`, so a step can neither end
 # its section early nor open a new one. Only ASCII classes (llama.cpp's converter has no \S).
 STEP_PATTERN = r"^[^ \t\n\r#](([^\n]|\n[^\n#])*[^ \t\n\r])?$"
-_TRIMMED = r"[^ \t\n\r]$"
 CARD_FIELDS = frozenset({"instruction", "prompt", "response", "request_label", "completion_label", "response_label"})
 
 
@@ -265,7 +267,7 @@ def check_trace(trace: Trace, gold: tuple[str, str, str]) -> str:
             raise reject("answers_disagree", f"{key}: {given!r}, but the gold label is {label!r}")
     for number, task in enumerate(trace.tasks, start=1):
         for text in [*task.steps, task.conclusion or ""]:
-            if not _STEP_RE.match(text) or not re.search(_TRIMMED, text):
+            if not _STEP_RE.match(text):
                 raise reject("format", f"task {number}: {text[:60]!r} is not one trimmed paragraph without '#' lines")
     rendered = render_trace(trace)
     if parse_trace(rendered) != trace:  # the rules above should make this impossible; kept as the contract
@@ -380,6 +382,11 @@ def is_trace_recipe(ref: str) -> bool:
     return isinstance(data, dict) and data.get("kind") == RECIPE_KIND
 
 
+_NON_SEMANTIC_TEACHER = (
+    "base_url", "api_key_env", "timeout_s", "concurrency", "max_transport_retries", "backoff_base_s", "backoff_max_s"
+)  # fmt: skip
+
+
 def load_trace_recipe(ref: str, overrides: list[str] | None = None) -> LoadedTraceRecipe:
     path = resolve_resource(ref, "recipes")
     data, lines = load_yaml(path)
@@ -404,9 +411,7 @@ def load_trace_recipe(ref: str, overrides: list[str] | None = None) -> LoadedTra
                 f"expected some of {', '.join(sorted(CARD_FIELDS))}"
             )
     body = recipe.model_dump(mode="json")
-    for key in ("base_url", "api_key_env", "timeout_s", "concurrency", "max_transport_retries"):
-        body["teacher"].pop(key, None)  # where and how fast the teacher runs does not change a trace
-    for key in ("backoff_base_s", "backoff_max_s"):
+    for key in _NON_SEMANTIC_TEACHER:  # where and how fast the teacher runs does not change a trace
         body["teacher"].pop(key, None)
     payload = json.dumps({"recipe": body, "card": card.model_dump(mode="json")}, sort_keys=True)
     return LoadedTraceRecipe(recipe, card, input_digest(payload)[:16])

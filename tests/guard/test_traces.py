@@ -143,6 +143,8 @@ def test_a_teacher_that_only_follows_the_schema_gives_valid_traces(tmp_path, run
         args = ["generate", "guardreasoner", "--input", source, "--output", out, *FAST]
         code, _, err = run_cli(*args, "--base-url", server.base_url, "--model", "teacher-x")
         sent = [r for r in server.requests if "Correct labels" in r.text]
+        again = run_cli(*args, "--base-url", server.base_url, "--model", "teacher-x")  # resume: nothing left
+        assert again[0] == 0 and len([r for r in server.requests if "Correct labels" in r.text]) == len(sent)
     assert code == 0, err
     records = [json.loads(line) for line in (out / "samples.jsonl").read_text(encoding="utf-8").splitlines()]
     assert len(records) == len(rows) == len(sent)  # one teacher call per row, every one a trace
