@@ -14,7 +14,7 @@ from typing import Any
 
 import typer
 
-from aidsafe.cli import evaluate, generate, predict, train
+from aidsafe.cli import evaluate, generate, guard_pairs, predict, train
 from aidsafe.errors import AidsafeError
 
 __all__ = ["app", "main"]
@@ -30,6 +30,7 @@ app.add_typer(generate.app)
 app.add_typer(evaluate.app, name="eval")
 app.add_typer(predict.app, name="predict")
 app.add_typer(train.app, name="train")
+app.add_typer(guard_pairs.app, name="pairs")
 
 _INTERRUPTED = 130
 

@@ -37,7 +37,7 @@ def generate(
     ] = False,
     progress: Annotated[bool, typer.Option(help="Show the live progress bar.")] = True,
 ) -> None:
-    """Generate a policy-embedded chain-of-thought corpus from prompts."""
+    """Generate a corpus: AIDSAFE chain-of-thought from prompts, or GuardReasoner traces from labelled rows."""
     from rich.console import Console
 
     from aidsafe.errors import AidsafeError
@@ -59,7 +59,10 @@ def generate(
         retry_rejected=retry_rejected,
         progress=progress,
     )
-    stats = run(request, env=dict(os.environ))
+    from aidsafe.guard.traces import generate_traces, is_trace_recipe
+
+    # The recipe's `kind` picks the pipeline: `kind: guardreasoner` traces, none: the AIDSAFE graph.
+    stats = (generate_traces if is_trace_recipe(recipe) else run)(request, env=dict(os.environ))
     Console(stderr=True).print(
         f"{stats['samples']} samples, {stats['rejected']} rejected, {stats['pending']} pending "
         f"-> {Path(output) / 'samples.jsonl'}"
@@ -70,6 +73,14 @@ def generate(
 def validate(recipe: RecipeArg, set_: SetOpt = []) -> None:  # noqa: B006
     """Check a recipe, its policies, agent cards and templates, with no LLM call."""
     from aidsafe.generation.pipeline import load_pipeline
+    from aidsafe.guard.traces import is_trace_recipe, load_trace_recipe
+
+    if is_trace_recipe(recipe):
+        loaded = load_trace_recipe(recipe, set_)
+        typer.echo(
+            f"ok: recipe {loaded.recipe.name} ({loaded.recipe_hash}); guardreasoner traces, card {loaded.card.name}"
+        )
+        return
 
     pipeline = load_pipeline(recipe, set_)
     roles = ", ".join(f"{role}: {'/'.join(a.name for a in agents)}" for role, agents in pipeline.agents.items())

@@ -31,6 +31,9 @@ def predict_guard(
     ] = "beavertails",
     concurrency: Annotated[int, typer.Option(help="Requests in flight at most.", min=1)] = 16,
     progress: Annotated[bool, typer.Option(help="Show the live progress bar.")] = True,
+    samples: Annotated[int, typer.Option(help="Outputs per row (HS-DPO mining: 4); rows get `predicts`.", min=1)] = 1,
+    temperature: Annotated[float, typer.Option(help="Sampling temperature (0: greedy; the paper samples 0.7).")] = 0.0,
+    top_p: Annotated[float, typer.Option(help="Nucleus sampling (the paper samples 0.95).")] = 1.0,
 ) -> None:
     """Predict with a guard model served by vLLM (greedy, completions endpoint); resumable."""
     import asyncio
@@ -38,10 +41,11 @@ def predict_guard(
     from rich.console import Console
 
     from aidsafe.generation.policies import load_policies
-    from aidsafe.guard.predict import load_benchmark
+    from aidsafe.guard.predict import check_sampling, load_benchmark
     from aidsafe.guard.predict import predict_guard as run
 
     choose(format, _FORMATS, "--format")
+    check_sampling(format, samples, temperature, top_p)
     examples = load_benchmark(benchmark)
     policy_set = load_policies(policies) if format == "thinkguard" else None
     stats = asyncio.run(
@@ -55,6 +59,9 @@ def predict_guard(
             concurrency=concurrency,
             api_key=os.environ.get("OPENAI_API_KEY"),
             progress=progress,
+            samples=samples,
+            temperature=temperature,
+            top_p=top_p,
         )
     )
     Console(stderr=True).print(f"{stats['done']} predicted, {stats['skipped']} already done -> {output}")

@@ -16,6 +16,7 @@ the released prediction files do.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -45,6 +46,7 @@ __all__ = [
     "GuardExample",
     "PredictTask",
     "PredictionFile",
+    "check_sampling",
     "load_benchmark",
     "predict_guard",
     "render_prompt",
@@ -101,6 +103,9 @@ async def predict_guard(
     backoff_s: float = 1.0,
     on_progress: Callable[[int], None] | None = None,
     progress: bool = False,
+    samples: int = 1,
+    temperature: float = 0.0,
+    top_p: float = 1.0,
 ) -> dict[str, int]:
     """Predict every example not yet in `output`; returns counts {done, skipped}.
 
@@ -112,6 +117,7 @@ async def predict_guard(
     """
     if fmt not in FORMATS:
         raise AidsafeError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    check_sampling(fmt, samples, temperature, top_p)
     prompts = [render_prompt(example, fmt, policies) for example in examples]
     journal = PredictionFile(output, prompts, on_progress)
     journal.check()
@@ -131,7 +137,7 @@ async def predict_guard(
         backoff_base_s=backoff_s,
         seed=0,
     ) as client:
-        task = PredictTask(examples, prompts, fmt, client, endpoint, attempts)
+        task = PredictTask(examples, prompts, fmt, client, endpoint, attempts, samples, temperature, top_p)
         outcome = await execute(
             task, range(len(examples)), journal, workers=concurrency, stats=client.stats, progress=progress
         )
@@ -155,7 +161,16 @@ class PredictTask(Task[int]):
     stage = "predict"
 
     def __init__(
-        self, examples: list[GuardExample], prompts: list[str], fmt: str, client: Any, endpoint: Endpoint, attempts: int
+        self,
+        examples: list[GuardExample],
+        prompts: list[str],
+        fmt: str,
+        client: Any,
+        endpoint: Endpoint,
+        attempts: int,
+        samples: int = 1,
+        temperature: float = 0.0,
+        top_p: float = 1.0,
     ) -> None:
         self.examples = examples
         self.prompts = prompts
@@ -163,7 +178,10 @@ class PredictTask(Task[int]):
         self.client = client
         self.endpoint = endpoint
         self.attempts = attempts
-        self.sampling: dict[str, Any] = {"temperature": 0, "max_tokens": MAX_TOKENS}
+        self.samples = samples
+        self.sampling: dict[str, Any] = {"temperature": temperature or 0, "max_tokens": MAX_TOKENS}
+        if top_p != 1.0:
+            self.sampling["top_p"] = top_p
         if fmt == "thinkguard":
             self.sampling["logprobs"] = TOP_LOGPROBS
 
@@ -177,14 +195,23 @@ class PredictTask(Task[int]):
         await self.client.check_reachable(self.endpoint, structured=False)  # raw completions only
 
     async def run(self, i: int, ctx: RunContext) -> dict[str, Any]:
+        if self.samples == 1:
+            return _row(self.examples[i], self.prompts[i], await self._complete(i, self.sampling), self.fmt)
+        # K calls, sample k seeded with k: a rerun draws the same K outputs from the same server.
+        replies = await asyncio.gather(*(self._complete(i, {**self.sampling, "seed": k}) for k in range(self.samples)))
+        row = _row(self.examples[i], self.prompts[i], replies[0], self.fmt)
+        row["predicts"] = [reply["text"] for reply in replies]  # `predict` stays the first: eval reads it
+        return row
+
+    async def _complete(self, i: int, sampling: dict[str, Any]) -> dict[str, Any]:
         try:
             reply, _ = await self.client.complete_text(
-                agent="guard", prompt=self.prompts[i], endpoint=self.endpoint, sampling=self.sampling
+                agent="guard", prompt=self.prompts[i], endpoint=self.endpoint, sampling=sampling
             )
         except TeacherError as exc:  # only transport failures are transient; a bug is not caught here
             reason = "teacher_unavailable" if exc.transient else "teacher_error"
             raise Rejection(self.stage, reason, _reason(exc, self.attempts), exc.transient) from exc
-        return _row(self.examples[i], self.prompts[i], reply, self.fmt)
+        return reply
 
 
 class PredictionFile:
@@ -220,6 +247,18 @@ class PredictionFile:
 
     def append_rejected(self, entry: dict[str, Any], digest: str) -> None:
         pass  # reported by predict_guard when the run ends
+
+
+def check_sampling(fmt: str, samples: int, temperature: float, top_p: float) -> None:
+    """The --samples/--temperature/--top-p combination makes sense (before any file is read)."""
+    if samples < 1:
+        raise AidsafeError(f"--samples: {samples}; expected 1 or more")
+    if not 0 <= temperature <= 2 or not 0 < top_p <= 1:
+        raise AidsafeError(f"--temperature {temperature} / --top-p {top_p}: expected 0..2 and (0, 1]")
+    if samples > 1 and fmt != "guardreasoner":
+        raise AidsafeError("--samples: K samples per row are for the guardreasoner format (HS-DPO mining)")
+    if samples > 1 and temperature == 0:
+        raise AidsafeError(f"--samples {samples} with --temperature 0 gives {samples} equal outputs; pass e.g. 0.7")
 
 
 def _reason(exc: TeacherError, attempts: int) -> str:
