@@ -138,9 +138,7 @@ def resolve_agents(recipe: Recipe) -> dict[str, list[ResolvedAgent]]:
     return resolved
 
 
-def resolve_agent(
-    slot: AgentSlot, role: str, recipe: Recipe, key: str, spec: RoleSpec | None = None
-) -> ResolvedAgent:
+def resolve_agent(slot: AgentSlot, role: str, recipe: Recipe, key: str, spec: RoleSpec | None = None) -> ResolvedAgent:
     """`spec`: the role's entry when it is not one of the generation graph's (a later stage's role)."""
     spec = spec or role_spec(role)
     ref = slot.agent

@@ -62,6 +62,7 @@ def test_never_separated_is_no_separation_with_every_attempts_scores(tmp_path):
 def test_max_iterations_and_margin_come_from_the_recipe(tmp_path):
     stats, [], [entry], _ = _run(tmp_path, ["[sep=3] x?"], sets=["pairs.max_iterations=2"])
     assert len(entry["attempts"]) == 2 and entry["reason"] == "no_separation"
+
     def close_judge(call):  # the steered side violates, but scores 3 against the chosen side's 5
         reply = judge_reply(call.text)
         for side in reply.values():
