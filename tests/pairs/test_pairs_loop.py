@@ -155,3 +155,27 @@ def test_pair_card_renders_its_role_fields(name):
         assert "STEERED" not in rendered  # the judge is blind to the belief
     if name == "ear_whisperer":
         assert "DUAL USE" in load_card(name)[1].read_text() and "Dual use" in card.description
+
+
+@pytest.mark.parametrize("role", ["ear_whisperer", "rejected_cot", "judge"])
+def test_check_agent_runs_the_pair_roles_built_in_cards(role):
+    from aidsafe.pairs.schemas import Belief, JudgeVerdict
+    from aidsafe.testing import check_agent
+
+    card, _ = load_card(role)
+    output = check_agent(CardAgent(card, card.name), role)
+    assert isinstance(output, {"ear_whisperer": Belief, "judge": JudgeVerdict}.get(role, PAIR_ROLES[role].output))
+
+
+def test_check_agent_refuses_a_python_whisperer_aiming_at_an_unknown_policy():
+    from aidsafe.pairs.schemas import Belief
+    from aidsafe.testing import check_agent
+
+    class Whisperer:
+        name = "mine"
+
+        async def __call__(self, state, ctx):
+            return Belief(target_policy="P99", belief="A belief long enough to pass the floor.")
+
+    with pytest.raises(AssertionError, match=r"(?s)does not fit role ear_whisperer.*target_policy"):
+        check_agent(Whisperer(), "ear_whisperer")
