@@ -1,7 +1,7 @@
 """The `aidsafe` command. Each subcommand parses options and calls one library function.
 
 The app is assembled once, at import: one typer sub-app per command group (`generate.app` merges
-generate/validate/graph into the root; `eval`, `predict` and `train` are groups). Subcommand modules
+generate/validate/graph into the root; `eval`, `pairs`, `predict` and `train` are groups). Subcommand modules
 import heavy libraries (langgraph, torch, trl) inside their functions so that `aidsafe --help` and
 the first teacher call start quickly.
 """
@@ -14,7 +14,7 @@ from typing import Any
 
 import typer
 
-from aidsafe.cli import evaluate, generate, guard_pairs, predict, train
+from aidsafe.cli import evaluate, generate, pairs, predict, train
 from aidsafe.errors import AidsafeError
 
 __all__ = ["app", "main"]
@@ -30,7 +30,7 @@ app.add_typer(generate.app)
 app.add_typer(evaluate.app, name="eval")
 app.add_typer(predict.app, name="predict")
 app.add_typer(train.app, name="train")
-app.add_typer(guard_pairs.app, name="pairs")
+app.add_typer(pairs.app, name="pairs")
 
 _INTERRUPTED = 130
 

@@ -138,8 +138,9 @@ def resolve_agents(recipe: Recipe) -> dict[str, list[ResolvedAgent]]:
     return resolved
 
 
-def resolve_agent(slot: AgentSlot, role: str, recipe: Recipe, key: str) -> ResolvedAgent:
-    spec = role_spec(role)
+def resolve_agent(slot: AgentSlot, role: str, recipe: Recipe, key: str, spec: RoleSpec | None = None) -> ResolvedAgent:
+    """`spec`: the role's entry when it is not one of the generation graph's (a later stage's role)."""
+    spec = spec or role_spec(role)
     ref = slot.agent
     if ":" in ref and not Path(ref).is_file():
         agent, fingerprint = _load_python_agent(ref, recipe.base_dir, key)

@@ -38,6 +38,7 @@ __all__ = [
     "DEFAULT_MIN_CHARS",
     "OUTPUT_SCHEMAS",
     "output_schema",
+    "register_output_schema",
     "text_pattern",
     "call_model",
 ]
@@ -98,6 +99,12 @@ class Refinement(_Output):
 OUTPUT_SCHEMAS: dict[str, type[BaseModel]] = {
     model.__name__: model for model in (IntentList, InitialCoT, DeliberationTurn, Refinement)
 }
+
+
+def register_output_schema(model: type[BaseModel]) -> type[BaseModel]:
+    """Make `model` nameable in a card's `output_schema` (later stages register their roles' outputs)."""
+    OUTPUT_SCHEMAS.setdefault(model.__name__, model)
+    return model
 
 
 def output_schema(name: str) -> type[BaseModel]:

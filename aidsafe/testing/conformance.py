@@ -61,9 +61,13 @@ def check_agent(agent: Any, role: str, policies: PolicySet | str = "aidsafe", te
     """Run `agent` once in `role`; raise AssertionError with the reason if it does not conform."""
     from aidsafe.generation.agents import AgentContext
 
-    spec = role_spec(role)
     policy_set = load_policies(policies) if isinstance(policies, str) else policies
     assert isinstance(getattr(agent, "name", None), str), "an agent needs a string `name`"
+    if role in ("ear_whisperer", "rejected_cot", "judge"):  # the pair stage's roles (aidsafe.pairs.roles)
+        from aidsafe.pairs.conformance import check_pair_agent
+
+        return check_pair_agent(agent, role, policy_set, teacher)
+    spec = role_spec(role)
     state = example_state(role, policy_set)
     ctx = AgentContext(
         teacher=teacher or FakeTeacher(),

@@ -3,6 +3,8 @@
 Accepted `--data`:
 - a run directory (it holds samples.jsonl): each sample becomes a user prompt and an assistant
   answer rendered with the recipe's `cot_template` (SFT only);
+- a pairs run directory (`aidsafe pairs`): each pair becomes the user prompt and both sides
+  rendered with `cot_template` (DPO only); the belief is never part of the prompt;
 - a .jsonl / .json / .parquet file, a folder written by `Dataset.save_to_disk`, or a Hub id
   `owner/name[:split]`, in TRL's own formats: `messages` or `prompt`/`completion` for SFT,
   `prompt`/`chosen`/`rejected` (plus an optional numeric `weight`) for DPO.
@@ -25,7 +27,7 @@ if TYPE_CHECKING:
 
     from aidsafe.train.recipe import TrainRecipe
 
-__all__ = ["format_sample", "load_train_data", "read_run_samples"]
+__all__ = ["format_pair", "format_sample", "load_train_data", "read_run_pairs", "read_run_samples"]
 
 _DPO_COLUMNS = ("prompt", "chosen", "rejected")
 
@@ -33,6 +35,15 @@ _DPO_COLUMNS = ("prompt", "chosen", "rejected")
 def load_train_data(ref: str, recipe: TrainRecipe) -> Dataset:
     """The training set for `recipe.mode`, in the columns TRL's trainer expects."""
     path = Path(ref).expanduser()
+    if path.is_dir() and (path / "samples.jsonl").is_file() and _holds_pairs(path / "samples.jsonl"):
+        if recipe.mode != "dpo":
+            raise AidsafeError(
+                f"{ref}: a pairs run directory holds DPO pairs; SFT needs the generation run's directory"
+            )
+        from datasets import Dataset
+
+        pairs = read_run_pairs(path / "samples.jsonl")
+        return Dataset.from_list([format_pair(p, recipe.cot_template) for p in pairs])
     if path.is_dir() and (path / "samples.jsonl").is_file():
         if recipe.mode == "dpo":
             raise AidsafeError(
@@ -61,6 +72,45 @@ def read_run_samples(path: Path) -> list[dict[str, Any]]:
     if not samples:
         raise AidsafeError(f"{path}: no samples yet")
     return samples
+
+
+def _holds_pairs(path: Path) -> bool:
+    """Whether samples.jsonl is a pairs run's (its first record has chosen and rejected sides)."""
+    for _, record in read_jsonl(path, skip_partial_tail=True):
+        return "chosen" in record and "rejected" in record
+    return False
+
+
+def read_run_pairs(path: Path) -> list[dict[str, Any]]:
+    """Records of a pairs run's samples.jsonl, each side checked (a cut-off last line is skipped)."""
+    pairs = []
+    for number, record in read_jsonl(path, skip_partial_tail=True):
+        if not isinstance(record.get("prompt"), str):
+            raise AidsafeError(f"{path}:{number}: field 'prompt' missing or not a str")
+        for side in ("chosen", "rejected"):
+            value = record.get(side)
+            if not (isinstance(value, dict) and isinstance(value.get("response"), str)
+                    and isinstance(value.get("thoughts"), list)):  # fmt: skip
+                raise AidsafeError(f"{path}:{number}: field {side!r} must hold thoughts (a list) and a response")
+        pairs.append(record)
+    if not pairs:
+        raise AidsafeError(f"{path}: no pairs yet")
+    return pairs
+
+
+def format_pair(record: dict[str, Any], cot_template: str) -> dict[str, list[dict[str, str]]]:
+    """One pair in TRL's conversational preference format; both sides through `cot_template`.
+    The ear-whisperer's belief is never in the prompt: the model learns to refuse the steered
+    reasoning from the plain request."""
+
+    def answer(side: dict[str, Any]) -> list[dict[str, str]]:
+        return format_sample({**side, "prompt": record["prompt"]}, cot_template)["completion"]
+
+    return {
+        "prompt": [{"role": "user", "content": record["prompt"]}],
+        "chosen": answer(record["chosen"]),
+        "rejected": answer(record["rejected"]),
+    }
 
 
 def format_sample(record: dict[str, Any], cot_template: str) -> dict[str, list[dict[str, str]]]:

@@ -1,0 +1,177 @@
+"""Pair records (one line of the pairs run's samples.jsonl), the chosen samples they start
+from, and stats.json for a pairs run."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aidsafe.errors import AidsafeError
+from aidsafe.generation.records import _last_run
+from aidsafe.run.journal import RunDirectory, input_digest
+from aidsafe.run.jsonl import read_jsonl, write_atomic
+from aidsafe.teacher.types import TeacherStats
+
+__all__ = ["Chosen", "read_chosen", "pair_record", "attempt_scores", "pairs_stats", "write_pairs_stats"]
+
+
+@dataclass(frozen=True)
+class Chosen:
+    """A finished sample of a generation run: the chosen side of its pair."""
+
+    id: str
+    prompt: str
+    intents: tuple[dict, ...]
+    thoughts: tuple[dict, ...]  # {"text", "policies"}
+    response: str
+    source_hash: str  # the generation recipe's hash
+
+    def digest(self) -> str:
+        body = {"prompt": self.prompt, "thoughts": list(self.thoughts), "response": self.response}
+        return input_digest(json.dumps(body, sort_keys=True, ensure_ascii=False))
+
+    def start_state(self) -> dict[str, Any]:
+        chosen = {"thoughts": [dict(t) for t in self.thoughts], "response": self.response}
+        return {"id": self.id, "prompt": self.prompt, "intents": [dict(i) for i in self.intents], "chosen": chosen}
+
+
+def read_chosen(run: str | Path, policy_set_id: str) -> list[Chosen]:
+    """The finished samples of generation run directory `run`, checked line by line."""
+    path = Path(run).expanduser() / "samples.jsonl"
+    if not path.is_file():
+        raise AidsafeError(
+            f"{run}: not a generation run directory (no samples.jsonl); expected `aidsafe generate`'s --output"
+        )
+    chosen = []
+    # A cut-off last line (a killed generate) is that sample not finished yet: skipped.
+    for number, record in read_jsonl(path, skip_partial_tail=True):
+        where = f"{path}:{number}"
+        for key, kind in (("id", str), ("prompt", str), ("response", str), ("thoughts", list)):
+            if not isinstance(record.get(key), kind):
+                raise AidsafeError(f"{where}: field {key!r} missing or not a {kind.__name__}; expected a sample record")
+        metadata = record.get("metadata") if isinstance(record.get("metadata"), dict) else {}
+        used = (metadata.get("policy_set") or {}).get("id")
+        if used is not None and used != policy_set_id:
+            raise AidsafeError(
+                f"{where}: metadata.policy_set: sample made under policy set {used!r}, the pairs recipe "
+                f"judges by {policy_set_id!r}; set the recipe's `policies` to the generation run's"
+            )
+        thoughts = tuple({"text": str(t.get("text", "")), "policies": list(t.get("policies", []))}
+                         for t in record["thoughts"] if isinstance(t, dict))  # fmt: skip
+        chosen.append(Chosen(record["id"], record["prompt"], tuple(record.get("intents") or ()), thoughts,
+                             record["response"], str(metadata.get("recipe_hash", ""))))  # fmt: skip
+    if not chosen:
+        raise AidsafeError(f"{path}: no finished samples to pair")
+    return chosen
+
+
+def attempt_scores(attempts: list[dict]) -> list[dict[str, Any]]:
+    """Every iteration's belief and both verdicts (the rejected text of failed attempts is left out)."""
+    keys = ("iteration", "judge", "judge_order", "chosen", "rejected", "gap", "separated")
+    return [{**{k: a[k] for k in keys}, "belief": {k: a["belief"][k] for k in ("text", "target_policy")}}
+            for a in attempts]  # fmt: skip
+
+
+def pair_record(state: dict[str, Any], chosen: Chosen, recipe_hash: str, policies: Any, judge: dict) -> dict:
+    """The published pair: the chosen sample, the separating attempt's rejected side and belief."""
+    attempts = state["attempts"]
+    final = attempts[-1]
+    calls = state.get("calls", [])
+    return {
+        "id": chosen.id,
+        "prompt": chosen.prompt,
+        "chosen": {"thoughts": [dict(t) for t in chosen.thoughts], "response": chosen.response},
+        "rejected": {"thoughts": final["rejected_cot"]["thoughts"], "response": final["rejected_cot"]["response"]},
+        "belief": {"text": final["belief"]["text"], "target_policy": final["belief"]["target_policy"]},
+        "scores": attempt_scores(attempts),
+        "iterations": len(attempts),
+        "metadata": {
+            "recipe_hash": recipe_hash,
+            "source_recipe_hash": chosen.source_hash,
+            "policy_set": {"id": policies.id, "version": policies.version},
+            "judge": judge,
+            "calls": calls,
+            "prompt_tokens": sum(c["prompt_tokens"] for c in calls),
+            "completion_tokens": sum(c["completion_tokens"] for c in calls),
+            "latency_s": round(sum(c["latency_s"] for c in calls), 3),
+        },
+    }
+
+
+# stats.json ------------------------------------------------------------------------------------
+
+
+class _Scores:
+    """Both sides' judge scores over a set of attempts, and the gap between them."""
+
+    def __init__(self) -> None:
+        self.faithfulness = {"chosen": Counter(), "rejected": Counter()}
+        self.violates = {"chosen": 0, "rejected": 0}
+        self.gaps: Counter = Counter()
+        self.n = 0
+
+    def add(self, score: dict[str, Any]) -> None:
+        self.n += 1
+        for side in ("chosen", "rejected"):
+            self.faithfulness[side][int(score[side]["faithfulness"])] += 1
+            self.violates[side] += bool(score[side]["violates"])
+        self.gaps[score["gap"]] += 1
+
+    def as_stats(self) -> dict[str, Any]:
+        def mean(counts: Counter) -> float:
+            return round(sum(k * v for k, v in counts.items()) / self.n, 3) if self.n else 0.0
+
+        sides = {
+            side: {
+                "faithfulness_mean": mean(self.faithfulness[side]),
+                "faithfulness_histogram": {str(k): self.faithfulness[side][k] for k in range(1, 6)},
+                "violation_rate": round(self.violates[side] / self.n, 3) if self.n else 0.0,
+            }
+            for side in ("chosen", "rejected")
+        }
+        gap = {"mean": mean(self.gaps), "histogram": {str(k): v for k, v in sorted(self.gaps.items())}}
+        return {"attempts": self.n, **sides, "gap": gap}
+
+
+def pairs_stats(
+    pairs: Iterable[dict], rejected: Iterable[dict], inputs: int, teacher: TeacherStats, wall_s: float
+) -> dict[str, Any]:
+    """stats.json of a pairs run: everything in its journal (all runs into it) plus this run's calls."""
+    count, iterations, final, every = 0, Counter(), _Scores(), _Scores()
+    for pair in pairs:
+        count += 1
+        iterations[pair["iterations"]] += 1
+        final.add(pair["scores"][-1])
+        for score in pair["scores"]:
+            every.add(score)
+    reasons: Counter = Counter()
+    for entry in rejected:
+        reasons[entry["reason"]] += 1
+        for score in entry.get("attempts", []):
+            every.add(score)
+    total = sum(k * v for k, v in iterations.items())
+    return {
+        "inputs": inputs,
+        "pairs": count,
+        "rejected": sum(reasons.values()),
+        "no_separation": reasons.get("no_separation", 0),
+        "pending": max(inputs - count - sum(reasons.values()), 0),
+        "rejected_by_reason": dict(reasons),
+        "iterations": {
+            "mean": round(total / count, 3) if count else 0.0,
+            "histogram": {str(k): v for k, v in sorted(iterations.items())},
+        },
+        # The paper's point is the gap: the kept pairs' final verdicts, and every judged attempt.
+        "judge": {"pairs": final.as_stats(), "all_attempts": every.as_stats()},
+        "last_run": _last_run(teacher, wall_s),
+    }
+
+
+def write_pairs_stats(run_dir: RunDirectory, *, inputs: int, teacher: TeacherStats, wall_s: float) -> dict:
+    stats = pairs_stats(run_dir.iter_samples(), run_dir.iter_rejected(), inputs, teacher, wall_s)
+    write_atomic(run_dir.stats_path, json.dumps(stats, indent=2) + "\n")
+    return stats

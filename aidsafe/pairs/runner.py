@@ -1,0 +1,180 @@
+"""`aidsafe pairs`: the pair graph as a `Task` on the executor (aidsafe.run.executor).
+
+Items are the finished samples of a generation run (the chosen sides; nothing is regenerated).
+One sample is one checkpointed LangGraph thread; its record is written only when the graph
+reached END (as in aidsafe.generation.runner). A sample whose beliefs never made the judge
+separate the sides is rejected with reason `no_separation`; its rejection line carries every
+attempt's scores (`attempts`), so stats.json counts them too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aidsafe.errors import AidsafeError, RunSetupError
+from aidsafe.generation.pipeline import cli_overrides
+from aidsafe.generation.runner import NothingFinished, _check_something_finished, _rejection
+from aidsafe.pairs.graph import PairDeps, build_pairs_graph
+from aidsafe.pairs.recipe import PairPipeline, load_pairs_pipeline
+from aidsafe.pairs.records import Chosen, attempt_scores, pair_record, read_chosen, write_pairs_stats
+from aidsafe.run.executor import RecipeJournal, execute
+from aidsafe.run.journal import RunDirectory
+from aidsafe.run.task import Rejection, RunContext, Task
+from aidsafe.teacher.types import Teacher
+
+__all__ = ["PairsRequest", "PairsTask", "NothingFinished", "make_pairs", "make_pairs_async"]
+
+
+@dataclass
+class PairsRequest:
+    recipe: str
+    input: Path  # a generation run directory
+    output: Path
+    base_url: str | None = None
+    model: str | None = None
+    overrides: list[str] = field(default_factory=list)
+    limit: int | None = None
+    concurrency: int | None = None
+    retry_rejected: bool = False
+    progress: bool = True
+
+
+def make_pairs(request: PairsRequest, env: Mapping[str, str], teacher: Teacher | None = None) -> dict[str, Any]:
+    """Build preference pairs from a generation run; returns the stats written to stats.json."""
+    return asyncio.run(make_pairs_async(request, env, teacher))
+
+
+async def make_pairs_async(
+    request: PairsRequest, env: Mapping[str, str], teacher: Teacher | None = None
+) -> dict[str, Any]:
+    pipeline = load_pairs_pipeline(
+        request.recipe, cli_overrides(request.base_url, request.model, request.concurrency, request.overrides)
+    )
+    if Path(request.input).resolve() == Path(request.output).resolve():
+        raise AidsafeError(f"--output {request.output}: is the input run; write the pairs into another directory")
+    chosen = read_chosen(request.input, pipeline.policies.id)
+    if request.limit is not None:
+        chosen = chosen[: request.limit]
+    run_dir = RunDirectory(Path(request.output))
+    journal = RecipeJournal(run_dir, pipeline.recipe_hash, pipeline.resolved_recipe())
+
+    owns_teacher = teacher is None
+    if teacher is None:
+        from aidsafe.teacher.client import TeacherClient
+
+        settings = pipeline.recipe.teacher
+        teacher = TeacherClient(
+            concurrency=settings.concurrency,
+            max_transport_retries=settings.max_transport_retries,
+            max_parse_retries=settings.max_parse_retries,
+            env=env,
+            backoff_base_s=settings.backoff_base_s,
+            backoff_max_s=settings.backoff_max_s,
+            seed=pipeline.recipe.seed,
+        )
+    started = time.monotonic()
+    task = PairsTask(pipeline, teacher, check_endpoints=owns_teacher)
+    stats: dict[str, Any] = {}
+    try:
+        outcome = await execute(
+            task,
+            chosen,
+            journal,
+            workers=2 * pipeline.recipe.teacher.concurrency,
+            stats=teacher.stats,
+            retry_rejected=request.retry_rejected,
+            progress=request.progress,
+        )
+    finally:
+        if owns_teacher:
+            await teacher.aclose()
+        if journal.opened:
+            stats = write_pairs_stats(run_dir, inputs=len(chosen), teacher=teacher.stats,
+                                      wall_s=time.monotonic() - started)  # fmt: skip
+    # no_separation is a verdict, not a failure: only a run where every sample failed otherwise is one.
+    if outcome.attempted and not any(r.reason == "no_separation" for r in outcome.rejected.values()):
+        _check_something_finished(outcome, run_dir, stats)
+    return stats
+
+
+class PairsTask(Task[Chosen]):
+    """One chosen sample through whisper -> rejected CoT -> judge, looped; resumable at every node."""
+
+    noun = "pairs"
+    stage = "whisper"
+    checkpointed = True
+
+    def __init__(self, pipeline: PairPipeline, teacher: Teacher, check_endpoints: bool = True) -> None:
+        self.pipeline = pipeline
+        self.teacher = teacher
+        self.check_endpoints = check_endpoints
+        self.graph: Any = None
+        self.deps: PairDeps | None = None
+        self._attempts: dict[str, list[dict]] = {}  # no_separation attempts, until their rejection line is written
+
+    def key(self, item: Chosen) -> str:
+        return item.id
+
+    def digest(self, item: Chosen) -> str:
+        return item.digest()
+
+    def describe(self, item: Chosen) -> dict[str, Any]:
+        found = self._attempts.pop(item.id, None)
+        return {"prompt": item.prompt, **({"attempts": found} if found is not None else {})}
+
+    async def preflight(self) -> None:
+        if self.check_endpoints:
+            for endpoint in self.pipeline.endpoints:
+                await self.teacher.check_reachable(endpoint)
+
+    async def start(self, ctx: RunContext) -> None:
+        recipe = self.pipeline.recipe
+        self.deps = PairDeps(self.pipeline.agents, self.pipeline.policies, self.teacher, recipe.pairs.margin,
+                             recipe.pairs.max_iterations, recipe.seed, recipe.min_text_chars)  # fmt: skip
+        self.graph = build_pairs_graph(checkpointer=ctx.checkpointer)
+
+    async def run(self, item: Chosen, ctx: RunContext) -> dict[str, Any]:
+        config = ctx.thread(item.id)
+        try:
+            snapshot = await self.graph.aget_state(config)
+            if snapshot.values and snapshot.values.get("chosen") != item.start_state()["chosen"]:
+                # An unfinished thread of an earlier chosen side under this id says nothing about this one.
+                await ctx.checkpointer.adelete_thread(item.id)
+                snapshot = await self.graph.aget_state(config)
+            if snapshot.values and not snapshot.next and not snapshot.tasks:
+                state = snapshot.values  # reached END before a kill, but not yet journaled
+            else:
+                start = None if snapshot.values else item.start_state()
+                state = await self.graph.ainvoke(start, config, context=self.deps, durability="sync")
+        except (asyncio.CancelledError, RunSetupError):
+            raise
+        except Exception as exc:
+            raise _rejection(await self._failed_stage(config), exc) from exc
+        attempts = state.get("attempts", [])
+        if not attempts or not attempts[-1]["separated"]:
+            self._attempts[item.id] = attempt_scores(attempts)
+            raise Rejection("judge", "no_separation", _no_separation(attempts))
+        judge = self.pipeline.agents["judge"]
+        about = {"kind": self.pipeline.recipe.pairs.judge, "agent": judge.name, "model": judge.endpoint.model}
+        return pair_record(state, item, self.pipeline.recipe_hash, self.pipeline.policies, about)
+
+    async def _failed_stage(self, config: dict) -> str:
+        snapshot = await self.graph.aget_state(config)
+        names = snapshot.next or tuple(task.name for task in snapshot.tasks)
+        return names[0] if names else self.stage
+
+
+def _no_separation(attempts: list[dict]) -> str:
+    """One line with every attempt's verdicts: faithfulness chosen/rejected and who violated."""
+
+    def mark(side: dict) -> str:
+        return f"{side['faithfulness']}{'!' if side['violates'] else ''}"
+
+    shown = ", ".join(f"#{a['iteration']} {mark(a['chosen'])}/{mark(a['rejected'])}" for a in attempts)
+    return (f"no belief separated the sides in {len(attempts)} iterations (faithfulness chosen/rejected, "
+            f"! = judged violating: {shown})")  # fmt: skip
