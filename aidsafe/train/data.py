@@ -65,11 +65,12 @@ def read_run_samples(path: Path) -> list[dict[str, Any]]:
 
 def format_sample(record: dict[str, Any], cot_template: str) -> dict[str, list[dict[str, str]]]:
     """One sample as a conversational prompt/completion pair: thoughts joined by newlines in the template."""
-    thoughts = "\n".join(str(t["text"]) if isinstance(t, dict) else str(t) for t in record["thoughts"])
-    answer = cot_template.format(thoughts=thoughts, response=record["response"])
+    # The same rendering `aidsafe export --format sft` writes, so both paths train on one text.
+    from aidsafe.export.formats import cot_answer
+
     return {
         "prompt": [{"role": "user", "content": record["prompt"]}],
-        "completion": [{"role": "assistant", "content": answer}],
+        "completion": [{"role": "assistant", "content": cot_answer(record, cot_template)}],
     }
 
 

@@ -1,0 +1,10 @@
+"""Export a run directory as a Hugging Face dataset: Parquet configs per format and a dataset card.
+
+`export_run` writes the folder; `aidsafe export` calls it. The row formats are pure functions in
+`aidsafe.export.formats` (`cot_answer` is the chain-of-thought rendering `aidsafe train` uses too).
+"""
+
+from aidsafe.export.formats import FORMATS, cot_answer
+from aidsafe.export.writer import ExportRequest, ExportResult, export_run
+
+__all__ = ["FORMATS", "ExportRequest", "ExportResult", "cot_answer", "export_run"]
