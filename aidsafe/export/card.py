@@ -31,8 +31,15 @@ AIDSAFE_BIBTEX = """@inproceedings{kumarage2025aidsafe,
 }"""
 
 # The Hub's own buckets (the `size_categories` values its dataset viewer filters on).
-_SIZES = ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),
-          (10_000_000, "1M<n<10M"), (100_000_000, "10M<n<100M"), (1_000_000_000, "100M<n<1B"))
+_SIZES = (
+    (1_000, "n<1K"),
+    (10_000, "1K<n<10K"),
+    (100_000, "10K<n<100K"),
+    (1_000_000, "100K<n<1M"),
+    (10_000_000, "1M<n<10M"),
+    (100_000_000, "10M<n<100M"),
+    (1_000_000_000, "100M<n<1B"),
+)
 _DESCRIBE = {
     "sft": "TRL conversational `messages` (user prompt, assistant answer with the chain of thought in "
     "the template `aidsafe train` uses); train with `aidsafe train --data` or TRL's SFTTrainer",
@@ -49,7 +56,7 @@ def size_category(rows: int) -> str:
 
 def build_card(run: Any, configs: dict[str, dict[str, int]], license_: str | None) -> str:
     """README.md text for an export folder holding `configs` (format -> split -> rows) of `run`."""
-    from huggingface_hub import DatasetCard, DatasetCardData
+    from huggingface_hub import DatasetCardData
 
     names = [n for n in FORMATS if n in configs]
     metadata = DatasetCardData(
@@ -96,8 +103,11 @@ def _body(run: Any, configs: dict[str, dict[str, int]], names: list[str], licens
         "safety policy set, and a final response that follows it, made by LLM agents deliberating "
         "([AIDSAFE](https://arxiv.org/abs/2505.21784)), generated with the aidsafe framework. "
         "The prompts may be harmful requests; the responses are meant to be safe and helpful where allowed.",
-        "## Configs\n\n| config | what it holds | " + " | ".join(_splits(configs)) + " |\n|---|---|"
-        + "---|" * len(_splits(configs)) + "\n"
+        "## Configs\n\n| config | what it holds | "
+        + " | ".join(_splits(configs))
+        + " |\n|---|---|"
+        + "---|" * len(_splits(configs))
+        + "\n"
         + "\n".join(
             f"| `{n}` | {_DESCRIBE[n]} | " + " | ".join(str(configs[n].get(s, 0)) for s in _splits(configs)) + " |"
             for n in names
@@ -118,7 +128,8 @@ def _body(run: Any, configs: dict[str, dict[str, int]], names: list[str], licens
         _policies_section(recipe, policy_set),
         _teachers_section(resolved.get("agents", {})),
         _counts_section(stats),
-        f"## Recipe\n\nSemantic hash `{run.recipe_hash}` (of the recipe's semantic fields, the policies and the agent cards). "
+        f"## Recipe\n\nSemantic hash `{run.recipe_hash}` (of the recipe's semantic fields, the policies and "
+        "the agent cards). "
         "Resolved values (endpoints left out):\n\n```yaml\n"
         + yaml.safe_dump(_published(recipe), sort_keys=False, allow_unicode=True).rstrip()
         + "\n```",

@@ -170,9 +170,17 @@ def _write_config(run: RunInfo, name: str, output: Path, test_size: float) -> di
 
 def _write_shard(folder: Path, split: str, index: int, rows: list[dict[str, Any]], features: Any) -> Path:
     from datasets import Dataset
+    from datasets import utils as ds_utils
 
     path = folder / f"{split}-{index:05d}.partial.parquet"
-    Dataset.from_list(rows, features=features).to_parquet(str(path))
+    # One bar per shard would flood the terminal; restore the user's setting afterwards.
+    was_disabled = ds_utils.are_progress_bars_disabled()
+    ds_utils.disable_progress_bars()
+    try:
+        Dataset.from_list(rows, features=features).to_parquet(str(path))
+    finally:
+        if not was_disabled:
+            ds_utils.enable_progress_bars()
     return path
 
 

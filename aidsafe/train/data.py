@@ -3,7 +3,8 @@
 Accepted `--data`:
 - a run directory (it holds samples.jsonl): each sample becomes a user prompt and an assistant
   answer rendered with the recipe's `cot_template` (SFT only);
-- a .jsonl / .json / .parquet file, a folder written by `Dataset.save_to_disk`, or a Hub id
+- a .jsonl / .json / .parquet file, a folder written by `aidsafe export` (its default config's
+  train split) or by `Dataset.save_to_disk`, or a Hub id
   `owner/name[:split]`, in TRL's own formats: `messages` or `prompt`/`completion` for SFT,
   `prompt`/`chosen`/`rejected` (plus an optional numeric `weight`) for DPO.
 
@@ -87,6 +88,8 @@ def _load_native(ref: str, path: Path) -> Dataset:
                 suffix = path.suffix or "(none)"
                 raise AidsafeError(f"{ref}: unsupported file type {suffix}; expected .jsonl, .json or .parquet")
             return datasets.load_dataset(loader, data_files=str(path), split="train")
+        if path.is_dir() and (path / "export.json").is_file():  # `aidsafe export`: its default config
+            return datasets.load_dataset(str(path), split="train")
         if path.is_dir():
             if not any((path / name).is_file() for name in ("state.json", "dataset_dict.json")):
                 raise AidsafeError(
