@@ -25,6 +25,7 @@ import yaml
 
 from aidsafe.errors import AidsafeError
 from aidsafe.export.formats import FORMATS, features_of, in_test_split
+from aidsafe.export.hub import HubTarget, check_hub_target, push_export
 from aidsafe.run.jsonl import iter_jsonl, write_atomic
 
 __all__ = ["ExportRequest", "ExportResult", "RunInfo", "export_run", "read_run_info"]
@@ -42,6 +43,7 @@ class ExportRequest:
     formats: tuple[str, ...] = ("sft",)
     test_size: float = 0.0
     license: str | None = None
+    push_to_hub: HubTarget | None = None
 
 
 @dataclass
@@ -59,6 +61,7 @@ class ExportResult:
     output: Path
     configs: dict[str, dict[str, int]] = field(default_factory=dict)  # format -> split -> rows
     license: str = "other"
+    commit_url: str | None = None  # with --push-to-hub
 
 
 def read_run_info(run_dir: Path) -> RunInfo:
@@ -85,7 +88,8 @@ def read_run_info(run_dir: Path) -> RunInfo:
 
 
 def export_run(request: ExportRequest) -> ExportResult:
-    """Write the requested formats of a run as configs of one dataset folder, with its card."""
+    """Write the requested formats of a run as configs of one dataset folder, with its card; push it
+    to the Hub as one commit when `push_to_hub` names a repo."""
     from aidsafe.export.card import write_card
 
     unknown = [f for f in request.formats if f not in FORMATS]
@@ -94,16 +98,29 @@ def export_run(request: ExportRequest) -> ExportResult:
     if not (0.0 <= request.test_size < 1.0) or math.isnan(request.test_size):
         raise AidsafeError(f"--test-size {request.test_size}: expected a fraction >= 0 and < 1")
     run = read_run_info(Path(request.run_dir))
-    license_ = request.license or _recipe_license(run)
     output = Path(request.output)
-    configs = _existing_configs(output, run.recipe_hash)
+    stored = _existing_export(output, run.recipe_hash)
+    configs = dict(stored.get("configs", {}))
+    kept = [name for name in configs if name not in request.formats]
+    if kept and stored.get("test_size") != request.test_size:
+        raise AidsafeError(
+            f"{output}: its configs {', '.join(kept)} were split with --test-size {stored.get('test_size')}; "
+            "use the same, so every config splits alike, or a new --output"
+        )
+    # A config added later keeps the license the folder was exported with.
+    license_ = request.license or _recipe_license(run) or stored.get("license")
+    if request.push_to_hub is not None:
+        check_hub_target(request.push_to_hub, license_)
     output.mkdir(parents=True, exist_ok=True)
     for name in request.formats:
         configs[name] = _write_config(run, name, output, request.test_size)
-    manifest = {"recipe_hash": run.recipe_hash, "test_size": request.test_size, "configs": configs}
+    manifest = {"recipe_hash": run.recipe_hash, "test_size": request.test_size, "license": license_, "configs": configs}
     write_atomic(output / MANIFEST, json.dumps(manifest, indent=2) + "\n")
     write_card(output, run, configs, license_)
-    return ExportResult(output, configs, license_ or "other")
+    result = ExportResult(output, configs, license_ or "other")
+    if request.push_to_hub is not None:
+        result.commit_url = push_export(output, request.push_to_hub)
+    return result
 
 
 def _recipe_license(run: RunInfo) -> str | None:
@@ -113,8 +130,9 @@ def _recipe_license(run: RunInfo) -> str | None:
     return value or None
 
 
-def _existing_configs(output: Path, recipe_hash: str) -> dict[str, dict[str, int]]:
-    """Configs already exported from this run into `output`; refuses a folder holding anything else."""
+def _existing_export(output: Path, recipe_hash: str) -> dict[str, Any]:
+    """The manifest of an export of this run already in `output` ({} if none); refuses a folder
+    holding anything else."""
     if not output.exists():
         return {}
     if not output.is_dir():
@@ -126,7 +144,9 @@ def _existing_configs(output: Path, recipe_hash: str) -> dict[str, dict[str, int
         return {}
     try:
         stored = json.loads(manifest.read_text(encoding="utf-8"))
-        stored_hash, configs = stored["recipe_hash"], dict(stored["configs"])
+        stored_hash = stored["recipe_hash"]
+        if not isinstance(stored["configs"], dict):
+            raise TypeError
     except (ValueError, KeyError, TypeError):
         raise AidsafeError(f"{manifest}: not the {MANIFEST} aidsafe writes; use a new --output") from None
     if stored_hash != recipe_hash:
@@ -134,7 +154,7 @@ def _existing_configs(output: Path, recipe_hash: str) -> dict[str, dict[str, int
             f"{output}: holds an export of another run (recipe hash {stored_hash}, this run {recipe_hash}); "
             "use a new --output"
         )
-    return configs
+    return stored
 
 
 def _write_config(run: RunInfo, name: str, output: Path, test_size: float) -> dict[str, int]:
