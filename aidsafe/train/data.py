@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aidsafe.errors import AidsafeError
+from aidsafe.export.formats import cot_answer
 from aidsafe.run.jsonl import read_jsonl
 from aidsafe.sources import looks_like_hub_id
 
@@ -67,8 +68,6 @@ def read_run_samples(path: Path) -> list[dict[str, Any]]:
 def format_sample(record: dict[str, Any], cot_template: str) -> dict[str, list[dict[str, str]]]:
     """One sample as a conversational prompt/completion pair: thoughts joined by newlines in the template."""
     # The same rendering `aidsafe export --format sft` writes, so both paths train on one text.
-    from aidsafe.export.formats import cot_answer
-
     return {
         "prompt": [{"role": "user", "content": record["prompt"]}],
         "completion": [{"role": "assistant", "content": cot_answer(record, cot_template)}],

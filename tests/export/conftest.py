@@ -30,3 +30,10 @@ def generated_run(tmp_path_factory) -> Path:
 def run_dir(generated_run, tmp_path) -> Path:
     """A private copy, so a test may damage it."""
     return Path(shutil.copytree(generated_run, tmp_path / "run"))
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> Path:
+    from aidsafe.testing.tiny_model import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("tiny-llama"))
