@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from huggingface_hub import DatasetCard
 
-from aidsafe.testing.hub import LoopbackHub
+from aidsafe.testing import LoopbackHub
 
 TOKEN = "hf_loopback_secret_123"
 
