@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ __all__ = ["ExportRequest", "ExportResult", "RunInfo", "export_run", "read_run_i
 MANIFEST = "export.json"
 # Rows held in memory before a Parquet shard is written: bounded memory on runs of millions.
 SHARD_ROWS = 20_000
+_LICENSE_ID = re.compile(r"[a-z0-9][a-z0-9.+-]*")  # the Hub's ids: lowercase, no spaces
 _FIELDS = (("id", str), ("prompt", str), ("response", str), ("thoughts", list))
 
 
@@ -109,6 +111,8 @@ def export_run(request: ExportRequest) -> ExportResult:
         )
     # A config added later keeps the license the folder was exported with.
     license_ = request.license or _recipe_license(run) or stored.get("license")
+    if license_ is not None and not _LICENSE_ID.fullmatch(license_):
+        raise AidsafeError(f"--license {license_}: expected a Hub license id such as cc-by-4.0, mit or apache-2.0")
     if request.push_to_hub is not None:
         check_hub_target(request.push_to_hub, license_)
     output.mkdir(parents=True, exist_ok=True)
