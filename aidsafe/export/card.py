@@ -128,6 +128,9 @@ def _body(run: Any, configs: dict[str, dict[str, int]], names: list[str], licens
         _policies_section(recipe, policy_set),
         _teachers_section(resolved.get("agents", {})),
         _counts_section(stats),
+        "## Filters\n\nNone applied at export: no corpus-level near-duplicate removal and no benchmark "
+        "decontamination (not yet in aidsafe). Within each sample, near-duplicate thoughts were dropped by "
+        "embedding similarity and the refiner removed thoughts (see the counts above).",
         f"## Recipe\n\nSemantic hash `{run.recipe_hash}` (of the recipe's semantic fields, the policies and "
         "the agent cards). "
         "Resolved values (endpoints left out):\n\n```yaml\n"

@@ -90,6 +90,7 @@ def test_card_metadata_is_valid_for_the_hub_and_the_body_describes_the_run(run_d
     assert "| deliberator | deliberator_b | `teacher-x` |" in body
     assert f"- samples: {stats['samples']}" in body
     assert f"- teacher prompt tokens: {stats['tokens']['prompt']}" in body
+    assert "## Filters\n\nNone applied at export" in body
     assert "127.0.0.1" not in body  # the endpoint is not part of the data
 
 
