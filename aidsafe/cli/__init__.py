@@ -14,7 +14,7 @@ from typing import Any
 
 import typer
 
-from aidsafe.cli import evaluate, generate, pairs, predict, train
+from aidsafe.cli import evaluate, export, generate, pairs, predict, train
 from aidsafe.errors import AidsafeError
 
 __all__ = ["app", "main"]
@@ -27,6 +27,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(generate.app)
+app.add_typer(export.app)
 app.add_typer(evaluate.app, name="eval")
 app.add_typer(predict.app, name="predict")
 app.add_typer(train.app, name="train")

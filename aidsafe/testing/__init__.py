@@ -6,6 +6,7 @@
   `schema_responder()` answers any structured request with random JSON valid for the
   request's own schema, and nothing more (what guided decoding guarantees).
 - `check_agent`: conformance check for a custom agent.
+- `LoopbackHub`: the Hugging Face Hub's write API on 127.0.0.1 (export --push-to-hub tests).
 - `build_tiny_model`: a tiny random Llama and tokenizer for training runs with no GPU
   (`python -m aidsafe.testing.tiny_model DIR`).
 """
@@ -31,6 +32,7 @@ __all__ = [
     "aidsafe_responder",
     "schema_responder",
     "build_tiny_model",
+    "LoopbackHub",
 ]
 
 
@@ -40,6 +42,10 @@ def __getattr__(name: str) -> Any:
         from aidsafe.testing import server
 
         return getattr(server, name)
+    if name == "LoopbackHub":  # the Hub stand-in for `aidsafe export --push-to-hub` tests
+        from aidsafe.testing.hub import LoopbackHub
+
+        return LoopbackHub
     if name == "build_tiny_model":  # imports torch and transformers when called, not here
         from aidsafe.testing.tiny_model import build_tiny_model
 

@@ -5,7 +5,8 @@ Accepted `--data`:
   answer rendered with the recipe's `cot_template` (SFT only);
 - a pairs run directory (`aidsafe pairs`): each pair becomes the user prompt and both sides
   rendered with `cot_template` (DPO only); the belief is never part of the prompt;
-- a .jsonl / .json / .parquet file, a folder written by `Dataset.save_to_disk`, or a Hub id
+- a .jsonl / .json / .parquet file, a folder written by `aidsafe export` (its default config's
+  train split) or by `Dataset.save_to_disk`, or a Hub id
   `owner/name[:split]`, in TRL's own formats: `messages` or `prompt`/`completion` for SFT,
   `prompt`/`chosen`/`rejected` (plus an optional numeric `weight`) for DPO.
 
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aidsafe.errors import AidsafeError
+from aidsafe.export.formats import cot_answer
 from aidsafe.run.jsonl import read_jsonl
 from aidsafe.sources import looks_like_hub_id
 
@@ -115,11 +117,10 @@ def format_pair(record: dict[str, Any], cot_template: str) -> dict[str, list[dic
 
 def format_sample(record: dict[str, Any], cot_template: str) -> dict[str, list[dict[str, str]]]:
     """One sample as a conversational prompt/completion pair: thoughts joined by newlines in the template."""
-    thoughts = "\n".join(str(t["text"]) if isinstance(t, dict) else str(t) for t in record["thoughts"])
-    answer = cot_template.format(thoughts=thoughts, response=record["response"])
+    # The same rendering `aidsafe export --format sft` writes, so both paths train on one text.
     return {
         "prompt": [{"role": "user", "content": record["prompt"]}],
-        "completion": [{"role": "assistant", "content": answer}],
+        "completion": [{"role": "assistant", "content": cot_answer(record, cot_template)}],
     }
 
 
@@ -136,6 +137,8 @@ def _load_native(ref: str, path: Path) -> Dataset:
                 suffix = path.suffix or "(none)"
                 raise AidsafeError(f"{ref}: unsupported file type {suffix}; expected .jsonl, .json or .parquet")
             return datasets.load_dataset(loader, data_files=str(path), split="train")
+        if path.is_dir() and (path / "export.json").is_file():  # `aidsafe export`: its default config
+            return datasets.load_dataset(str(path), split="train")
         if path.is_dir():
             if not any((path / name).is_file() for name in ("state.json", "dataset_dict.json")):
                 raise AidsafeError(

@@ -1,0 +1,203 @@
+"""The dataset card (README.md): Hub YAML metadata and a body a reviewer can check the data against.
+
+The metadata goes through huggingface_hub's own `DatasetCardData` and is parsed back with
+`DatasetCard` before it is written, so what the Hub reads is what was meant. The license is the
+user's (`--license`, or the recipe's `license`); it is never guessed: without one the card says
+`license: other` and a line in the body says that none was given (`--push-to-hub` refuses then).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from aidsafe.errors import AidsafeError
+from aidsafe.export.formats import FORMATS
+from aidsafe.run.jsonl import write_atomic
+
+__all__ = ["AIDSAFE_BIBTEX", "build_card", "size_category", "write_card"]
+
+AIDSAFE_BIBTEX = """@inproceedings{kumarage2025aidsafe,
+  title     = {Towards Safety Reasoning in {LLMs}: {AI}-agentic Deliberation for Policy-embedded {CoT} Data Creation},
+  author    = {Kumarage, Tharindu and Mehrabi, Ninareh and Ramakrishna, Anil and Zhao, Xinyan and Zemel, Richard
+               and Chang, Kai-Wei and Galstyan, Aram and Gupta, Rahul and Peris, Charith},
+  booktitle = {Findings of the Association for Computational Linguistics: ACL 2025},
+  year      = {2025},
+  eprint    = {2505.21784},
+  archivePrefix = {arXiv}
+}"""
+
+# The Hub's own buckets (the `size_categories` values its dataset viewer filters on).
+_SIZES = (
+    (1_000, "n<1K"),
+    (10_000, "1K<n<10K"),
+    (100_000, "10K<n<100K"),
+    (1_000_000, "100K<n<1M"),
+    (10_000_000, "1M<n<10M"),
+    (100_000_000, "10M<n<100M"),
+    (1_000_000_000, "100M<n<1B"),
+)
+_DESCRIBE = {
+    "sft": "TRL conversational `messages` (user prompt, assistant answer with the chain of thought in "
+    "the template `aidsafe train` uses); train with `aidsafe train --data` or TRL's SFTTrainer",
+    "aidsafe": "the columns of the published AIDSAFE dataset: `prompt`, `thoughts` (the refined chain of "
+    "thought, one thought per line), `response`, `deliberation_log` (the agents' turns as JSON)",
+}
+# Where the endpoint a run used is not part of what the data is (and may name an internal host).
+_NOT_PUBLISHED = {"base_url", "api_key_env"}
+
+
+def size_category(rows: int) -> str:
+    return next((label for limit, label in _SIZES if rows < limit), "n>1T")
+
+
+def build_card(run: Any, configs: dict[str, dict[str, int]], license_: str | None) -> str:
+    """README.md text for an export folder holding `configs` (format -> split -> rows) of `run`."""
+    from huggingface_hub import DatasetCardData
+
+    names = [n for n in FORMATS if n in configs]
+    metadata = DatasetCardData(
+        license=license_ or "other",
+        language=["en"],  # the agent cards and policies are English, so thoughts and answers are
+        task_categories=["text-generation"],
+        tags=["aidsafe", "synthetic", "safety", "chain-of-thought", "policy-embedded-cot"],
+        size_categories=[size_category(max(sum(s.values()) for s in configs.values()))],
+        pretty_name=f"{run.recipe.get('name', 'aidsafe')} corpus (aidsafe)",
+        configs=[
+            {
+                "config_name": name,
+                "data_files": [{"split": split, "path": f"{name}/{split}-*.parquet"} for split in configs[name]],
+                **({"default": True} if name == names[0] else {}),
+            }
+            for name in names
+        ],
+    )
+    text = f"---\n{metadata.to_yaml()}\n---\n\n{_body(run, configs, names, license_)}"
+    _check(text, metadata.to_dict())
+    return text
+
+
+def write_card(output: Path, run: Any, configs: dict[str, dict[str, int]], license_: str | None) -> None:
+    write_atomic(output / "README.md", build_card(run, configs, license_))
+
+
+def _check(text: str, expected: dict[str, Any]) -> None:
+    """Parse the card back with huggingface_hub; any difference is our bug, caught before writing."""
+    from huggingface_hub import DatasetCard
+
+    parsed = DatasetCard(text).data.to_dict()
+    if parsed != expected:
+        raise AidsafeError(f"dataset card metadata does not round-trip through huggingface_hub: {parsed} != {expected}")
+
+
+def _body(run: Any, configs: dict[str, dict[str, int]], names: list[str], license_: str | None) -> str:
+    recipe, stats = run.recipe, run.stats
+    resolved = recipe.get("resolved", {}) if isinstance(recipe.get("resolved"), dict) else {}
+    policy_set = resolved.get("policy_set", {})
+    parts = [
+        f"# {recipe.get('name', 'aidsafe')} corpus (aidsafe)",
+        "Synthetic safety-reasoning data: for each user prompt, a chain of thought that reasons over a written "
+        "safety policy set, and a final response that follows it, made by LLM agents deliberating "
+        "([AIDSAFE](https://arxiv.org/abs/2505.21784)), generated with the aidsafe framework. "
+        "The prompts may be harmful requests; the responses are meant to be safe and helpful where allowed.",
+        "## Configs\n\n| config | what it holds | "
+        + " | ".join(_splits(configs))
+        + " |\n|---|---|"
+        + "---|" * len(_splits(configs))
+        + "\n"
+        + "\n".join(
+            f"| `{n}` | {_DESCRIBE[n]} | " + " | ".join(str(configs[n].get(s, 0)) for s in _splits(configs)) + " |"
+            for n in names
+        ),
+        "The train/test split is by a hash of each sample's id: the same in every config and on every re-export.",
+        "## License\n\n"
+        + (
+            f"`{license_}`, as given at export."
+            if license_
+            else "No license was given at export (`aidsafe export --license`, or `license:` in the recipe); "
+            "the metadata says `license: other` until the owner of the data chooses one."
+        ),
+        "## Method\n\nPer prompt: an agent decomposes the user's explicit and implicit intents; another writes an "
+        "initial chain of thought and response over the policies; agents deliberate in turns, correcting and "
+        "adding thoughts, until one agrees with the previous or the round budget runs out; near-duplicate "
+        "thoughts are dropped by embedding similarity; a refiner removes repetitive, redundant, deceptive and "
+        "policy-inconsistent thoughts and writes the final response.\n\n```bibtex\n" + AIDSAFE_BIBTEX + "\n```",
+        _policies_section(recipe, policy_set),
+        _teachers_section(resolved.get("agents", {})),
+        _counts_section(stats),
+        "## Filters\n\nNone applied at export: no corpus-level near-duplicate removal and no benchmark "
+        "decontamination (not yet in aidsafe). Within each sample, near-duplicate thoughts were dropped by "
+        "embedding similarity and the refiner removed thoughts (see the counts above).",
+        f"## Recipe\n\nSemantic hash `{run.recipe_hash}` (of the recipe's semantic fields, the policies and "
+        "the agent cards). "
+        "Resolved values (endpoints left out):\n\n```yaml\n"
+        + yaml.safe_dump(_published(recipe), sort_keys=False, allow_unicode=True).rstrip()
+        + "\n```",
+        "## Intended use\n\nFine-tuning and evaluating models for policy-grounded safety reasoning, and research on "
+        "synthetic safety data. Not for training models to produce harmful content; review the responses before use, "
+        "as an LLM wrote every one of them.",
+    ]
+    return "\n\n".join(p for p in parts if p) + "\n"
+
+
+def _splits(configs: dict[str, dict[str, int]]) -> list[str]:
+    return [s for s in ("train", "test") if any(s in c for c in configs.values())]
+
+
+def _policies_section(recipe: dict[str, Any], policy_set: dict[str, Any]) -> str:
+    from aidsafe.generation.policies import load_policies
+
+    ref = recipe.get("policies")
+    head = f"## Policies\n\nPolicy set `{policy_set.get('id', ref)}`, version `{policy_set.get('version', '?')}`."
+    try:
+        loaded = load_policies(ref) if isinstance(ref, str) else None
+    except AidsafeError:
+        loaded = None  # a custom policy file moved since the run: the ids and version still identify it
+    if loaded is None or loaded.version != policy_set.get("version", loaded.version):
+        return head + f" (the policy texts at `{ref}` are not the version used, so titles are left out.)"
+    return head + "\n\n| id | title |\n|---|---|\n" + "\n".join(f"| {p.id} | {p.title} |" for p in loaded.policies)
+
+
+def _teachers_section(agents: dict[str, Any]) -> str:
+    rows = [
+        f"| {role} | {slot.get('name', role)} | `{slot.get('model')}` | `{json.dumps(slot.get('sampling', {}))}` |"
+        for role, slots in agents.items()
+        for slot in (slots if isinstance(slots, list) else [slots])
+        if isinstance(slot, dict)
+    ]
+    if not rows:
+        return ""
+    return "## Teacher models\n\n| role | agent | model | sampling |\n|---|---|---|---|\n" + "\n".join(rows)
+
+
+def _counts_section(stats: dict[str, Any]) -> str:
+    def table(counter: Any) -> str:
+        return ", ".join(f"{k}: {v}" for k, v in counter.items()) if isinstance(counter, dict) and counter else "none"
+
+    rounds = stats.get("rounds_used", {}) if isinstance(stats.get("rounds_used"), dict) else {}
+    tokens = stats.get("tokens", {}) if isinstance(stats.get("tokens"), dict) else {}
+    lines = [
+        ("prompts read", stats.get("inputs")),
+        ("samples", stats.get("samples")),
+        ("rejected", stats.get("rejected")),
+        ("rejected by reason", table(stats.get("rejected_by_reason"))),
+        ("deliberation rounds used (rounds: samples)", table(rounds.get("histogram"))),
+        ("mean rounds", rounds.get("mean")),
+        ("stop reasons", table(stats.get("stop_reasons"))),
+        ("thoughts kept", stats.get("thoughts_kept")),
+        ("thoughts removed by reason", table(stats.get("thoughts_removed_by_reason"))),
+        ("teacher prompt tokens", tokens.get("prompt")),
+        ("teacher completion tokens", tokens.get("completion")),
+    ]
+    return "## Counts (from the run's stats.json)\n\n" + "\n".join(f"- {k}: {v}" for k, v in lines if v is not None)
+
+
+def _published(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _published(v) for k, v in value.items() if k not in _NOT_PUBLISHED}
+    if isinstance(value, list):
+        return [_published(v) for v in value]
+    return value

@@ -1,0 +1,66 @@
+"""Export formats: one finished sample (a line of samples.jsonl) as one dataset row. Pure functions.
+
+- `sft`: TRL's conversational `messages`, the answer rendered with the chain-of-thought template
+  by `cot_answer`, the function `aidsafe train` uses on a run directory too, so a model trained
+  from the export and one trained from the run see the same text.
+- `aidsafe`: the columns of the published AIDSAFE dataset (`prompt`, `thoughts`, `response`,
+  `deliberation_log`), for side-by-side comparison with AmazonScience/AIDSAFE.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["FORMATS", "cot_answer", "joined_thoughts", "sft_row", "aidsafe_row", "features_of", "in_test_split"]
+
+
+def joined_thoughts(record: dict[str, Any]) -> str:
+    """The refined thoughts as text, one per line (records hold {id, text, policies} objects)."""
+    return "\n".join(str(t["text"]) if isinstance(t, dict) else str(t) for t in record["thoughts"])
+
+
+def cot_answer(record: dict[str, Any], cot_template: str) -> str:
+    """The assistant's answer: thoughts and response in the template (`{thoughts}`, `{response}`)."""
+    return cot_template.format(thoughts=joined_thoughts(record), response=record["response"])
+
+
+def sft_row(record: dict[str, Any], cot_template: str) -> dict[str, Any]:
+    return {
+        "messages": [
+            {"role": "user", "content": record["prompt"]},
+            {"role": "assistant", "content": cot_answer(record, cot_template)},
+        ]
+    }
+
+
+def aidsafe_row(record: dict[str, Any], cot_template: str) -> dict[str, Any]:
+    # The published log is one text field; JSON keeps every turn (agent, round, thoughts,
+    # response, complete) and reads back with json.loads.
+    return {
+        "prompt": record["prompt"],
+        "thoughts": joined_thoughts(record),
+        "response": record["response"],
+        "deliberation_log": json.dumps(record.get("deliberation", []), ensure_ascii=False),
+    }
+
+
+FORMATS: dict[str, Callable[[dict[str, Any], str], dict[str, Any]]] = {"sft": sft_row, "aidsafe": aidsafe_row}
+
+
+def features_of(name: str) -> Any:
+    """The Arrow schema of a format, fixed so that every shard and split agree."""
+    from datasets import Features, List, Value
+
+    if name == "sft":
+        return Features({"messages": List({"role": Value("string"), "content": Value("string")})})
+    return Features({key: Value("string") for key in ("prompt", "thoughts", "response", "deliberation_log")})
+
+
+def in_test_split(sample_id: str, test_size: float) -> bool:
+    """Whether a sample goes to the test split: a hash of its id, so the split is the same in
+    every format, on every rerun and whatever order the samples were written in."""
+    digest = hashlib.sha256(sample_id.encode("utf-8", "surrogatepass")).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 < test_size

@@ -1,0 +1,217 @@
+"""`aidsafe export`: a run directory as a Hugging Face dataset folder (Parquet + dataset card).
+
+Layout of the folder (what `datasets.load_dataset(DIR)` and the Hub read):
+
+    README.md                              the card; its YAML lists each format as a config
+    export.json                            which run this is, and each config's row counts
+    <format>/train-00000-of-00001.parquet  one folder per format (config)
+    <format>/test-00000-of-00001.parquet   only with --test-size > 0 and rows to put there
+
+Exporting another format of the same run into the same folder adds a config and keeps the
+others; a folder that holds anything else is refused rather than mixed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from aidsafe.errors import AidsafeError
+from aidsafe.export.formats import FORMATS, features_of, in_test_split
+from aidsafe.export.hub import HubTarget, check_hub_target, push_export
+from aidsafe.run.jsonl import iter_jsonl, write_atomic
+
+__all__ = ["ExportRequest", "ExportResult", "RunInfo", "export_run", "read_run_info"]
+
+MANIFEST = "export.json"
+# Rows held in memory before a Parquet shard is written: bounded memory on runs of millions.
+SHARD_ROWS = 20_000
+_LICENSE_ID = re.compile(r"[a-z0-9][a-z0-9.+-]*")  # the Hub's ids: lowercase, no spaces
+_FIELDS = (("id", str), ("prompt", str), ("response", str), ("thoughts", list))
+
+
+@dataclass(frozen=True)
+class ExportRequest:
+    run_dir: Path
+    output: Path
+    formats: tuple[str, ...] = ("sft",)
+    test_size: float = 0.0
+    license: str | None = None
+    push_to_hub: HubTarget | None = None
+
+
+@dataclass
+class RunInfo:
+    """What the card says about the run: its recipe, hash and counters, read from the run directory."""
+
+    path: Path
+    recipe_hash: str
+    recipe: dict[str, Any]
+    stats: dict[str, Any]
+
+
+@dataclass
+class ExportResult:
+    output: Path
+    configs: dict[str, dict[str, int]] = field(default_factory=dict)  # format -> split -> rows
+    license: str = "other"
+    commit_url: str | None = None  # with --push-to-hub
+
+
+def read_run_info(run_dir: Path) -> RunInfo:
+    """The run's identity and counters; refuses, in one line, a folder `aidsafe generate` did not write."""
+    samples = run_dir / "samples.jsonl"
+    if not samples.is_file():
+        raise AidsafeError(f"{run_dir}: not a run directory (no samples.jsonl); expected an `aidsafe generate` output")
+    parsed = {}
+    for name, loader in (("run.json", json.loads), ("recipe.yaml", yaml.safe_load), ("stats.json", json.loads)):
+        path = run_dir / name
+        try:
+            value = loader(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise AidsafeError(f"{path}: missing; the run directory is incomplete (rerun `aidsafe generate`)") from None
+        except (ValueError, yaml.YAMLError) as exc:
+            raise AidsafeError(f"{path}: not valid {name.rsplit('.', 1)[1].upper()} ({exc})".splitlines()[0]) from None
+        if not isinstance(value, dict):
+            raise AidsafeError(f"{path}: expected a mapping, as aidsafe writes it")
+        parsed[name] = value
+    recipe_hash = parsed["run.json"].get("recipe_hash")
+    if not isinstance(recipe_hash, str):
+        raise AidsafeError(f"{run_dir / 'run.json'}: key 'recipe_hash' missing or not a string")
+    return RunInfo(run_dir, recipe_hash, parsed["recipe.yaml"], parsed["stats.json"])
+
+
+def export_run(request: ExportRequest) -> ExportResult:
+    """Write the requested formats of a run as configs of one dataset folder, with its card; push it
+    to the Hub as one commit when `push_to_hub` names a repo."""
+    from aidsafe.export.card import write_card
+
+    unknown = [f for f in request.formats if f not in FORMATS]
+    if unknown or not request.formats:
+        raise AidsafeError(f"--format {', '.join(unknown) or '(none)'}: expected one of {', '.join(FORMATS)}")
+    if not (0.0 <= request.test_size < 1.0) or math.isnan(request.test_size):
+        raise AidsafeError(f"--test-size {request.test_size}: expected a fraction >= 0 and < 1")
+    run = read_run_info(Path(request.run_dir))
+    output = Path(request.output)
+    stored = _existing_export(output, run.recipe_hash)
+    configs = dict(stored.get("configs", {}))
+    kept = [name for name in configs if name not in request.formats]
+    if kept and stored.get("test_size") != request.test_size:
+        raise AidsafeError(
+            f"{output}: its configs {', '.join(kept)} were split with --test-size {stored.get('test_size')}; "
+            "use the same, so every config splits alike, or a new --output"
+        )
+    # A config added later keeps the license the folder was exported with.
+    license_ = request.license or _recipe_license(run) or stored.get("license")
+    if license_ is not None and not _LICENSE_ID.fullmatch(license_):
+        raise AidsafeError(f"--license {license_}: expected a Hub license id such as cc-by-4.0, mit or apache-2.0")
+    if request.push_to_hub is not None:
+        check_hub_target(request.push_to_hub, license_)
+    output.mkdir(parents=True, exist_ok=True)
+    for name in request.formats:
+        configs[name] = _write_config(run, name, output, request.test_size)
+    manifest = {"recipe_hash": run.recipe_hash, "test_size": request.test_size, "license": license_, "configs": configs}
+    write_atomic(output / MANIFEST, json.dumps(manifest, indent=2) + "\n")
+    write_card(output, run, configs, license_)
+    result = ExportResult(output, configs, license_ or "other")
+    if request.push_to_hub is not None:
+        result.commit_url = push_export(output, request.push_to_hub)
+    return result
+
+
+def _recipe_license(run: RunInfo) -> str | None:
+    value = run.recipe.get("license")
+    if value is not None and not isinstance(value, str):
+        raise AidsafeError(f"{run.path / 'recipe.yaml'}: key 'license' must be a license id like cc-by-4.0")
+    return value or None
+
+
+def _existing_export(output: Path, recipe_hash: str) -> dict[str, Any]:
+    """The manifest of an export of this run already in `output` ({} if none); refuses a folder
+    holding anything else."""
+    if not output.exists():
+        return {}
+    if not output.is_dir():
+        raise AidsafeError(f"{output}: exists and is not a directory; expected an empty or export folder")
+    manifest = output / MANIFEST
+    if not manifest.is_file():
+        if any(output.iterdir()):
+            raise AidsafeError(f"{output}: not empty and not an aidsafe export (no {MANIFEST}); use a new --output")
+        return {}
+    try:
+        stored = json.loads(manifest.read_text(encoding="utf-8"))
+        stored_hash = stored["recipe_hash"]
+        if not isinstance(stored["configs"], dict):
+            raise TypeError
+    except (ValueError, KeyError, TypeError):
+        raise AidsafeError(f"{manifest}: not the {MANIFEST} aidsafe writes; use a new --output") from None
+    if stored_hash != recipe_hash:
+        raise AidsafeError(
+            f"{output}: holds an export of another run (recipe hash {stored_hash}, this run {recipe_hash}); "
+            "use a new --output"
+        )
+    return stored
+
+
+def _write_config(run: RunInfo, name: str, output: Path, test_size: float) -> dict[str, int]:
+    """One format of the run in Parquet shards per split, read in one streaming pass."""
+    from aidsafe.train.recipe import DEFAULT_COT_TEMPLATE  # the trainer's default: one template
+
+    folder = output / name
+    if folder.exists():
+        shutil.rmtree(folder)  # a re-export replaces the config whole, never leaves stale shards
+    folder.mkdir()
+    samples = run.path / "samples.jsonl"
+    to_row, features = FORMATS[name], features_of(name)
+    buffers: dict[str, list[dict[str, Any]]] = {"train": [], "test": []}
+    shards: dict[str, list[Path]] = {"train": [], "test": []}
+    counts = {"train": 0, "test": 0}
+    for record in _records(samples):
+        split = "test" if in_test_split(record["id"], test_size) else "train"
+        buffers[split].append(to_row(record, DEFAULT_COT_TEMPLATE))
+        counts[split] += 1
+        if len(buffers[split]) >= SHARD_ROWS:
+            shards[split].append(_write_shard(folder, split, len(shards[split]), buffers[split], features))
+            buffers[split] = []
+    for split, rows in buffers.items():
+        if rows:
+            shards[split].append(_write_shard(folder, split, len(shards[split]), rows, features))
+    if not counts["train"]:
+        raise AidsafeError(f"{samples}: no finished samples for the train split; nothing to export")
+    for split, paths in shards.items():
+        for index, path in enumerate(paths):  # the Hub's shard naming: train-00000-of-00003.parquet
+            path.rename(folder / f"{split}-{index:05d}-of-{len(paths):05d}.parquet")
+    return {split: n for split, n in counts.items() if n}
+
+
+def _write_shard(folder: Path, split: str, index: int, rows: list[dict[str, Any]], features: Any) -> Path:
+    from datasets import Dataset
+    from datasets import utils as ds_utils
+
+    path = folder / f"{split}-{index:05d}.partial.parquet"
+    # One bar per shard would flood the terminal; restore the user's setting afterwards.
+    was_disabled = ds_utils.are_progress_bars_disabled()
+    ds_utils.disable_progress_bars()
+    try:
+        Dataset.from_list(rows, features=features).to_parquet(str(path))
+    finally:
+        if not was_disabled:
+            ds_utils.enable_progress_bars()
+    return path
+
+
+def _records(path: Path) -> Iterator[dict[str, Any]]:
+    # A killed run can leave a cut-off last line; that sample is redone when the run resumes.
+    for number, record in iter_jsonl(path, skip_partial_tail=True):
+        for key, kind in _FIELDS:
+            if not isinstance(record.get(key), kind):
+                raise AidsafeError(f"{path}:{number}: field {key!r} missing or not a {kind.__name__}")
+        yield record

@@ -1,0 +1,175 @@
+"""`aidsafe generate -> aidsafe export -> datasets.load_dataset / aidsafe train --data` on a real run."""
+
+from __future__ import annotations
+
+import json
+
+import datasets
+import pytest
+from huggingface_hub import DatasetCard
+
+from aidsafe.errors import AidsafeError
+from aidsafe.export import ExportRequest, export_run
+from aidsafe.export.formats import cot_answer, in_test_split
+from aidsafe.train import DEFAULT_COT_TEMPLATE, TrainRecipe, format_sample, load_train_data
+from tests.conftest import read_jsonl
+
+
+def _records(run_dir) -> dict[str, dict]:
+    return {r["prompt"]: r for r in read_jsonl(run_dir / "samples.jsonl")}
+
+
+def test_export_loads_back_with_load_dataset_in_both_formats(run_dir, tmp_path, run_cli):
+    out = tmp_path / "dataset"
+    code, _, err = run_cli("export", run_dir, "--output", out, "-f", "sft", "-f", "aidsafe", "--test-size", "0.3")
+    assert code == 0, err
+    records = _records(run_dir)
+
+    sft = datasets.load_dataset(str(out))  # no config named: the card's default, sft
+    assert set(sft) == {"train", "test"} and sft["train"].column_names == ["messages"]
+    assert len(sft["train"]) + len(sft["test"]) == len(records)
+    for split in ("train", "test"):
+        for row in sft[split]:
+            user, assistant = row["messages"]
+            record = records[user["content"]]
+            assert (user["role"], assistant["role"]) == ("user", "assistant")
+            assert assistant["content"] == cot_answer(record, DEFAULT_COT_TEMPLATE)
+            assert in_test_split(record["id"], 0.3) == (split == "test")
+
+    published = datasets.load_dataset(str(out), "aidsafe")
+    assert published["train"].column_names == ["prompt", "thoughts", "response", "deliberation_log"]
+    for split in ("train", "test"):
+        # One split rule for every config: the same prompts on the same side.
+        assert sorted(published[split]["prompt"]) == sorted(m[0]["content"] for m in sft[split]["messages"])
+    row = published["train"][0]
+    record = records[row["prompt"]]
+    assert row["thoughts"] == "\n".join(t["text"] for t in record["thoughts"])
+    assert row["response"] == record["response"]
+    assert json.loads(row["deliberation_log"]) == record["deliberation"]
+
+
+def test_the_trainer_reads_the_export_as_it_reads_the_run(run_dir, tmp_path):
+    out = tmp_path / "dataset"
+    export_run(ExportRequest(run_dir, out, ("sft",)))
+    recipe = TrainRecipe(mode="sft")
+    from_export = load_train_data(str(out), recipe)
+    from_run = load_train_data(str(run_dir), recipe)
+    assert from_export.column_names == ["prompt", "completion"]
+    key = lambda row: row["prompt"][0]["content"]  # noqa: E731
+    assert sorted(from_export, key=key) == sorted(from_run, key=key)
+    record = next(iter(_records(run_dir).values()))
+    assert format_sample(record, DEFAULT_COT_TEMPLATE)["completion"][0]["content"] == cot_answer(
+        record, DEFAULT_COT_TEMPLATE
+    )
+
+
+def test_card_metadata_is_valid_for_the_hub_and_the_body_describes_the_run(run_dir, tmp_path):
+    out = tmp_path / "dataset"
+    export_run(ExportRequest(run_dir, out, ("sft", "aidsafe"), test_size=0.25))
+    card = DatasetCard.load(out / "README.md")
+    data = card.data.to_dict()
+    assert data["license"] == "other"
+    assert {"aidsafe", "synthetic"} <= set(data["tags"])
+    assert data["task_categories"] == ["text-generation"] and data["language"] == ["en"]
+    assert data["size_categories"] == ["n<1K"]
+    assert data["configs"][0] == {
+        "config_name": "sft",
+        "data_files": [
+            {"split": "train", "path": "sft/train-*.parquet"},
+            {"split": "test", "path": "sft/test-*.parquet"},
+        ],
+        "default": True,
+    }
+    assert data["configs"][1]["config_name"] == "aidsafe"
+    stats = json.loads((run_dir / "stats.json").read_text())
+    recipe_hash = json.loads((run_dir / "run.json").read_text())["recipe_hash"]
+    body = card.text
+    assert "No license was given at export" in body
+    assert f"`{recipe_hash}`" in body and "@inproceedings{kumarage2025aidsafe" in body
+    assert "| P3 | Physical harm |" in body and "version `1.0`" in body
+    assert "| deliberator | deliberator_b | `teacher-x` |" in body
+    assert f"- samples: {stats['samples']}" in body
+    assert f"- teacher prompt tokens: {stats['tokens']['prompt']}" in body
+    assert "## Filters\n\nNone applied at export" in body
+    assert "127.0.0.1" not in body  # the endpoint is not part of the data
+
+
+def test_a_given_license_is_the_cards(run_dir, tmp_path):
+    out = tmp_path / "dataset"
+    result = export_run(ExportRequest(run_dir, out, ("aidsafe",), license="cc-by-4.0"))
+    card = DatasetCard.load(out / "README.md")
+    assert result.license == card.data.license == "cc-by-4.0"
+    assert "No license was given" not in card.text and "`cc-by-4.0`, as given at export" in card.text
+
+
+def test_a_second_format_joins_the_same_dataset_and_reexport_replaces_its_config(run_dir, tmp_path):
+    out = tmp_path / "dataset"
+    export_run(ExportRequest(run_dir, out, ("sft",), test_size=0.5))
+    export_run(ExportRequest(run_dir, out, ("aidsafe",), test_size=0.5))
+    names = [c["config_name"] for c in DatasetCard.load(out / "README.md").data.to_dict()["configs"]]
+    assert names == ["sft", "aidsafe"]
+    (out / "sft" / "train-00000-of-00009.parquet").write_bytes(b"stale")
+    export_run(ExportRequest(run_dir, out, ("sft",), test_size=0.5))
+    assert not (out / "sft" / "train-00000-of-00009.parquet").exists()
+    assert len(datasets.load_dataset(str(out), "aidsafe", split="train")) == len(
+        datasets.load_dataset(str(out), "sft", split="train")
+    )
+
+
+def test_the_split_follows_the_id_hash_and_many_shards_keep_every_row(run_dir, tmp_path, monkeypatch):
+    import aidsafe.export.writer as writer
+
+    monkeypatch.setattr(writer, "SHARD_ROWS", 5)
+    out = tmp_path / "dataset"
+    export_run(ExportRequest(run_dir, out, ("aidsafe",), test_size=0.0))
+    shards = sorted(p.name for p in (out / "aidsafe").iterdir())
+    assert shards == ["train-00000-of-00003.parquet", "train-00001-of-00003.parquet", "train-00002-of-00003.parquet"]
+    assert sorted(datasets.load_dataset(str(out), "aidsafe", split="train")["prompt"]) == sorted(_records(run_dir))
+    ids = [f"id-{i}" for i in range(2000)]
+    share = sum(in_test_split(i, 0.2) for i in ids) / len(ids)
+    assert 0.15 < share < 0.25
+    assert [in_test_split(i, 0.2) for i in ids] == [in_test_split(i, 0.2) for i in ids]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"formats": ("dpo",)}, "--format dpo: expected one of sft, aidsafe"),
+        ({"test_size": 1.0}, "--test-size 1.0: expected a fraction >= 0 and < 1"),
+        ({"license": "CC BY 4.0"}, "--license CC BY 4.0: expected a Hub license id"),
+    ],
+)
+def test_bad_options_are_one_line_errors(run_dir, tmp_path, change, message):
+    request = {"run_dir": run_dir, "output": tmp_path / "dataset", "formats": ("sft",)} | change
+    with pytest.raises(AidsafeError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        export_run(ExportRequest(**request))
+    assert not (tmp_path / "dataset").exists()
+
+
+def test_the_output_folder_is_never_mixed_with_other_content(run_dir, tmp_path):
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "notes.txt").write_text("mine")
+    with pytest.raises(AidsafeError, match="not empty and not an aidsafe export"):
+        export_run(ExportRequest(run_dir, other))
+    out = tmp_path / "dataset"
+    export_run(ExportRequest(run_dir, out))
+    manifest = json.loads((out / "export.json").read_text())
+    (out / "export.json").write_text(json.dumps(manifest | {"recipe_hash": "0" * 16}))
+    with pytest.raises(AidsafeError, match="holds an export of another run"):
+        export_run(ExportRequest(run_dir, out))
+
+
+def test_bad_run_directories_name_the_file_and_line(run_dir, tmp_path):
+    with pytest.raises(AidsafeError, match="not a run directory"):
+        export_run(ExportRequest(tmp_path, tmp_path / "a"))
+    samples = run_dir / "samples.jsonl"
+    lines = samples.read_text().splitlines()
+    broken = json.loads(lines[1])
+    del broken["response"]
+    samples.write_text("\n".join([lines[0], json.dumps(broken), *lines[2:]]) + "\n")
+    with pytest.raises(AidsafeError, match=rf"{samples}:2: field 'response' missing"):
+        export_run(ExportRequest(run_dir, tmp_path / "b"))
+    (run_dir / "stats.json").unlink()
+    with pytest.raises(AidsafeError, match="stats.json: missing"):
+        export_run(ExportRequest(run_dir, tmp_path / "c"))
