@@ -503,16 +503,7 @@ async def generate_traces_async(request: Any, env: Mapping[str, str], teacher: T
     if teacher is None:
         from aidsafe.teacher.client import TeacherClient
 
-        settings = loaded.recipe.teacher
-        teacher = TeacherClient(
-            concurrency=settings.concurrency,
-            max_transport_retries=settings.max_transport_retries,
-            max_parse_retries=settings.max_parse_retries,
-            env=env,
-            backoff_base_s=settings.backoff_base_s,
-            backoff_max_s=settings.backoff_max_s,
-            seed=loaded.recipe.seed,
-        )
+        teacher = TeacherClient.from_settings(loaded.recipe.teacher, env, loaded.recipe.seed)
     started = time.monotonic()
     try:
         outcome = await execute(

@@ -67,16 +67,7 @@ async def make_pairs_async(
     if teacher is None:
         from aidsafe.teacher.client import TeacherClient
 
-        settings = pipeline.recipe.teacher
-        teacher = TeacherClient(
-            concurrency=settings.concurrency,
-            max_transport_retries=settings.max_transport_retries,
-            max_parse_retries=settings.max_parse_retries,
-            env=env,
-            backoff_base_s=settings.backoff_base_s,
-            backoff_max_s=settings.backoff_max_s,
-            seed=pipeline.recipe.seed,
-        )
+        teacher = TeacherClient.from_settings(pipeline.recipe.teacher, env, pipeline.recipe.seed)
     started = time.monotonic()
     task = PairsTask(pipeline, teacher, check_endpoints=owns_teacher)
     stats: dict[str, Any] = {}

@@ -96,6 +96,19 @@ class TeacherClient:
         # (base_url, model) of servers that force a tool only by name (see the pre-flight).
         self._named_tool_choice: set[tuple[str, str]] = set()
 
+    @classmethod
+    def from_settings(cls, settings: Any, env: Mapping[str, str], seed: int | None) -> Self:
+        """The client a recipe's `teacher:` section describes (every stage builds it the same way)."""
+        return cls(
+            concurrency=settings.concurrency,
+            max_transport_retries=settings.max_transport_retries,
+            max_parse_retries=settings.max_parse_retries,
+            env=env,
+            backoff_base_s=settings.backoff_base_s,
+            backoff_max_s=settings.backoff_max_s,
+            seed=seed,
+        )
+
     async def __aenter__(self) -> Self:
         return self
 
