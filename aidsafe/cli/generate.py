@@ -74,12 +74,20 @@ def validate(recipe: RecipeArg, set_: SetOpt = []) -> None:  # noqa: B006
     """Check a recipe, its policies, agent cards and templates, with no LLM call."""
     from aidsafe.generation.pipeline import load_pipeline
     from aidsafe.guard.traces import is_trace_recipe, load_trace_recipe
+    from aidsafe.pairs.recipe import is_pairs_recipe
 
     if is_trace_recipe(recipe):
         loaded = load_trace_recipe(recipe, set_)
         typer.echo(
             f"ok: recipe {loaded.recipe.name} ({loaded.recipe_hash}); guardreasoner traces, card {loaded.card.name}"
         )
+        return
+    if is_pairs_recipe(recipe):
+        from aidsafe.pairs.recipe import load_pairs_pipeline
+
+        pairs = load_pairs_pipeline(recipe, set_)
+        roles = ", ".join(f"{role}: {agent.name}" for role, agent in pairs.agents.items())
+        typer.echo(f"ok: recipe {pairs.recipe.name} ({pairs.recipe_hash}); pairs, policies {pairs.policies.id}; {roles}")
         return
 
     pipeline = load_pipeline(recipe, set_)

@@ -16,13 +16,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from aidsafe.config.resources import resolve_resource
 from aidsafe.config.yamlio import load_yaml, register_config_model, validate_model
+from aidsafe.errors import AidsafeError
 from aidsafe.generation.agents import ResolvedAgent, resolve_agent
 from aidsafe.generation.policies import PolicySet, load_policies
 from aidsafe.generation.recipe import _NON_SEMANTIC_TEACHER, AgentSlot, TeacherSettings
 from aidsafe.pairs.roles import PAIR_ROLES
 from aidsafe.teacher.types import Endpoint
 
-__all__ = ["PairAgents", "PairSettings", "PairsRecipe", "PairPipeline", "load_pairs_pipeline"]
+__all__ = ["PairAgents", "PairSettings", "PairsRecipe", "PairPipeline", "is_pairs_recipe", "load_pairs_pipeline"]
 
 
 class _Config(BaseModel):
@@ -89,6 +90,15 @@ class PairPipeline:
             },
         }
         return data
+
+
+def is_pairs_recipe(ref: str) -> bool:
+    """Whether `ref` names a pairs recipe (it has a `pairs:` section; generation recipes have none)."""
+    try:
+        data, _ = load_yaml(resolve_resource(ref, "recipes"))
+    except AidsafeError:
+        return False  # the generation loader reports the missing or broken file
+    return isinstance(data, dict) and "pairs" in data
 
 
 def load_pairs_pipeline(ref: str | Path, overrides: list[str] | None = None) -> PairPipeline:

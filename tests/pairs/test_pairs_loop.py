@@ -179,3 +179,9 @@ def test_check_agent_refuses_a_python_whisperer_aiming_at_an_unknown_policy():
 
     with pytest.raises(AssertionError, match=r"(?s)does not fit role ear_whisperer.*target_policy"):
         check_agent(Whisperer(), "ear_whisperer")
+
+
+def test_validate_knows_a_pairs_recipe(run_cli):
+    code, out, err = run_cli("validate", "aidsafe-pairs")
+    assert code == 0, err
+    assert out.startswith("ok: recipe aidsafe-pairs") and "ear_whisperer" in out and "judge" in out
