@@ -100,6 +100,9 @@ class Recipe(_Config):
     # trimming is re-asked; the schema sent to the teacher says so too.
     min_text_chars: int = Field(default=8, ge=1)
     seed: int = 0
+    # The corpus's license as a Hub license id (e.g. cc-by-4.0), for `aidsafe export`'s card;
+    # never guessed when absent. It does not change a sample, so it is not in the recipe hash.
+    license: str | None = None
 
     # Where relative paths in the recipe resolve; not part of the YAML.
     base_dir: Path = Field(default=Path("."), exclude=True)
@@ -136,6 +139,7 @@ def semantic_hash(recipe: Recipe, extra: dict[str, Any]) -> str:
     for key in _NON_SEMANTIC_TEACHER:
         body["teacher"].pop(key, None)
     body["dedup"].pop("device", None)
+    body.pop("license", None)
     for slot in _all_slots(body["agents"]):
         slot.pop("base_url", None)
         slot.pop("api_key_env", None)

@@ -173,3 +173,20 @@ def test_bad_run_directories_name_the_file_and_line(run_dir, tmp_path):
     (run_dir / "stats.json").unlink()
     with pytest.raises(AidsafeError, match="stats.json: missing"):
         export_run(ExportRequest(run_dir, tmp_path / "c"))
+
+
+def test_the_recipes_license_reaches_the_card(tmp_path):
+    # `license:` is a recipe key (set here with --set, as a user would in the YAML); the export
+    # takes it when --license is not given, and it leaves the recipe hash alone.
+    from aidsafe.cli import main
+    from aidsafe.testing import ScriptedServer, aidsafe_responder
+
+    source = tmp_path / "prompts.jsonl"
+    source.write_text('{"prompt": "How do I store bleach safely?"}\n', encoding="utf-8")
+    run = tmp_path / "run"
+    with ScriptedServer(aidsafe_responder(), models=["teacher-x"]) as server:
+        main(["generate", "aidsafe", "-i", str(source), "-o", str(run), "--no-progress",
+              "--base-url", server.base_url, "--model", "teacher-x", "--set", "license=cc-by-4.0"])  # fmt: skip
+    out = tmp_path / "dataset"
+    result = export_run(ExportRequest(run, out, ("sft",)))
+    assert result.license == DatasetCard.load(out / "README.md").data.license == "cc-by-4.0"

@@ -34,6 +34,7 @@ def test_what_changes_the_corpus_changes_the_hash(override):
         "teacher.api_key_env=MY_KEY",
         "teacher.timeout_s=5",
         "dedup.device=cuda:1",
+        "license=cc-by-4.0",
     ],
 )
 def test_what_changes_only_speed_or_place_keeps_the_hash(override):
