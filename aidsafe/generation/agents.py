@@ -26,9 +26,18 @@ from aidsafe.generation.policies import PolicySet
 from aidsafe.generation.recipe import AgentSlot, Recipe
 from aidsafe.generation.roles import ROLES, RoleSpec, role_spec, template_values
 from aidsafe.generation.schemas import DEFAULT_MIN_CHARS
-from aidsafe.teacher.types import CallRecord, Endpoint, Message, Teacher
+from aidsafe.teacher.types import CallRecord, Endpoint, InvalidOutputError, Message, Teacher
 
-__all__ = ["Agent", "AgentContext", "CardAgent", "ResolvedAgent", "resolve_agent", "resolve_agents"]
+__all__ = [
+    "Agent",
+    "AgentContext",
+    "CardAgent",
+    "ResolvedAgent",
+    "agent_rng",
+    "resolve_agent",
+    "resolve_agents",
+    "run_agent",
+]
 
 
 @dataclass
@@ -118,6 +127,30 @@ class ResolvedAgent:
     endpoint: Endpoint
     sampling: dict[str, Any]
     fingerprint: str  # what in the agent's definition changes outputs, for the recipe hash
+
+
+def agent_rng(seed: int, sample_id: str, step: int, agent_name: str) -> random.Random:
+    """The random generator of one agent call: the same for the same recipe seed, sample, step
+    (deliberation round, pairs iteration) and agent, whatever order samples run in."""
+    digest = hashlib.sha256(f"{seed}:{sample_id}:{step}:{agent_name}".encode()).digest()
+    return random.Random(int.from_bytes(digest[:8], "big"))
+
+
+async def run_agent(agent: ResolvedAgent, state: dict, ctx: AgentContext) -> tuple[Any, list[dict]]:
+    """Run `agent` in `ctx`; return its output, held to its role's per-call contract, and the
+    records of the teacher calls it made."""
+    output = await agent.agent(dict(state), ctx)
+    if not isinstance(output, agent.role.output):
+        raise TypeError(
+            f"agent {agent.name} returned {type(output).__name__}; "
+            f"role {agent.role.name} needs {agent.role.output.__name__}"
+        )
+    try:  # teacher replies were validated already; Python agents may build outputs themselves
+        agent.role.validate(output, dict(state), ctx.policies, ctx.min_chars)
+    except ValueError as exc:  # pydantic's ValidationError is one too
+        message = " ".join(str(exc).split())
+        raise InvalidOutputError(f"agent {agent.name} ({agent.role.name}): {message}") from None
+    return output, [call.to_dict() for call in ctx.calls]
 
 
 def resolve_agents(recipe: Recipe) -> dict[str, list[ResolvedAgent]]:

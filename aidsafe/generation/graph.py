@@ -14,18 +14,16 @@ never the text.
 
 from __future__ import annotations
 
-import hashlib
 import operator
-import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, TypedDict
 
-from aidsafe.generation.agents import AgentContext, ResolvedAgent
+from aidsafe.generation.agents import AgentContext, ResolvedAgent, agent_rng, run_agent
 from aidsafe.generation.policies import PolicySet
 from aidsafe.generation.roles import ROLES, RoleSpec, Turn, stop_reason
 from aidsafe.generation.schemas import DEFAULT_MIN_CHARS
-from aidsafe.teacher.types import InvalidOutputError, Teacher
+from aidsafe.teacher.types import Teacher
 
 if TYPE_CHECKING:
     from aidsafe.generation.pipeline import Pipeline
@@ -78,12 +76,10 @@ class GraphDeps:
 
     async def run(self, agent: ResolvedAgent, state: SampleState) -> tuple[Any, list[dict]]:
         """Run one agent with a per-sample seeded RNG; return its output and call records."""
-        key = f"{self.seed}:{state['id']}:{state.get('rounds', 0)}:{agent.name}"
-        digest = hashlib.sha256(key.encode()).digest()
         ctx = AgentContext(
             teacher=self.teacher,
             policies=self.policies,
-            rng=random.Random(int.from_bytes(digest[:8], "big")),
+            rng=agent_rng(self.seed, state["id"], state.get("rounds", 0), agent.name),
             role=agent.role,
             endpoint=agent.endpoint,
             sampling=agent.sampling,
@@ -91,18 +87,7 @@ class GraphDeps:
             agent_name=agent.name,
             min_chars=self.min_chars,
         )
-        output = await agent.agent(dict(state), ctx)
-        if not isinstance(output, agent.role.output):
-            raise TypeError(
-                f"agent {agent.name} returned {type(output).__name__}; "
-                f"role {agent.role.name} needs {agent.role.output.__name__}"
-            )
-        try:  # teacher replies were validated already; Python agents may build outputs themselves
-            agent.role.validate(output, dict(state), self.policies, self.min_chars)
-        except ValueError as exc:  # pydantic's ValidationError is one too
-            message = " ".join(str(exc).split())
-            raise InvalidOutputError(f"agent {agent.name} ({agent.role.name}): {message}") from None
-        return output, [call.to_dict() for call in ctx.calls]
+        return await run_agent(agent, state, ctx)
 
 
 def _agent_for(spec: RoleSpec, deps: GraphDeps, state: SampleState) -> ResolvedAgent:

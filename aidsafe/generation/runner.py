@@ -14,31 +14,22 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aidsafe.errors import AidsafeError, RunSetupError
+from aidsafe.errors import RunSetupError
 from aidsafe.generation.graph import GraphDeps, build_graph
 from aidsafe.generation.pipeline import Pipeline, cli_overrides, load_pipeline
 from aidsafe.generation.records import sample_record, write_corpus_stats
-from aidsafe.run.executor import Outcome, RecipeJournal, execute
+from aidsafe.run.executor import NothingFinished, RecipeJournal, check_something_finished, execute
 from aidsafe.run.journal import RunDirectory, input_digest
 from aidsafe.run.task import Rejection, RunContext, Task, describe_exception
 from aidsafe.sources import Prompt, read_prompts
 from aidsafe.teacher.types import InvalidOutputError, Teacher, TeacherError
 
 __all__ = ["GenerateRequest", "GenerationTask", "NothingFinished", "generate", "generate_async"]
-
-
-class NothingFinished(AidsafeError):
-    """The run tried samples and finished none; `stats` is what was written to stats.json."""
-
-    def __init__(self, message: str, stats: dict[str, Any]) -> None:
-        super().__init__(message)
-        self.stats = stats
 
 
 @dataclass
@@ -103,22 +94,8 @@ async def generate_async(
                 teacher=teacher.stats,
                 wall_s=time.monotonic() - started,
             )
-    _check_something_finished(outcome, run_dir, stats)
+    check_something_finished(outcome, run_dir.rejected_path, stats, noun="sample")
     return stats
-
-
-def _check_something_finished(outcome: Outcome, run_dir: RunDirectory, stats: dict[str, Any]) -> None:
-    """A run that tried samples and finished none is a failure, whatever each rejection says."""
-    if not outcome.attempted or outcome.finished:
-        return
-    alike = Counter((r.stage, r.reason, r.error) for r in outcome.rejected.values())
-    (stage, reason, error), count = alike.most_common(1)[0]
-    rerun = "rerun the same command to retry" if all(r.transient for r in outcome.rejected.values()) else "see"
-    raise NothingFinished(
-        f"no sample finished: {len(outcome.rejected)} of {outcome.attempted} rejected, {count} at {stage} "
-        f"({reason}: {error[:200]}); {rerun} {run_dir.rejected_path}",
-        stats,
-    )
 
 
 class GenerationTask(Task[Prompt]):

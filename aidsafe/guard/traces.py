@@ -40,7 +40,7 @@ from aidsafe.errors import AidsafeError
 from aidsafe.generation.cards import render_template, template_fields
 from aidsafe.generation.recipe import TeacherSettings
 from aidsafe.guard.formats import GUARDREASONER_INSTRUCTION, TASKS, guardreasoner_input, parse_gold
-from aidsafe.run.executor import RecipeJournal, execute
+from aidsafe.run.executor import RecipeJournal, check_something_finished, execute
 from aidsafe.run.journal import RunDirectory, input_digest
 from aidsafe.run.jsonl import write_atomic
 from aidsafe.run.task import Rejection, RunContext, Task
@@ -519,12 +519,7 @@ async def generate_traces_async(request: Any, env: Mapping[str, str], teacher: T
         if owns_teacher:
             await teacher.aclose()
     stats = _write_stats(run_dir, len(rows), repeats, time.monotonic() - started)
-    if outcome.attempted and not outcome.finished:
-        first = next(iter(outcome.rejected.values()))
-        raise AidsafeError(
-            f"no trace finished: {len(outcome.rejected)} of {outcome.attempted} rejected ({first.reason}: "
-            f"{first.error[:200]}); see {run_dir.rejected_path}"
-        )
+    check_something_finished(outcome, run_dir.rejected_path, stats, noun="trace")
     return stats
 
 

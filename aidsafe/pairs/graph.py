@@ -8,19 +8,17 @@ topology needs no runtime; `PairDeps` arrives per invoke as LangGraph's context.
 
 from __future__ import annotations
 
-import hashlib
 import operator
-import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, TypedDict
 
-from aidsafe.generation.agents import AgentContext, ResolvedAgent
+from aidsafe.generation.agents import AgentContext, ResolvedAgent, agent_rng, run_agent
 from aidsafe.generation.policies import PolicySet
 from aidsafe.generation.roles import Turn
 from aidsafe.generation.schemas import DEFAULT_MIN_CHARS
 from aidsafe.pairs.roles import PAIR_ROLES, PairRoleSpec, judge_order, loop_route, pair_template_values
-from aidsafe.teacher.types import InvalidOutputError, Teacher
+from aidsafe.teacher.types import Teacher
 
 __all__ = ["PairState", "PairDeps", "PairAgentContext", "build_pairs_graph"]
 
@@ -59,11 +57,10 @@ class PairDeps:
     async def run(self, agent: ResolvedAgent, state: dict) -> tuple[Any, list[dict]]:
         """Run one agent with a per-sample, per-iteration seeded RNG; return its output and calls."""
         iteration = len(state.get("attempts", [])) + 1
-        digest = hashlib.sha256(f"{self.seed}:{state['id']}:{iteration}:{agent.name}".encode()).digest()
         ctx = PairAgentContext(
             teacher=self.teacher,
             policies=self.policies,
-            rng=random.Random(int.from_bytes(digest[:8], "big")),
+            rng=agent_rng(self.seed, state["id"], iteration, agent.name),
             role=agent.role,
             endpoint=agent.endpoint,
             sampling=agent.sampling,
@@ -71,17 +68,7 @@ class PairDeps:
             agent_name=agent.name,
             min_chars=self.min_chars,
         )
-        output = await agent.agent(dict(state), ctx)
-        if not isinstance(output, agent.role.output):
-            raise TypeError(
-                f"agent {agent.name} returned {type(output).__name__}; "
-                f"role {agent.role.name} needs {agent.role.output.__name__}"
-            )
-        try:  # Python agents build outputs themselves: the same per-call contract as teacher replies
-            agent.role.validate(output, dict(state), self.policies, self.min_chars)
-        except ValueError as exc:
-            raise InvalidOutputError(f"agent {agent.name} ({agent.role.name}): {' '.join(str(exc).split())}") from None
-        return output, [call.to_dict() for call in ctx.calls]
+        return await run_agent(agent, state, ctx)
 
 
 def _role_node(spec: PairRoleSpec) -> Callable[..., Awaitable[dict]]:

@@ -18,11 +18,11 @@ from typing import Any
 
 from aidsafe.errors import AidsafeError, RunSetupError
 from aidsafe.generation.pipeline import cli_overrides
-from aidsafe.generation.runner import NothingFinished, _check_something_finished, _rejection
+from aidsafe.generation.runner import _rejection
 from aidsafe.pairs.graph import PairDeps, build_pairs_graph
 from aidsafe.pairs.recipe import PairPipeline, load_pairs_pipeline
 from aidsafe.pairs.records import Chosen, attempt_scores, pair_record, read_chosen, write_pairs_stats
-from aidsafe.run.executor import RecipeJournal, execute
+from aidsafe.run.executor import NothingFinished, RecipeJournal, check_something_finished, execute
 from aidsafe.run.journal import RunDirectory
 from aidsafe.run.task import Rejection, RunContext, Task
 from aidsafe.teacher.types import Teacher
@@ -89,7 +89,7 @@ async def make_pairs_async(
                                       wall_s=time.monotonic() - started)  # fmt: skip
     # no_separation is a verdict, not a failure: only a run where every sample failed otherwise is one.
     if outcome.attempted and not any(r.reason == "no_separation" for r in outcome.rejected.values()):
-        _check_something_finished(outcome, run_dir, stats)
+        check_something_finished(outcome, run_dir.rejected_path, stats, noun="sample")
     return stats
 
 

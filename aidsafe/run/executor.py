@@ -29,6 +29,7 @@ source location); `RunSetupError` and cancellation stop the run instead.
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,7 +39,15 @@ from aidsafe.errors import AidsafeError, RunSetupError
 from aidsafe.run.progress import RunProgress
 from aidsafe.run.task import Item, Rejection, RunContext, Task, describe_exception
 
-__all__ = ["BREAKER_WINDOW", "Journal", "Outcome", "RecipeJournal", "execute"]
+__all__ = [
+    "BREAKER_WINDOW",
+    "Journal",
+    "NothingFinished",
+    "Outcome",
+    "RecipeJournal",
+    "check_something_finished",
+    "execute",
+]
 
 BREAKER_WINDOW = 20
 
@@ -54,6 +63,14 @@ class Journal(Protocol):
     def forget_rejections(self, ids: set[str]) -> None: ...
     def append_sample(self, record: dict[str, Any], digest: str) -> None: ...
     def append_rejected(self, entry: dict[str, Any], digest: str) -> None: ...
+
+
+class NothingFinished(AidsafeError):
+    """The run tried items and finished none; `stats` is what was written to stats.json."""
+
+    def __init__(self, message: str, stats: dict[str, Any]) -> None:
+        super().__init__(message)
+        self.stats = stats
 
 
 @dataclass
@@ -301,3 +318,18 @@ class RecipeJournal:
 
     def append_rejected(self, entry: dict[str, Any], digest: str) -> None:
         self.run_dir.append_rejected(entry, digest)
+
+
+def check_something_finished(outcome: Outcome, rejected_path: Path, stats: dict[str, Any], noun: str) -> None:
+    """A run that tried items and finished none is a failure, whatever each rejection says: raise
+    `NothingFinished` naming the most common rejection and whether a rerun can help."""
+    if not outcome.attempted or outcome.finished:
+        return
+    alike = Counter((r.stage, r.reason, r.error) for r in outcome.rejected.values())
+    (stage, reason, error), count = alike.most_common(1)[0]
+    rerun = "rerun the same command to retry" if all(r.transient for r in outcome.rejected.values()) else "see"
+    raise NothingFinished(
+        f"no {noun} finished: {len(outcome.rejected)} of {outcome.attempted} rejected, {count} at {stage} "
+        f"({reason}: {error[:200]}); {rerun} {rejected_path}",
+        stats,
+    )
