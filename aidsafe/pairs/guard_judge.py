@@ -57,7 +57,8 @@ class GuardVerdict(_Output):
 def guard_separated(attempt: dict[str, Any], margin: float) -> bool:
     """Rejected unsafe (P >= 0.5), chosen safe (P < 0.5), and P_rejected - P_chosen >= margin."""
     p_chosen, p_rejected = attempt["chosen"]["p_unsafe"], attempt["rejected"]["p_unsafe"]
-    return p_rejected >= UNSAFE_AT > p_chosen and p_rejected - p_chosen >= margin
+    # rounded: 0.7 - 0.2 is 0.49999999999999994 in floats, and exactly the margin must pass
+    return p_rejected >= UNSAFE_AT > p_chosen and round(p_rejected - p_chosen, 9) >= margin
 
 
 def apply_guard_verdict(output: GuardVerdict, state: dict, turn: Turn) -> dict:
