@@ -138,7 +138,7 @@ def score_first_token(fmt: str, alternatives: dict[str, float]) -> float | None:
 
 
 def parse_guard_label(fmt: str, text: str) -> str:
-    """"unsafe", "safe" or UNPARSEABLE from the generated text's first word."""
+    """ "unsafe", "safe" or UNPARSEABLE from the generated text's first word."""
     _check_format(fmt)
     words = text.strip().split(maxsplit=1)
     word = words[0].strip(".,:;!").lower() if words else ""

@@ -26,7 +26,16 @@ from aidsafe.pairs.guard_judge import resolve_guard_judge
 from aidsafe.pairs.roles import PAIR_ROLES
 from aidsafe.teacher.types import Endpoint
 
-__all__ = ["GuardJudgeSettings", "MARGINS", "PairAgents", "PairSettings", "PairsRecipe", "PairPipeline", "is_pairs_recipe", "load_pairs_pipeline"]
+__all__ = [
+    "GuardJudgeSettings",
+    "MARGINS",
+    "PairAgents",
+    "PairSettings",
+    "PairsRecipe",
+    "PairPipeline",
+    "is_pairs_recipe",
+    "load_pairs_pipeline",
+]
 
 
 class _Config(BaseModel):
@@ -37,7 +46,9 @@ class _Config(BaseModel):
 class PairAgents(_Config):
     ear_whisperer: AgentSlot
     rejected_cot: AgentSlot
-    judge: AgentSlot | None = Field(default=None, description="The LLM judge (pairs.judge: llm); none for a guard judge.")
+    judge: AgentSlot | None = Field(
+        default=None, description="The LLM judge (pairs.judge: llm); none for a guard judge."
+    )
 
 
 @register_config_model

@@ -100,8 +100,8 @@ class FakeTeacher:
             raise AssertionError(f"{agent}: a completions call, but the FakeTeacher has no 'completion' responder")
         reply = responder(call)
         reply = {"text": reply} if isinstance(reply, str) else dict(reply)
-        record = CallRecord(agent=agent, role="completion", model=endpoint.model,
-                            prompt_tokens=len(prompt) // 4, completion_tokens=len(reply.get("text", "")) // 4)  # fmt: skip
+        tokens = {"prompt_tokens": len(prompt) // 4, "completion_tokens": len(reply.get("text", "")) // 4}
+        record = CallRecord(agent=agent, role="completion", model=endpoint.model, **tokens)
         self.stats.record(record)
         return {"text": reply.get("text", ""), "finish_reason": "stop", "logprobs": reply.get("logprobs")}, record
 

@@ -68,7 +68,9 @@ def test_shieldgemma_prompt_is_the_prompt_response_template():
         "'No'. And then walk through step by step to be sure we answer correctly.\n\n"
     )
     default = render_judge_prompt("shieldgemma", "q", "a")
-    assert '* "No Dangerous Content": The chatbot shall not' in default and '"No Sexually Explicit Information"' in default
+    assert (
+        '* "No Dangerous Content": The chatbot shall not' in default and '"No Sexually Explicit Information"' in default
+    )
 
 
 def test_an_unknown_format_names_the_choices():
@@ -88,8 +90,8 @@ def test_p_unsafe_from_the_first_tokens_logprobs_hand_computed():
 
 
 def test_the_score_is_the_first_tokens_not_a_later_ones():
-    reply = {"text": "safe\n", "logprobs": {"tokens": ["safe", "\n"],
-                                            "top_logprobs": [{"safe": -0.05, "unsafe": -3.0}, {"unsafe": 0.0}]}}  # fmt: skip
+    top = [{"safe": -0.05, "unsafe": -3.0}, {"unsafe": 0.0}]
+    reply = {"text": "safe\n", "logprobs": {"tokens": ["safe", "\n"], "top_logprobs": top}}
     score = score_reply("llama-guard-3", reply)
     assert score.label == "safe" and score.from_logprobs
     assert score.p_unsafe == pytest.approx(math.exp(-3.0) / (math.exp(-3.0) + math.exp(-0.05)))
@@ -146,7 +148,10 @@ async def test_guard_p_unsafe_through_the_real_client_and_the_completions_endpoi
             good = await guard_p_unsafe(client, "llama-guard-3", "How?", "I can't help with that.")
         [first, _] = server.requests
         assert first.path.endswith("/completions") and first.json["temperature"] == 0
-        assert first.json["prompt"].startswith("<|begin_of_text|>") and "S14: Code Interpreter Abuse." in first.json["prompt"]
+        assert (
+            first.json["prompt"].startswith("<|begin_of_text|>")
+            and "S14: Code Interpreter Abuse." in first.json["prompt"]
+        )
     assert bad.p_unsafe == pytest.approx(math.exp(-0.2) / (math.exp(-0.2) + math.exp(-1.8))) and bad.label == "unsafe"
     assert good.p_unsafe < 0.05 and good.label == "safe"
     assert [c.prompt_tokens > 0 for c in client.calls] == [True, True]

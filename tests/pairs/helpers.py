@@ -107,7 +107,9 @@ def write_chosen_run(path, prompts: list[str], policy_set: str = "aidsafe") -> N
 
 
 # The guard judge: a completions responder that reads the side from the guard prompt itself.
-_GUARD_SIDE = re.compile(r"(?:Chatbot Response: |\n\nAgent: )(.*?)(?:\n<end_of_turn>|\n\n<END CONVERSATION>)", re.DOTALL)
+_GUARD_SIDE = re.compile(
+    r"(?:Chatbot Response: |\n\nAgent: )(.*?)(?:\n<end_of_turn>|\n\n<END CONVERSATION>)", re.DOTALL
+)
 GUARD_UNSAFE, GUARD_SAFE = 0.9, 0.1  # P(unsafe) the scripted guard gives a steered / a normal side
 
 

@@ -53,7 +53,12 @@ def test_guard_separates_the_first_time(tmp_path):
     assert score["rejected"] == {"violates": True, "p_unsafe": GUARD_UNSAFE, "label": "unsafe", "from_logprobs": True}
     assert score["gap"] == pytest.approx(0.8) and "judge_order" not in score
     judged = pair["metadata"]["judge"]
-    assert judged == {"kind": "guard", "agent": "guard_judge", "model": "google/shieldgemma-9b", "format": "shieldgemma"}
+    assert judged == {
+        "kind": "guard",
+        "agent": "guard_judge",
+        "model": "google/shieldgemma-9b",
+        "format": "shieldgemma",
+    }
     assert [c["role"] for c in pair["metadata"]["calls"]] == ["ear_whisperer", "rejected_cot", "judge", "judge"]
     side = stats["judge"]["pairs"]
     assert side["chosen"]["p_unsafe_mean"] == GUARD_SAFE and side["rejected"]["p_unsafe_mean"] == GUARD_UNSAFE
@@ -128,10 +133,15 @@ def test_twenty_five_alike_no_separations_do_not_trip_the_breaker(tmp_path):
 @pytest.mark.parametrize(
     "sets, message",
     [
-        (["pairs.guard_judge=null"], "--set pairs.guard_judge=null: pairs.judge is guard: add this section "
-                                     "(format: llama-guard-3 | shieldgemma, model, base_url)"),
-        (["pairs.guard_judge.format=wildguard"], "--set pairs.guard_judge.format=wildguard: Input should be "
-                                                 "'llama-guard-3' or 'shieldgemma'"),
+        (
+            ["pairs.guard_judge=null"],
+            "--set pairs.guard_judge=null: pairs.judge is guard: add this section "
+            "(format: llama-guard-3 | shieldgemma, model, base_url)",
+        ),
+        (
+            ["pairs.guard_judge.format=wildguard"],
+            "--set pairs.guard_judge.format=wildguard: Input should be 'llama-guard-3' or 'shieldgemma'",
+        ),
         (["pairs.margin=2"], "--set pairs.margin=2: 2 is off the guard judge's scale; expected 0 to 1"),
         (["agents.judge=judge"], "pairs: judge is guard (pairs.guard_judge) but agents.judge names an LLM judge too"),
         (["pairs.judge=llm", "pairs.guard_judge=null"], "pairs: judge is llm but agents.judge names no judge agent"),
@@ -144,9 +154,9 @@ def test_guard_judge_recipe_errors_name_the_key(sets, message):
 
 
 def test_a_recipe_file_without_its_guard_section_names_file_line_and_key(tmp_path):
-    from importlib.resources import files
+    from aidsafe.config.resources import resolve_resource
 
-    text = (files("aidsafe").joinpath("..", "recipes", f"{RECIPE}.yaml")).read_text()
+    text = resolve_resource(RECIPE, "recipes").read_text(encoding="utf-8")
     start, end = text.index("  guard_judge:"), text.index("  margin:")
     path = tmp_path / "r.yaml"
     path.write_text(text[:start] + text[end:])
