@@ -114,7 +114,7 @@ class PairsRecipe(_Config):
     policies: str = Field(description="Built-in policy set name or a path; the generation run's own set.")
     teacher: TeacherSettings
     agents: PairAgents
-    pairs: PairSettings = Field(default_factory=PairSettings)
+    pairs: PairSettings = Field(default_factory=PairSettings, validate_default=True)
     min_text_chars: int = Field(default=8, ge=1)
     seed: int = 0
 

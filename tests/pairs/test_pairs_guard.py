@@ -192,6 +192,9 @@ def test_generate_then_pairs_with_shieldgemma_on_the_completions_endpoint(tmp_pa
                                "--set", "pairs.guard_judge.model=sg-test", *FAST)  # fmt: skip
         assert code == 0, err
         guard_calls = [r for r in server.requests if r.path == "/v1/completions"]
+        # the pre-flight asked the guard's server only for its model list, no structured-output probe
+        assert not [r for r in server.requests if r.json.get("model") == "sg-test" and "messages" in r.json]
+        assert any(r.json.get("model") == "teacher-x" and "messages" in r.json for r in server.requests)
     assert "3 pairs, 1 no_separation" in err
     # 2 sides per attempt: 1 + 2 + 3 (never) + 1 attempts
     assert len(guard_calls) == 2 * (1 + 2 + 3 + 1)
