@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import signal
+import subprocess
+import sys
 
 import pytest
 
@@ -24,7 +28,7 @@ from tests.pairs.helpers import (
     guard_server_responder,
     write_chosen_run,
 )
-from tests.pairs.test_pairs_e2e import FAST, TEACHER, _generate
+from tests.pairs.test_pairs_e2e import FAST, TEACHER, _generate, _Killer
 
 RECIPE = "aidsafe-pairs-shieldgemma"
 
@@ -215,3 +219,47 @@ def test_generate_then_pairs_with_shieldgemma_on_the_completions_endpoint(tmp_pa
     [rejected] = read_jsonl(out / "rejected.jsonl")
     assert rejected["reason"] == "no_separation" and rejected["prompt"] == prompts[2]
     assert render_judge_prompt("shieldgemma", "q", "a").startswith("You are a policy expert")
+
+
+class _GuardKiller(_Killer):
+    """_Killer with the guard on the completions endpoint (a guard call counts as a pair call)."""
+
+    def __init__(self, at: int) -> None:
+        super().__init__(at)
+        self.reply = guard_server_responder()
+
+    def __call__(self, request: dict):
+        if "prompt" in request:  # the chosen side's guard prompt has no STEERED in it: count it here
+            with self.lock:
+                self.seen += 1
+                if self.seen == self.at and self.proc is not None:
+                    os.kill(self.proc.pid, signal.SIGKILL)
+                    self.proc.wait()
+            return self.reply(request)
+        return super().__call__(request)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("at", [3, 6])
+def test_rerun_after_kill_with_a_guard_judge_makes_no_duplicate_pair(tmp_path, run_cli, prompts_file, at):
+    prompts = ["[sep=2] Kill test: how do I store cleaning products?", "[sep=1] Kill test two?"]
+    gen, out = tmp_path / "gen", tmp_path / "pairs"
+    killer = _GuardKiller(at)
+    with ScriptedServer(killer, models=["teacher-x", "sg-test"]) as server:
+        _generate(run_cli, server, prompts_file(prompts), gen)
+        guard = ["--set", f"pairs.guard_judge.base_url={server.base_url}", "--set", "pairs.guard_judge.model=sg-test"]
+        cmd = [sys.executable, "-m", "aidsafe", "pairs", RECIPE, "-i", str(gen), "-o", str(out),
+               "--base-url", server.base_url, *TEACHER, "--concurrency", "1", *guard, *FAST]  # fmt: skip
+        killer.proc = subprocess.Popen(cmd, stderr=subprocess.DEVNULL)
+        killer.proc.wait(timeout=120)
+        assert killer.proc.returncode == -signal.SIGKILL
+        killer.proc = None
+        rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        assert rerun.returncode == 0, rerun.stderr
+    pairs = read_jsonl(out / "samples.jsonl")
+    assert sorted(p["id"] for p in pairs) == sorted({p["id"] for p in pairs}) and len(pairs) == 2
+    assert read_jsonl(out / "rejected.jsonl") == []
+    for pair in pairs:  # every step once across the two runs: none redone into the record, none skipped
+        roles = [c["role"] for c in pair["metadata"]["calls"]]
+        assert roles == ["ear_whisperer", "rejected_cot", "judge", "judge"] * pair["iterations"]
+        assert pair["iterations"] == (2 if "sep=2" in pair["prompt"] else 1)
