@@ -4,6 +4,7 @@
 - `metrics`: F1 (strict and paper modes), weighted averages, AUPRC, category accuracy/macro-F1.
 - `evaluate`: score one predictions file; `suite`: the GuardReasoner 13-benchmark table.
 - `predict`: run a served guard model over a benchmark (OpenAI-compatible completions endpoint).
+- `judge`: a served Llama Guard 3 / ShieldGemma as a judge: P(unsafe) of one (prompt, response).
 """
 
 from __future__ import annotations
