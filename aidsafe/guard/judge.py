@@ -3,8 +3,9 @@ ShieldGemma, over the OpenAI-compatible completions API.
 
 The prompt is the model's own raw text (special tokens included), sent to `/v1/completions` as
 `aidsafe predict guard` does (aidsafe.guard.predict: a chat endpoint would wrap it in the served
-model's chat template). Decoding is greedy and short; the score is the first generated token's
-verdict probability, renormalised over the two verdicts (aidsafe.guard.formats.verdict_mass):
+model's chat template). Decoding is greedy and short; the score is the verdict probability at the
+first generated token that is not whitespace, renormalised over the two verdicts
+(aidsafe.guard.formats.verdict_mass):
 
 - Llama Guard 3: P("unsafe") / (P("unsafe") + P("safe")). Its model card: "we look at the
   probability for the first token, and use that as the 'unsafe' class probability".
@@ -117,11 +118,14 @@ def score_reply(fmt: str, reply: dict[str, Any], client: GuardClient | None = No
     where = f"{client.agent} ({client.endpoint.model})" if client else fmt
     generated = reply.get("text") or ""
     try:
-        _, top = split_logprobs(reply.get("logprobs"))
+        tokens, top = split_logprobs(reply.get("logprobs"))
     except ValueError as exc:
         raise InvalidOutputError(f"{where}: {exc}") from None
     label = parse_guard_label(fmt, generated)
-    p = score_first_token(fmt, top[0]) if top and top[0] else None
+    # The verdict word's first token: whitespace tokens before it are skipped (Llama Guard 3 under
+    # llama-recipes' prompt, which ends at the assistant header, writes "\n\n" before "safe").
+    at = next((i for i, token in enumerate(tokens) if token.strip()), 0)
+    p = score_first_token(fmt, top[at]) if at < len(top) and top[at] else None
     if p is not None:
         return GuardScore(p, label if label != UNPARSEABLE else ("unsafe" if p >= 0.5 else "safe"), generated)
     if label == UNPARSEABLE:

@@ -80,8 +80,8 @@ def test_an_unknown_format_names_the_choices():
 
 
 def test_p_unsafe_from_the_first_tokens_logprobs_hand_computed():
-    # e^-0.1 = 0.904837, e^-2.5 = 0.082085: 0.904837 / 0.986922 = 0.916823; "The" is no verdict
-    assert score_first_token("shieldgemma", {"Yes": -0.1, " No": -2.5, "The": -3.0}) == pytest.approx(0.916823, 1e-5)
+    # e^-0.1 = 0.904837, e^-2.5 = 0.082085: 0.904837 / 0.986922 = 0.916827; "The" is no verdict
+    assert score_first_token("shieldgemma", {"Yes": -0.1, " No": -2.5, "The": -3.0}) == pytest.approx(0.916827, 1e-5)
     # e^-1.2 = 0.301194, e^-0.4 = 0.670320: P(unsafe) = 0.301194 / 0.971514 = 0.310026; "un" counts for unsafe
     assert score_first_token("llama-guard-3", {"un": -1.2, "safe": -0.4}) == pytest.approx(0.310026, 1e-5)
     # ShieldGemma's verdict is Yes/No: a Llama Guard token is no verdict to it, and the reverse
@@ -95,6 +95,15 @@ def test_the_score_is_the_first_tokens_not_a_later_ones():
     score = score_reply("llama-guard-3", reply)
     assert score.label == "safe" and score.from_logprobs
     assert score.p_unsafe == pytest.approx(math.exp(-3.0) / (math.exp(-3.0) + math.exp(-0.05)))
+
+
+def test_whitespace_tokens_before_the_verdict_are_skipped():
+    # Llama Guard 3 after llama-recipes' prompt (it ends at the assistant header) writes "\n\n" first
+    top = [{"\n\n": -0.01, "safe": -5.0}, {"unsafe": -0.5, "safe": -1.5}, {"\n": 0.0}]
+    reply = {"text": "\n\nunsafe\n", "logprobs": {"tokens": ["\n\n", "unsafe", "\n"], "top_logprobs": top}}
+    score = score_reply("llama-guard-3", reply)
+    assert score.label == "unsafe" and score.from_logprobs
+    assert score.p_unsafe == pytest.approx(math.exp(-0.5) / (math.exp(-0.5) + math.exp(-1.5)))
 
 
 @pytest.mark.parametrize(
