@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -205,10 +206,11 @@ _MAPPERS = {"wildguardmix": _wildguardmix, "aegis": _aegis, "toxicchat": _toxicc
 
 
 def _text(value: Any) -> str | None:
-    """A cell as text; empty, null or NaN (a CSV / pandas hole) is None."""
-    if value is None or (isinstance(value, float) and value != value):
+    """A cell as text; empty, blank, null or NaN (a CSV / pandas hole) is None."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
         return None
-    return value if isinstance(value, str) and value.strip() else (None if isinstance(value, str) else str(value))
+    text = value if isinstance(value, str) else str(value)
+    return text if text.strip() else None
 
 
 def _prompt(record: dict[str, Any], column: str, where: str) -> str:

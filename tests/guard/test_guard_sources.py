@@ -215,3 +215,21 @@ def test_generate_from_beavertails_lets_the_teacher_choose(tmp_path, run_cli):
         assert answers["response"] == ("unharmful" if row["is_safe"] else "harmful")  # gold, pinned
         assert answers["prompt"] in ("harmful", "unharmful") and answers["refusal"] in ("refusal", "compliance")
         assert record["labels"] == answers and record["decided_by_teacher"] == ["prompt", "refusal"]
+
+
+def test_a_hub_id_is_loaded_with_its_training_config_and_read_as_its_source(monkeypatch):
+    # No Hub in tests: `datasets.load_dataset` is replaced, so what is checked is the call we make
+    # (name, config, split) and that the source follows from the id, not from the columns.
+    import datasets
+
+    calls = []
+
+    def load_dataset(name, config=None, split=None):
+        calls.append((name, config, split))
+        return datasets.Dataset.from_list([{k: v for k, v in r.items() if k != "category"} for r in BEAVERTAILS])
+
+    monkeypatch.setattr(datasets, "load_dataset", load_dataset)
+    read = read_source("PKU-Alignment/BeaverTails")
+    assert calls == [("PKU-Alignment/BeaverTails", None, "30k_train")]
+    assert read.source == "beavertails" and [r.gold[2] for r in read.rows] == ["harmful", "unharmful"]
+    assert read.rows[0].source == "PKU-Alignment/BeaverTails: row 0"
