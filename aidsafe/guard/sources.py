@@ -102,10 +102,11 @@ def read_source(ref: str, source: str = "auto") -> SourceRows:
         if path.is_file() and path.suffix.lower() not in (".json", ".jsonl"):
             raise AidsafeError(f"{ref}: {source} rows are read from .json or .jsonl files only")
         return read_source(ref, source)
-    missing = [c for c in REQUIRED_COLUMNS[source] if c not in records[0][1]]
-    if missing:
-        raise AidsafeError(_columns_error(records[0][0], records[0][1], source, missing))
-    return _convert(source, records)
+    read = _convert(source, records)
+    if not read.rows:  # say why before the executor reports "nothing finished"
+        why = ", ".join(f"{reason} {n}" for reason, n in sorted(read.skipped.items()))
+        raise AidsafeError(f"{ref}: no {source} row has usable gold labels (skipped: {why or 'none'})")
+    return read
 
 
 def detect_source(record: dict[str, Any], where: str) -> str:

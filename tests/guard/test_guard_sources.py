@@ -107,6 +107,9 @@ def test_aegis_rows_user_messages_only_ties_skipped(tmp_path):
         ("message 1", ("unharmful", "None", "None")),
     ]
     assert dict(read.skipped) == {"aegis_tie": 1, "aegis_dialog": 1}
+    with pytest.raises(AidsafeError, match=r"dialogs.parquet: no aegis row has usable gold labels "
+                       r"\(skipped: aegis_dialog 1, aegis_tie 1\)"):  # fmt: skip
+        read_source(str(parquet(tmp_path / "dialogs.parquet", rows[2:])))
 
 
 def test_toxicchat_human_rows_only_from_the_released_csv(tmp_path):
