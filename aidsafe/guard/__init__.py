@@ -4,6 +4,8 @@
 - `metrics`: F1 (strict and paper modes), weighted averages, AUPRC, category accuracy/macro-F1.
 - `evaluate`: score one predictions file; `suite`: the GuardReasoner 13-benchmark table.
 - `predict`: run a served guard model over a benchmark (OpenAI-compatible completions endpoint).
+- `sources`: the four GuardReasonerTrain sources (WildGuardMix, Aegis 1.0, ToxicChat, BeaverTails)
+  as labelled rows for `traces` (GuardReasoner reasoning traces).
 """
 
 from __future__ import annotations
