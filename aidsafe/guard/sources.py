@@ -170,7 +170,9 @@ def _wildguardmix(record: dict[str, Any], where: str) -> Mapped:
 
 
 def _aegis(record: dict[str, Any], where: str) -> Mapped:
-    if record["text_type"] != "user_message":
+    if record["text_type"] not in ("user_message", "llm_response"):  # fail loudly, not skip everything
+        raise AidsafeError(f"{where}: text_type: expected user_message or llm_response, got {record['text_type']!r}")
+    if record["text_type"] == "llm_response":
         return "aegis_dialog"
     request = aegis_vote(record.get(f"labels_{i}") for i in range(_AEGIS_ANNOTATORS))
     if request is None:

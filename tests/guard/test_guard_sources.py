@@ -177,6 +177,8 @@ def test_teacher_decided_answers_are_checked(tmp_path):
         ([{"user_input": "x", "human_annotation": True, "toxicity": 2}], "auto",
          r"bad.jsonl:1: toxicity: expected 0 or 1"),
         ([{**BEAVERTAILS[0], "is_safe": "maybe"}], "auto", r"bad.jsonl:1: is_safe: expected true or false"),
+        ([{"text": "x", "text_type": "prompt", "labels_0": "Safe"}], "auto",
+         r"bad.jsonl:1: text_type: expected user_message or llm_response, got 'prompt'"),
     ],
 )  # fmt: skip
 def test_bad_input_is_one_line_naming_file_line_and_columns(tmp_path, rows, source, message):
