@@ -5,6 +5,8 @@
 - `evaluate`: score one predictions file; `suite`: the GuardReasoner 13-benchmark table.
 - `predict`: run a served guard model over a benchmark (OpenAI-compatible completions endpoint).
 - `judge`: a served Llama Guard 3 / ShieldGemma as a judge: P(unsafe) of one (prompt, response).
+- `sources`: the four GuardReasonerTrain sources (WildGuardMix, Aegis 1.0, ToxicChat, BeaverTails)
+  as labelled rows for `traces` (GuardReasoner reasoning traces).
 """
 
 from __future__ import annotations

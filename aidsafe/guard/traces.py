@@ -196,9 +196,10 @@ _TASK_TOPICS = {
 }
 
 
-def trace_schema(gold: tuple[str, str, str]) -> dict[str, Any]:
-    """The JSON Schema of one call: answers pinned to `gold` (Request, Completion, Response).
-    Strict-mode compatible: all properties required, no additional ones, no defaults."""
+def trace_schema(gold: tuple[str | None, str | None, str | None]) -> dict[str, Any]:
+    """The JSON Schema of one call: answers pinned to `gold` (Request, Completion, Response); a
+    gold of None (BeaverTails' Request and Completion) is the teacher's choice between the task's
+    two labels. Strict-mode compatible: all properties required, no additional ones, no defaults."""
     text = {"type": "string", "pattern": STEP_PATTERN}
 
     def task(number: int, name: str) -> dict[str, Any]:
@@ -218,7 +219,10 @@ def trace_schema(gold: tuple[str, str, str]) -> dict[str, Any]:
             "additionalProperties": False,
         }
 
-    answers = {key: {"type": "string", "enum": [label]} for key, label in zip(_KEYS, gold, strict=True)}
+    answers = {
+        key: {"type": "string", "enum": [label] if label is not None else list(TASKS[task][1])}
+        for key, task, label in zip(_KEYS, TASK_ORDER, gold, strict=True)
+    }
     return {
         "title": "GuardReasonerTrace",
         "type": "object",
@@ -237,7 +241,7 @@ def trace_schema(gold: tuple[str, str, str]) -> dict[str, Any]:
 
 
 @lru_cache(maxsize=64)
-def _reply_model(gold: tuple[str, str, str]) -> type[_TraceReply]:
+def _reply_model(gold: tuple[str | None, str | None, str | None]) -> type[_TraceReply]:
     """A `_TraceReply` whose schema on the wire is `trace_schema(gold)` (one class per gold triple)."""
     schema = trace_schema(gold)
 
@@ -250,8 +254,9 @@ def _reply_model(gold: tuple[str, str, str]) -> type[_TraceReply]:
 _STEP_RE = re.compile(STEP_PATTERN)
 
 
-def check_trace(trace: Trace, gold: tuple[str, str, str]) -> str:
-    """The rendered text, or Rejection(stage "trace") with the first rule the reply breaks."""
+def check_trace(trace: Trace, gold: tuple[str | None, str | None, str | None]) -> str:
+    """The rendered text, or Rejection(stage "trace") with the first rule the reply breaks.
+    A gold of None accepts either of the task's two labels (never "None": there is a response)."""
 
     def reject(reason: str, error: str) -> Rejection:
         return Rejection("trace", reason, error, transient=False)
@@ -262,8 +267,10 @@ def check_trace(trace: Trace, gold: tuple[str, str, str]) -> str:
             raise reject("empty", f"task {number}: an empty reasoning step or conclusion")
         if not 1 <= len(task.steps) <= MAX_STEPS:
             raise reject("step_count", f"task {number}: {len(task.steps)} reasoning steps; expected 1 to {MAX_STEPS}")
-    for key, given, label in zip(_KEYS, trace.answers, gold, strict=True):
-        if given != label:
+    for key, task, given, label in zip(_KEYS, TASK_ORDER, trace.answers, gold, strict=True):
+        if label is None and given not in TASKS[task][1]:
+            raise reject("answers_disagree", f"{key}: {given!r}; expected {' or '.join(TASKS[task][1])}")
+        if label is not None and given != label:
             raise reject("answers_disagree", f"{key}: {given!r}, but the gold label is {label!r}")
     for number, task in enumerate(trace.tasks, start=1):
         for text in [*task.steps, task.conclusion or ""]:
@@ -286,12 +293,19 @@ class LabelledRow:
     input: str
     prompt: str
     response: str | None
-    gold: tuple[str, str, str]  # Request, Completion, Response: a label or "None"
+    # Request, Completion, Response: a label, "None" (not applicable) or None (no gold: the
+    # teacher decides, as for BeaverTails' Request and Completion).
+    gold: tuple[str | None, str | None, str | None]
     source: str
 
     @property
     def labels(self) -> dict[str, str | None]:
+        """Task -> gold; not applicable and teacher-decided are both None here."""
         return {task: None if g == "None" else g for task, g in zip(TASK_ORDER, self.gold, strict=True)}
+
+    @property
+    def decided_by_teacher(self) -> list[str]:
+        return [task for task, g in zip(TASK_ORDER, self.gold, strict=True) if g is None]
 
 
 def read_labelled(ref: str) -> tuple[list[LabelledRow], int]:
@@ -349,6 +363,9 @@ class TraceRecipe(BaseModel):
     description: str = ""
     teacher: TeacherSettings
     agent: str = Field(description="Built-in card name or a card path (relative to the recipe).")
+    source: Literal["auto", "guardreasoner", "labelled", "wildguardmix", "aegis", "toxicchat", "beavertails"] = Field(
+        "auto", description="How to read --input (aidsafe.guard.sources); auto: from its columns or Hub id."
+    )
     sampling: dict[str, Any] = Field(default_factory=dict, description="Overrides the card's sampling.")
     seed: int = 0
 
@@ -446,14 +463,17 @@ class TraceTask(Task[LabelledRow]):
             await self.teacher.check_reachable(self.loaded.endpoint)
 
     async def run(self, row: LabelledRow, ctx: RunContext) -> dict[str, Any]:
-        request, completion, response = row.gold
+        shown = [
+            label if label is not None else f"not given: decide {' or '.join(TASKS[task][1])} yourself"
+            for task, label in zip(TASK_ORDER, row.gold, strict=True)
+        ]
         values = {
             "instruction": row.instruction,
             "prompt": row.prompt,
             "response": "None" if row.response is None else row.response,
-            "request_label": request,
-            "completion_label": completion,
-            "response_label": response,
+            "request_label": shown[0],
+            "completion_label": shown[1],
+            "response_label": shown[2],
         }
         card = self.loaded.card
         messages = [
@@ -474,13 +494,16 @@ class TraceTask(Task[LabelledRow]):
         except TeacherError as exc:
             reason = "teacher_unavailable" if exc.transient else "teacher_error"
             raise Rejection(self.stage, reason, str(exc), transient=exc.transient) from exc
-        output = check_trace(reply.to_trace(), row.gold)
+        trace = reply.to_trace()
+        output = check_trace(trace, row.gold)
         return {
             "id": row.id,
             "instruction": row.instruction,
             "input": row.input,
             "output": output,
-            "labels": row.labels,
+            # The labels the output states: gold, and the teacher's choice where there is none.
+            "labels": {task: None if a == "None" else a for task, a in zip(TASK_ORDER, trace.answers, strict=True)},
+            **({"decided_by_teacher": row.decided_by_teacher} if row.decided_by_teacher else {}),
             "source": row.source,
             "teacher": {"agent": card.name, "model": self.loaded.endpoint.model, "call": call.to_dict()},
             "recipe_hash": self.loaded.recipe_hash,
@@ -494,7 +517,10 @@ async def generate_traces_async(request: Any, env: Mapping[str, str], teacher: T
     loaded = load_trace_recipe(
         request.recipe, cli_overrides(request.base_url, request.model, request.concurrency, request.overrides)
     )
-    rows, repeats = read_labelled(request.input)
+    from aidsafe.guard.sources import read_source
+
+    read = read_source(request.input, loaded.recipe.source)
+    rows, repeats = read.rows, read.repeats
     if request.limit is not None:
         rows = rows[: request.limit]
     run_dir = RunDirectory(Path(request.output))
@@ -518,7 +544,7 @@ async def generate_traces_async(request: Any, env: Mapping[str, str], teacher: T
     finally:
         if owns_teacher:
             await teacher.aclose()
-    stats = _write_stats(run_dir, len(rows), repeats, time.monotonic() - started)
+    stats = _write_stats(run_dir, len(rows), repeats, read.skipped, time.monotonic() - started)
     check_something_finished(outcome, run_dir.rejected_path, stats, noun="trace")
     return stats
 
@@ -527,13 +553,16 @@ def generate_traces(request: Any, env: Mapping[str, str], teacher: Teacher | Non
     return asyncio.run(generate_traces_async(request, env, teacher))
 
 
-def _write_stats(run_dir: RunDirectory, inputs: int, repeats: int, wall_s: float) -> dict[str, Any]:
+def _write_stats(
+    run_dir: RunDirectory, inputs: int, repeats: int, skipped: Mapping[str, int], wall_s: float
+) -> dict[str, Any]:
     """stats.json from the journals as they stand (this run and earlier ones)."""
     index = run_dir.index()
     reasons = Counter(info.reason for info in index.rejected.values())
     stats = {
         "inputs": inputs,
         "repeated_inputs": repeats,
+        "skipped_by_reason": dict(sorted(skipped.items())),  # source rows without usable gold
         "samples": len(index.finished),
         "rejected": len(index.rejected),
         "rejected_by_reason": dict(sorted(reasons.items())),

@@ -3,6 +3,10 @@
 Accepted `--data`:
 - a run directory (it holds samples.jsonl): each sample becomes a user prompt and an assistant
   answer rendered with the recipe's `cot_template` (SFT only);
+- a GuardReasoner traces run directory (`aidsafe generate guardreasoner`; records hold
+  `instruction`/`input`/`output`): plain-text prompt = instruction + "\n" + input, completion =
+  output, no chat template, because `predict guard` sends exactly that text to /v1/completions
+  (SFT only);
 - a pairs run directory (`aidsafe pairs`): each pair becomes the user prompt and both sides
   rendered with `cot_template` (DPO only); the belief is never part of the prompt;
 - a .jsonl / .json / .parquet file, a folder written by `aidsafe export` (its default config's
@@ -29,9 +33,18 @@ if TYPE_CHECKING:
 
     from aidsafe.train.recipe import TrainRecipe
 
-__all__ = ["format_pair", "format_sample", "load_train_data", "read_run_pairs", "read_run_samples"]
+__all__ = [
+    "format_pair",
+    "format_sample",
+    "format_trace",
+    "load_train_data",
+    "read_run_pairs",
+    "read_run_samples",
+    "read_run_traces",
+]
 
 _DPO_COLUMNS = ("prompt", "chosen", "rejected")
+_TRACE_COLUMNS = ("instruction", "input", "output")
 
 
 def load_train_data(ref: str, recipe: TrainRecipe) -> Dataset:
@@ -46,6 +59,15 @@ def load_train_data(ref: str, recipe: TrainRecipe) -> Dataset:
 
         pairs = read_run_pairs(path / "samples.jsonl")
         return Dataset.from_list([format_pair(p, recipe.cot_template) for p in pairs])
+    if path.is_dir() and (path / "samples.jsonl").is_file() and _holds_traces(path / "samples.jsonl"):
+        if recipe.mode == "dpo":
+            raise AidsafeError(
+                f"{ref}: a GuardReasoner traces run directory holds SFT targets; DPO needs the pairs file "
+                "of `aidsafe pairs hard-samples` (pairs.jsonl)"
+            )
+        from datasets import Dataset
+
+        return Dataset.from_list([format_trace(t) for t in read_run_traces(path / "samples.jsonl")])
     if path.is_dir() and (path / "samples.jsonl").is_file():
         if recipe.mode == "dpo":
             raise AidsafeError(
@@ -74,6 +96,31 @@ def read_run_samples(path: Path) -> list[dict[str, Any]]:
     if not samples:
         raise AidsafeError(f"{path}: no samples yet")
     return samples
+
+
+def _holds_traces(path: Path) -> bool:
+    """Whether samples.jsonl is a `generate guardreasoner` run's (GuardReasonerTrain records)."""
+    for _, record in read_jsonl(path, skip_partial_tail=True):
+        return all(key in record for key in _TRACE_COLUMNS)
+    return False
+
+
+def read_run_traces(path: Path) -> list[dict[str, Any]]:
+    """Records of a traces run's samples.jsonl, checked (a cut-off last line is skipped)."""
+    traces = []
+    for number, record in read_jsonl(path, skip_partial_tail=True):
+        for key in _TRACE_COLUMNS:
+            if not isinstance(record.get(key), str):
+                raise AidsafeError(f"{path}:{number}: field {key!r} missing or not a str")
+        traces.append(record)
+    if not traces:
+        raise AidsafeError(f"{path}: no traces yet")
+    return traces
+
+
+def format_trace(record: dict[str, Any]) -> dict[str, str]:
+    """R-SFT's (instruction + input -> reasoning and answers), as the text the model will be sent."""
+    return {"prompt": record["instruction"] + "\n" + record["input"], "completion": record["output"]}
 
 
 def _holds_pairs(path: Path) -> bool:

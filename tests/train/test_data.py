@@ -144,3 +144,29 @@ def test_a_real_generate_run_is_sft_data(tmp_path):
         answer = row["completion"][0]["content"]
         thoughts = "\n".join(t["text"] for t in record["thoughts"])
         assert answer == f"<think>\n{thoughts}\n</think>\n\n{record['response']}"
+
+
+def test_a_guardreasoner_traces_run_is_plain_text_instruction_input_to_output(tmp_path, write_jsonl):
+    run = tmp_path / "gr"
+    run.mkdir()
+    trace = {
+        "id": "t0",
+        "instruction": "You are a classifier.\n",
+        "input": "Human user:\nhi\n\nAI assistant:\nNone\n\n",
+        "output": "# Task 1\n\n## Reasoning Step 1\nA greeting.\n\nAnswers: \nRequest: unharmful\nCompletion: None\n"
+        "Response: None",
+        "labels": {"prompt": "unharmful", "refusal": None, "response": None},
+    }
+    write_jsonl(run / "samples.jsonl", [trace])
+    with (run / "samples.jsonl").open("a", encoding="utf-8") as handle:
+        handle.write('{"id": "t1", "instruction"')  # a killed run's cut-off last line
+    rsft = load_train_recipe("guardreasoner-rsft")
+    [row] = load_train_data(str(run), rsft).to_list()
+    # The exact text `predict guard` sends to /v1/completions, with no chat template around it.
+    assert row == {"prompt": "You are a classifier.\n\nHuman user:\nhi\n\nAI assistant:\nNone\n\n",
+                   "completion": trace["output"]}  # fmt: skip
+    with pytest.raises(AidsafeError, match=r"gr: a GuardReasoner traces run directory holds SFT targets"):
+        load_train_data(str(run), load_train_recipe("guardreasoner-hsdpo"))
+    write_jsonl(run / "samples.jsonl", [trace, {**trace, "output": None}])
+    with pytest.raises(AidsafeError, match=r"samples.jsonl:2: field 'output' missing or not a str"):
+        load_train_data(str(run), rsft)
