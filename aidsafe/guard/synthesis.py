@@ -109,11 +109,11 @@ def load_guard_recipe(
     model: type[R],
     card_fields: frozenset[str],
     overrides: list[str] | None = None,
-    extra_hashed: Mapping[str, Any] | None = None,
-) -> tuple[LoadedGuardRecipe, Path]:
+    resources: Callable[[R, Path], Mapping[str, Any]] | None = None,
+) -> LoadedGuardRecipe:
     """The recipe validated as `model`, its card (whose templates may use only `card_fields`) and
-    the recipe hash (recipe, card and `extra_hashed`, e.g. a policy set; not where or how fast the
-    teacher runs). Also returns the recipe's path, for resources it names."""
+    the recipe hash: recipe, card and what `resources(recipe, recipe_path)` returns (the content of
+    other files the recipe names, e.g. a policy set), not where or how fast the teacher runs."""
     path = resolve_resource(ref, "recipes")
     data, lines = load_yaml(path)
     if overrides:
@@ -139,9 +139,9 @@ def load_guard_recipe(
     body = recipe.model_dump(mode="json")
     for key in _NON_SEMANTIC_TEACHER:  # where and how fast the teacher runs does not change an output
         body["teacher"].pop(key, None)
-    hashed = {"recipe": body, "card": card.model_dump(mode="json"), **(extra_hashed or {})}
-    payload = json.dumps(hashed, sort_keys=True)
-    return LoadedGuardRecipe(recipe, card, input_digest(payload)[:16]), path
+    extra = dict(resources(recipe, path)) if resources is not None else {}
+    payload = json.dumps({"recipe": body, "card": card.model_dump(mode="json"), **extra}, sort_keys=True)
+    return LoadedGuardRecipe(recipe, card, input_digest(payload)[:16])
 
 
 async def ask_teacher(

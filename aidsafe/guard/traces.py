@@ -349,7 +349,7 @@ def is_trace_recipe(ref: str) -> bool:
 
 
 def load_trace_recipe(ref: str, overrides: list[str] | None = None) -> LoadedTraceRecipe:
-    return load_guard_recipe(ref, TraceRecipe, CARD_FIELDS, overrides)[0]
+    return load_guard_recipe(ref, TraceRecipe, CARD_FIELDS, overrides)
 
 
 # ----------------------------------------------------------------------------------------------

@@ -5,6 +5,8 @@ Accepted `--data`:
   answer rendered with the recipe's `cot_template` (SFT only);
 - a pairs run directory (`aidsafe pairs`): each pair becomes the user prompt and both sides
   rendered with `cot_template` (DPO only); the belief is never part of the prompt;
+- a ThinkGuard run directory (`aidsafe generate thinkguard`): plain-text prompt/completion, the
+  completion the critique or the label-only target by the recipe's `thinkguard_target` (SFT only);
 - a .jsonl / .json / .parquet file, a folder written by `aidsafe export` (its default config's
   train split) or by `Dataset.save_to_disk`, or a Hub id
   `owner/name[:split]`, in TRL's own formats: `messages` or `prompt`/`completion` for SFT,
@@ -20,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aidsafe.errors import AidsafeError
-from aidsafe.export.formats import cot_answer
+from aidsafe.export.formats import cot_answer, thinkguard_example
 from aidsafe.run.jsonl import read_jsonl
 from aidsafe.sources import looks_like_hub_id
 
@@ -29,7 +31,14 @@ if TYPE_CHECKING:
 
     from aidsafe.train.recipe import TrainRecipe
 
-__all__ = ["format_pair", "format_sample", "load_train_data", "read_run_pairs", "read_run_samples"]
+__all__ = [
+    "format_pair",
+    "format_sample",
+    "load_train_data",
+    "read_run_critiques",
+    "read_run_pairs",
+    "read_run_samples",
+]
 
 _DPO_COLUMNS = ("prompt", "chosen", "rejected")
 
@@ -37,6 +46,13 @@ _DPO_COLUMNS = ("prompt", "chosen", "rejected")
 def load_train_data(ref: str, recipe: TrainRecipe) -> Dataset:
     """The training set for `recipe.mode`, in the columns TRL's trainer expects."""
     path = Path(ref).expanduser()
+    if path.is_dir() and (path / "samples.jsonl").is_file() and _first_has(path / "samples.jsonl", "output_label_only"):
+        if recipe.mode != "sft":
+            raise AidsafeError(f"{ref}: a ThinkGuard run directory holds SFT targets; DPO needs pairs")
+        from datasets import Dataset
+
+        critiques = read_run_critiques(path / "samples.jsonl")
+        return Dataset.from_list([thinkguard_example(c, recipe.thinkguard_target) for c in critiques])
     if path.is_dir() and (path / "samples.jsonl").is_file() and _holds_pairs(path / "samples.jsonl"):
         if recipe.mode != "dpo":
             raise AidsafeError(
@@ -74,6 +90,26 @@ def read_run_samples(path: Path) -> list[dict[str, Any]]:
     if not samples:
         raise AidsafeError(f"{path}: no samples yet")
     return samples
+
+
+def read_run_critiques(path: Path) -> list[dict[str, Any]]:
+    """Records of a ThinkGuard run's samples.jsonl, both targets checked (a cut-off last line is skipped)."""
+    critiques = []
+    for number, record in read_jsonl(path, skip_partial_tail=True):
+        for key in ("input", "output", "output_label_only"):
+            if not isinstance(record.get(key), str):
+                raise AidsafeError(f"{path}:{number}: field {key!r} missing or not a str")
+        critiques.append(record)
+    if not critiques:
+        raise AidsafeError(f"{path}: no critiques yet")
+    return critiques
+
+
+def _first_has(path: Path, key: str) -> bool:
+    """Whether the first record of samples.jsonl has `key` (which stage wrote the run)."""
+    for _, record in read_jsonl(path, skip_partial_tail=True):
+        return key in record
+    return False
 
 
 def _holds_pairs(path: Path) -> bool:
