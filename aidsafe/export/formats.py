@@ -27,6 +27,8 @@ __all__ = [
     "joined_thoughts",
     "sft_row",
     "thinkguard_example",
+    "thinkguard_label_only_row",
+    "thinkguard_row",
 ]
 
 
@@ -68,11 +70,19 @@ def thinkguard_example(record: dict[str, Any], target: str) -> dict[str, str]:
     return {"prompt": record["input"], "completion": completion}
 
 
+def thinkguard_row(record: dict[str, Any], cot_template: str) -> dict[str, str]:
+    return thinkguard_example(record, "critique")
+
+
+def thinkguard_label_only_row(record: dict[str, Any], cot_template: str) -> dict[str, str]:
+    return thinkguard_example(record, "label_only")
+
+
 FORMATS: dict[str, Callable[[dict[str, Any], str], dict[str, Any]]] = {
     "sft": sft_row,
     "aidsafe": aidsafe_row,
-    "thinkguard": lambda record, _: thinkguard_example(record, "critique"),
-    "thinkguard-label-only": lambda record, _: thinkguard_example(record, "label_only"),
+    "thinkguard": thinkguard_row,
+    "thinkguard-label-only": thinkguard_label_only_row,
 }
 # The record fields a format reads (checked per line at export); AIDSAFE samples by default.
 _THINKGUARD_FIELDS = (("id", str), ("input", str), ("output", str), ("output_label_only", str))

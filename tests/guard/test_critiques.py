@@ -173,6 +173,21 @@ def test_bad_rows_are_one_line_errors_naming_the_line(tmp_path, edit, message):
     assert "\n" not in str(caught.value)
 
 
+def test_a_hub_id_loads_its_split_through_datasets(monkeypatch):
+    import datasets
+
+    asked = []
+
+    def load_dataset(name, split):
+        asked.append((name, split))
+        return datasets.Dataset.from_list([beavertails_row(*row) for row in ROWS])
+
+    monkeypatch.setattr(datasets, "load_dataset", load_dataset)
+    rows, _ = read_conversations("PKU-Alignment/BeaverTails:30k_train")
+    assert asked == [("PKU-Alignment/BeaverTails", "30k_train")]
+    assert rows[0].source == "PKU-Alignment/BeaverTails:30k_train: row 0" and rows[0].categories == ("S1", "S14")
+
+
 def test_a_missing_input_is_not_a_hub_request(tmp_path):
     with pytest.raises(AidsafeError, match="file not found"):
         read_conversations(str(tmp_path / "nope.jsonl"))
