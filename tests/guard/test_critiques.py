@@ -297,3 +297,37 @@ def test_the_recipe_hash_covers_the_policy_text(tmp_path):
     base = load_critique_recipe("thinkguard").loaded.recipe_hash
     assert load_critique_recipe("thinkguard", ["teacher.concurrency=3"]).loaded.recipe_hash == base
     assert load_critique_recipe("thinkguard", [f"policies={custom}"]).loaded.recipe_hash != base
+
+
+def test_kill_9_mid_run_then_rerun_finishes_every_row_once(tmp_path, conversations):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import threading
+
+    follow, lock, seen, proc = schema_responder(seed=6), threading.Lock(), [], []
+
+    def killer(request):  # SIGKILL the CLI when the 4th critique request arrives (one call in flight)
+        with lock:
+            if "Correct verdict" in str(request.get("messages")):
+                seen.append(1)
+                if len(seen) == 4 and proc:
+                    os.kill(proc[0].pid, signal.SIGKILL)
+                    proc[0].wait()
+        return follow(request)
+
+    out = tmp_path / "tg"
+    with ScriptedServer(killer, models=["m"]) as server:
+        cmd = [sys.executable, "-m", "aidsafe", "generate", "thinkguard", "-i", str(conversations), "-o", str(out),
+               "--base-url", server.base_url, "--model", "m", "--set", "teacher.concurrency=1", *FAST]  # fmt: skip
+        proc.append(subprocess.Popen(cmd, stderr=subprocess.DEVNULL))
+        assert proc[0].wait(timeout=120) == -signal.SIGKILL
+        killed_at = len(_records(out))
+        proc.clear()
+        rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        assert rerun.returncode == 0, rerun.stderr
+    assert killed_at == 3  # the three finished rows were on disk before the kill
+    ids = [r["id"] for r in _records(out)]
+    assert len(ids) == len(set(ids)) == len(ROWS)
+    assert len(seen) == 4 + len(ROWS) - killed_at  # the killed row asked again, the finished ones never
