@@ -1,4 +1,4 @@
-"""`aidsafe export RUN_DIR --format sft|aidsafe --output DIR [--push-to-hub owner/name]`.
+"""`aidsafe export RUN_DIR --format FORMAT --output DIR [--push-to-hub owner/name]` (formats: aidsafe.export.formats).
 
 The Hub token is read here, from HF_TOKEN, and handed to the library in memory; the endpoint from
 HF_ENDPOINT (huggingface_hub's own variable), so a mirror or a loopback test Hub works the same.
@@ -22,7 +22,12 @@ def export(
     run_dir: Annotated[Path, typer.Argument(metavar="RUN_DIR", help="A run directory from `aidsafe generate`.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="Dataset folder (Parquet per format + README.md).")],
     formats: Annotated[
-        list[str], typer.Option("--format", "-f", help="sft (TRL messages) or aidsafe (published columns); repeatable.")
+        list[str],
+        typer.Option(
+            "--format",
+            "-f",
+            help="sft (TRL messages), aidsafe (published columns), thinkguard or thinkguard-label-only; repeatable.",
+        ),
     ] = ["sft"],  # noqa: B006 (typer reads the default)
     test_size: Annotated[
         float, typer.Option("--test-size", help="Fraction of samples in the test split, chosen by a hash of the id.")

@@ -37,7 +37,8 @@ def generate(
     ] = False,
     progress: Annotated[bool, typer.Option(help="Show the live progress bar.")] = True,
 ) -> None:
-    """Generate a corpus: AIDSAFE chain-of-thought from prompts, or GuardReasoner traces from labelled rows."""
+    """Generate a corpus: AIDSAFE chain-of-thought from prompts, GuardReasoner traces from labelled rows,
+    or ThinkGuard critiques from BeaverTails-shaped rows."""
     from rich.console import Console
 
     from aidsafe.errors import AidsafeError
@@ -59,10 +60,13 @@ def generate(
         retry_rejected=retry_rejected,
         progress=progress,
     )
+    from aidsafe.guard.critiques import generate_critiques, is_critique_recipe
     from aidsafe.guard.traces import generate_traces, is_trace_recipe
 
-    # The recipe's `kind` picks the pipeline: `kind: guardreasoner` traces, none: the AIDSAFE graph.
-    stats = (generate_traces if is_trace_recipe(recipe) else run)(request, env=dict(os.environ))
+    # The recipe's `kind` picks the pipeline: `kind: guardreasoner` traces, `kind: thinkguard`
+    # critiques, none: the AIDSAFE graph.
+    pipeline = generate_traces if is_trace_recipe(recipe) else generate_critiques if is_critique_recipe(recipe) else run
+    stats = pipeline(request, env=dict(os.environ))
     Console(stderr=True).print(
         f"{stats['samples']} samples, {stats['rejected']} rejected, {stats['pending']} pending "
         f"-> {Path(output) / 'samples.jsonl'}"
@@ -73,6 +77,7 @@ def generate(
 def validate(recipe: RecipeArg, set_: SetOpt = []) -> None:  # noqa: B006
     """Check a recipe, its policies, agent cards and templates, with no LLM call."""
     from aidsafe.generation.pipeline import load_pipeline
+    from aidsafe.guard.critiques import is_critique_recipe, load_critique_recipe
     from aidsafe.guard.traces import is_trace_recipe, load_trace_recipe
     from aidsafe.pairs.recipe import is_pairs_recipe
 
@@ -80,6 +85,14 @@ def validate(recipe: RecipeArg, set_: SetOpt = []) -> None:  # noqa: B006
         loaded = load_trace_recipe(recipe, set_)
         typer.echo(
             f"ok: recipe {loaded.recipe.name} ({loaded.recipe_hash}); guardreasoner traces, card {loaded.card.name}"
+        )
+        return
+    if is_critique_recipe(recipe):
+        critiques = load_critique_recipe(recipe, set_)
+        loaded = critiques.loaded
+        typer.echo(
+            f"ok: recipe {loaded.recipe.name} ({loaded.recipe_hash}); thinkguard critiques, card {loaded.card.name}, "
+            f"policies {critiques.policies.id} ({len(critiques.policies.policies)})"
         )
         return
     if is_pairs_recipe(recipe):

@@ -45,6 +45,10 @@ _DESCRIBE = {
     "the template `aidsafe train` uses); train with `aidsafe train --data` or TRL's SFTTrainer",
     "aidsafe": "the columns of the published AIDSAFE dataset: `prompt`, `thoughts` (the refined chain of "
     "thought, one thought per line), `response`, `deliberation_log` (the agents' turns as JSON)",
+    "thinkguard": "ThinkGuard SFT text: `prompt` (the Llama Guard 3 prompt, BeaverTails-14 categories) and "
+    "`completion` (safety assessment, categories when unsafe, explanation); `aidsafe train sft thinkguard`",
+    "thinkguard-label-only": "as `thinkguard` without the explanation (`completion` is the verdict and "
+    "categories only): the label-only SFT ablation",
 }
 # Where the endpoint a run used is not part of what the data is (and may name an internal host).
 _NOT_PUBLISHED = {"base_url", "api_key_env"}

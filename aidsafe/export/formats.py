@@ -5,6 +5,9 @@
   from the export and one trained from the run see the same text.
 - `aidsafe`: the columns of the published AIDSAFE dataset (`prompt`, `thoughts`, `response`,
   `deliberation_log`), for side-by-side comparison with AmazonScience/AIDSAFE.
+- `thinkguard` / `thinkguard-label-only` (runs of `aidsafe generate thinkguard`): plain-text
+  `prompt` (the Llama Guard 3 prompt) and `completion` (the critique target, or the label-only
+  one), what `train sft thinkguard` reads from the run directory too (`thinkguard_example`).
 """
 
 from __future__ import annotations
@@ -14,7 +17,19 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["FORMATS", "cot_answer", "joined_thoughts", "sft_row", "aidsafe_row", "features_of", "in_test_split"]
+__all__ = [
+    "FORMATS",
+    "RECORD_FIELDS",
+    "aidsafe_row",
+    "cot_answer",
+    "features_of",
+    "in_test_split",
+    "joined_thoughts",
+    "sft_row",
+    "thinkguard_example",
+    "thinkguard_label_only_row",
+    "thinkguard_row",
+]
 
 
 def joined_thoughts(record: dict[str, Any]) -> str:
@@ -47,7 +62,34 @@ def aidsafe_row(record: dict[str, Any], cot_template: str) -> dict[str, Any]:
     }
 
 
-FORMATS: dict[str, Callable[[dict[str, Any], str], dict[str, Any]]] = {"sft": sft_row, "aidsafe": aidsafe_row}
+def thinkguard_example(record: dict[str, Any], target: str) -> dict[str, str]:
+    """A ThinkGuard record as plain-text prompt/completion: `target` "critique" (verdict,
+    categories, explanation) or "label_only" (the paper's ablation: no explanation). Plain text,
+    not chat turns: the Llama Guard 3 prompt already holds its special tokens."""
+    completion = record["output"] if target == "critique" else record["output_label_only"]
+    return {"prompt": record["input"], "completion": completion}
+
+
+def thinkguard_row(record: dict[str, Any], cot_template: str) -> dict[str, str]:
+    return thinkguard_example(record, "critique")
+
+
+def thinkguard_label_only_row(record: dict[str, Any], cot_template: str) -> dict[str, str]:
+    return thinkguard_example(record, "label_only")
+
+
+FORMATS: dict[str, Callable[[dict[str, Any], str], dict[str, Any]]] = {
+    "sft": sft_row,
+    "aidsafe": aidsafe_row,
+    "thinkguard": thinkguard_row,
+    "thinkguard-label-only": thinkguard_label_only_row,
+}
+# The record fields a format reads (checked per line at export); AIDSAFE samples by default.
+_THINKGUARD_FIELDS = (("id", str), ("input", str), ("output", str), ("output_label_only", str))
+RECORD_FIELDS: dict[str, tuple[tuple[str, type], ...]] = {
+    "thinkguard": _THINKGUARD_FIELDS,
+    "thinkguard-label-only": _THINKGUARD_FIELDS,
+}
 
 
 def features_of(name: str) -> Any:
@@ -56,6 +98,8 @@ def features_of(name: str) -> Any:
 
     if name == "sft":
         return Features({"messages": List({"role": Value("string"), "content": Value("string")})})
+    if name in ("thinkguard", "thinkguard-label-only"):
+        return Features({"prompt": Value("string"), "completion": Value("string")})
     return Features({key: Value("string") for key in ("prompt", "thoughts", "response", "deliberation_log")})
 
 

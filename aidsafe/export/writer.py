@@ -25,7 +25,7 @@ from typing import Any
 import yaml
 
 from aidsafe.errors import AidsafeError
-from aidsafe.export.formats import FORMATS, features_of, in_test_split
+from aidsafe.export.formats import FORMATS, RECORD_FIELDS, features_of, in_test_split
 from aidsafe.export.hub import HubTarget, check_hub_target, push_export
 from aidsafe.run.jsonl import iter_jsonl, write_atomic
 
@@ -174,7 +174,7 @@ def _write_config(run: RunInfo, name: str, output: Path, test_size: float) -> di
     buffers: dict[str, list[dict[str, Any]]] = {"train": [], "test": []}
     shards: dict[str, list[Path]] = {"train": [], "test": []}
     counts = {"train": 0, "test": 0}
-    for record in _records(samples):
+    for record in _records(samples, RECORD_FIELDS.get(name, _FIELDS)):
         split = "test" if in_test_split(record["id"], test_size) else "train"
         buffers[split].append(to_row(record, DEFAULT_COT_TEMPLATE))
         counts[split] += 1
@@ -208,10 +208,10 @@ def _write_shard(folder: Path, split: str, index: int, rows: list[dict[str, Any]
     return path
 
 
-def _records(path: Path) -> Iterator[dict[str, Any]]:
+def _records(path: Path, fields: tuple[tuple[str, type], ...]) -> Iterator[dict[str, Any]]:
     # A killed run can leave a cut-off last line; that sample is redone when the run resumes.
     for number, record in iter_jsonl(path, skip_partial_tail=True):
-        for key, kind in _FIELDS:
+        for key, kind in fields:
             if not isinstance(record.get(key), kind):
                 raise AidsafeError(f"{path}:{number}: field {key!r} missing or not a {kind.__name__}")
         yield record

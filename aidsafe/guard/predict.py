@@ -49,6 +49,7 @@ __all__ = [
     "check_sampling",
     "load_benchmark",
     "predict_guard",
+    "read_records",
     "render_prompt",
     "split_logprobs",
 ]
@@ -72,7 +73,7 @@ def load_benchmark(ref: str) -> list[GuardExample]:
     """Examples from a GuardReasoner JSON file, a JSONL file, or a Hub id `owner/name[:config]:split`."""
     path = Path(ref).expanduser()
     if path.is_file():
-        records = _read_file(path)
+        records = read_records(path)
     elif looks_like_hub_id(ref):
         records = _read_hub(ref)
     else:
@@ -340,7 +341,8 @@ def _rewrite_in_order(output: Path, prompts: list[str]) -> None:
     write_atomic(output, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
 
 
-def _read_file(path: Path) -> list[tuple[str, dict[str, Any]]]:
+def read_records(path: Path) -> list[tuple[str, dict[str, Any]]]:
+    """(where, record) of a JSON array or JSONL file; one-line errors naming the bad line."""
     text = path.read_text(encoding="utf-8")
     if path.suffix.lower() == ".json" and text.lstrip().startswith("["):
         try:

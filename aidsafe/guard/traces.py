@@ -24,27 +24,30 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import time
-from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from aidsafe.config.resources import resolve_resource
-from aidsafe.config.yamlio import load_yaml, register_config_model, validate_model
+from aidsafe.config.yamlio import register_config_model
 from aidsafe.errors import AidsafeError
-from aidsafe.generation.cards import render_template, template_fields
-from aidsafe.generation.recipe import TeacherSettings
+from aidsafe.generation.cards import render_template
 from aidsafe.guard.formats import GUARDREASONER_INSTRUCTION, TASKS, guardreasoner_input, parse_gold
-from aidsafe.run.executor import RecipeJournal, check_something_finished, execute
-from aidsafe.run.journal import RunDirectory, input_digest
-from aidsafe.run.jsonl import write_atomic
+from aidsafe.guard.sources import read_source
+from aidsafe.guard.synthesis import (
+    GuardRecipe,
+    LoadedGuardRecipe,
+    TeacherCard,
+    ask_teacher,
+    load_guard_recipe,
+    recipe_kind,
+    run_guard_stage,
+)
+from aidsafe.run.journal import input_digest
 from aidsafe.run.task import Rejection, RunContext, Task
-from aidsafe.teacher.types import Endpoint, InvalidOutputError, Teacher, TeacherError
+from aidsafe.teacher.types import Teacher
 
 __all__ = [
     "CARD_FIELDS",
@@ -343,95 +346,28 @@ def read_labelled(ref: str) -> tuple[list[LabelledRow], int]:
 # The recipe and the teacher's card.
 
 
-@register_config_model
-class TraceCard(BaseModel):
-    """agents/guard/guardreasoner_teacher.yaml: the teacher's prompts and sampling defaults."""
-
-    model_config = ConfigDict(extra="forbid")
-    name: str
-    description: str = ""
-    sampling: dict[str, Any] = Field(default_factory=dict)
-    system: str
-    user: str
+# Shared with ThinkGuard critiques (aidsafe.guard.synthesis); the names stay importable from here.
+TraceCard = TeacherCard
+LoadedTraceRecipe = LoadedGuardRecipe
 
 
-@register_config_model
-class TraceRecipe(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class TraceRecipe(GuardRecipe):
     kind: Literal["guardreasoner"]
-    name: str
-    description: str = ""
-    teacher: TeacherSettings
-    agent: str = Field(description="Built-in card name or a card path (relative to the recipe).")
     source: Literal["auto", "guardreasoner", "labelled", "wildguardmix", "aegis", "toxicchat", "beavertails"] = Field(
         "auto", description="How to read --input (aidsafe.guard.sources); auto: from its columns or Hub id."
     )
-    sampling: dict[str, Any] = Field(default_factory=dict, description="Overrides the card's sampling.")
-    seed: int = 0
 
 
-@dataclass(frozen=True)
-class LoadedTraceRecipe:
-    recipe: TraceRecipe
-    card: TraceCard
-    recipe_hash: str
-
-    @property
-    def endpoint(self) -> Endpoint:
-        t = self.recipe.teacher
-        return Endpoint(t.base_url, t.model, t.api_key_env, t.structured_output, t.timeout_s)
-
-    @property
-    def sampling(self) -> dict[str, Any]:
-        return {**self.card.sampling, **self.recipe.sampling}
-
-    def resolved(self) -> dict[str, Any]:
-        resolved = {"recipe_hash": self.recipe_hash, "card": self.card.model_dump(mode="json")}
-        return {**self.recipe.model_dump(mode="json"), "resolved": resolved}
+register_config_model(TraceRecipe)
 
 
 def is_trace_recipe(ref: str) -> bool:
     """Whether `ref` names a recipe with `kind: guardreasoner` (the AIDSAFE recipe has no `kind`)."""
-    try:
-        data, _ = load_yaml(resolve_resource(ref, "recipes"))
-    except AidsafeError:
-        return False  # the AIDSAFE loader reports the missing or broken file
-    return isinstance(data, dict) and data.get("kind") == RECIPE_KIND
-
-
-_NON_SEMANTIC_TEACHER = (
-    "base_url", "api_key_env", "timeout_s", "concurrency", "max_transport_retries", "backoff_base_s", "backoff_max_s"
-)  # fmt: skip
+    return recipe_kind(ref) == RECIPE_KIND
 
 
 def load_trace_recipe(ref: str, overrides: list[str] | None = None) -> LoadedTraceRecipe:
-    path = resolve_resource(ref, "recipes")
-    data, lines = load_yaml(path)
-    if overrides:
-        from aidsafe.config.overrides import apply_overrides
-
-        data = apply_overrides(data, overrides)
-    recipe = validate_model(TraceRecipe, data, str(path), lines, overrides or ())
-    candidate = path.parent / recipe.agent
-    # Built-in guard cards live in agents/guard/: they fill no AIDSAFE graph role.
-    card_path = resolve_resource(candidate if candidate.is_file() else recipe.agent, "agents", "guard")
-    card_data, card_lines = load_yaml(card_path)
-    card = validate_model(TraceCard, card_data, str(card_path), card_lines)
-    for part in ("system", "user"):
-        try:
-            unknown = template_fields(getattr(card, part)) - CARD_FIELDS
-        except ValueError as exc:
-            raise AidsafeError(f"{card_path}: {part}: {exc}") from None
-        if unknown:
-            raise AidsafeError(
-                f"{card_path}: {part}: unknown field(s) {', '.join(sorted(unknown))}; "
-                f"expected some of {', '.join(sorted(CARD_FIELDS))}"
-            )
-    body = recipe.model_dump(mode="json")
-    for key in _NON_SEMANTIC_TEACHER:  # where and how fast the teacher runs does not change a trace
-        body["teacher"].pop(key, None)
-    payload = json.dumps({"recipe": body, "card": card.model_dump(mode="json")}, sort_keys=True)
-    return LoadedTraceRecipe(recipe, card, input_digest(payload)[:16])
+    return load_guard_recipe(ref, TraceRecipe, CARD_FIELDS, overrides)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -480,20 +416,9 @@ class TraceTask(Task[LabelledRow]):
             {"role": "system", "content": render_template(card.system, values)},
             {"role": "user", "content": render_template(card.user, values)},
         ]
-        try:
-            reply, call = await self.teacher.generate(
-                agent=card.name,
-                role="guardreasoner_teacher",
-                messages=messages,
-                schema=_reply_model(row.gold),
-                endpoint=self.loaded.endpoint,
-                sampling=self.loaded.sampling,
-            )
-        except InvalidOutputError as exc:
-            raise Rejection(self.stage, "invalid_output", str(exc), transient=False) from exc
-        except TeacherError as exc:
-            reason = "teacher_unavailable" if exc.transient else "teacher_error"
-            raise Rejection(self.stage, reason, str(exc), transient=exc.transient) from exc
+        reply, call = await ask_teacher(
+            self.teacher, self.loaded, "guardreasoner_teacher", messages, _reply_model(row.gold), self.stage
+        )
         trace = reply.to_trace()
         output = check_trace(trace, row.gold)
         return {
@@ -517,57 +442,15 @@ async def generate_traces_async(request: Any, env: Mapping[str, str], teacher: T
     loaded = load_trace_recipe(
         request.recipe, cli_overrides(request.base_url, request.model, request.concurrency, request.overrides)
     )
-    from aidsafe.guard.sources import read_source
-
     read = read_source(request.input, loaded.recipe.source)
-    rows, repeats = read.rows, read.repeats
-    if request.limit is not None:
-        rows = rows[: request.limit]
-    run_dir = RunDirectory(Path(request.output))
-    journal = RecipeJournal(run_dir, loaded.recipe_hash, loaded.resolved())
-    owns_teacher = teacher is None
-    if teacher is None:
-        from aidsafe.teacher.client import TeacherClient
 
-        teacher = TeacherClient.from_settings(loaded.recipe.teacher, env, loaded.recipe.seed)
-    started = time.monotonic()
-    try:
-        outcome = await execute(
-            TraceTask(loaded, teacher, check_endpoint=owns_teacher),
-            rows,
-            journal,
-            workers=loaded.recipe.teacher.concurrency,
-            stats=teacher.stats,
-            retry_rejected=request.retry_rejected,
-            progress=request.progress,
-        )
-    finally:
-        if owns_teacher:
-            await teacher.aclose()
-    stats = _write_stats(run_dir, len(rows), repeats, read.skipped, time.monotonic() - started)
-    check_something_finished(outcome, run_dir.rejected_path, stats, noun="trace")
-    return stats
+    def make_task(client: Teacher, check_endpoint: bool) -> TraceTask:
+        return TraceTask(loaded, client, check_endpoint=check_endpoint)
+
+    return await run_guard_stage(
+        make_task, loaded, read.rows, read.repeats, request, env, teacher, noun="trace", skipped=read.skipped
+    )
 
 
 def generate_traces(request: Any, env: Mapping[str, str], teacher: Teacher | None = None) -> dict[str, Any]:
     return asyncio.run(generate_traces_async(request, env, teacher))
-
-
-def _write_stats(
-    run_dir: RunDirectory, inputs: int, repeats: int, skipped: Mapping[str, int], wall_s: float
-) -> dict[str, Any]:
-    """stats.json from the journals as they stand (this run and earlier ones)."""
-    index = run_dir.index()
-    reasons = Counter(info.reason for info in index.rejected.values())
-    stats = {
-        "inputs": inputs,
-        "repeated_inputs": repeats,
-        "skipped_by_reason": dict(sorted(skipped.items())),  # source rows without usable gold
-        "samples": len(index.finished),
-        "rejected": len(index.rejected),
-        "rejected_by_reason": dict(sorted(reasons.items())),
-        "pending": max(0, inputs - len(index.finished) - len(index.rejected)),
-        "wall_s": round(wall_s, 3),
-    }
-    write_atomic(run_dir.path / "stats.json", json.dumps(stats, indent=2) + "\n")
-    return stats

@@ -9,6 +9,8 @@ Accepted `--data`:
   (SFT only);
 - a pairs run directory (`aidsafe pairs`): each pair becomes the user prompt and both sides
   rendered with `cot_template` (DPO only); the belief is never part of the prompt;
+- a ThinkGuard run directory (`aidsafe generate thinkguard`): plain-text prompt/completion, the
+  completion the critique or the label-only target by the recipe's `thinkguard_target` (SFT only);
 - a .jsonl / .json / .parquet file, a folder written by `aidsafe export` (its default config's
   train split) or by `Dataset.save_to_disk`, or a Hub id
   `owner/name[:split]`, in TRL's own formats: `messages` or `prompt`/`completion` for SFT,
@@ -24,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aidsafe.errors import AidsafeError
-from aidsafe.export.formats import cot_answer
+from aidsafe.export.formats import cot_answer, thinkguard_example
 from aidsafe.run.jsonl import read_jsonl
 from aidsafe.sources import looks_like_hub_id
 
@@ -38,6 +40,7 @@ __all__ = [
     "format_sample",
     "format_trace",
     "load_train_data",
+    "read_run_critiques",
     "read_run_pairs",
     "read_run_samples",
     "read_run_traces",
@@ -50,6 +53,13 @@ _TRACE_COLUMNS = ("instruction", "input", "output")
 def load_train_data(ref: str, recipe: TrainRecipe) -> Dataset:
     """The training set for `recipe.mode`, in the columns TRL's trainer expects."""
     path = Path(ref).expanduser()
+    if path.is_dir() and (path / "samples.jsonl").is_file() and _first_has(path / "samples.jsonl", "output_label_only"):
+        if recipe.mode != "sft":
+            raise AidsafeError(f"{ref}: a ThinkGuard run directory holds SFT targets; DPO needs pairs")
+        from datasets import Dataset
+
+        critiques = read_run_critiques(path / "samples.jsonl")
+        return Dataset.from_list([thinkguard_example(c, recipe.thinkguard_target) for c in critiques])
     if path.is_dir() and (path / "samples.jsonl").is_file() and _holds_pairs(path / "samples.jsonl"):
         if recipe.mode != "dpo":
             raise AidsafeError(
@@ -121,6 +131,26 @@ def read_run_traces(path: Path) -> list[dict[str, Any]]:
 def format_trace(record: dict[str, Any]) -> dict[str, str]:
     """R-SFT's (instruction + input -> reasoning and answers), as the text the model will be sent."""
     return {"prompt": record["instruction"] + "\n" + record["input"], "completion": record["output"]}
+
+
+def read_run_critiques(path: Path) -> list[dict[str, Any]]:
+    """Records of a ThinkGuard run's samples.jsonl, both targets checked (a cut-off last line is skipped)."""
+    critiques = []
+    for number, record in read_jsonl(path, skip_partial_tail=True):
+        for key in ("input", "output", "output_label_only"):
+            if not isinstance(record.get(key), str):
+                raise AidsafeError(f"{path}:{number}: field {key!r} missing or not a str")
+        critiques.append(record)
+    if not critiques:
+        raise AidsafeError(f"{path}: no critiques yet")
+    return critiques
+
+
+def _first_has(path: Path, key: str) -> bool:
+    """Whether the first record of samples.jsonl has `key` (which stage wrote the run)."""
+    for _, record in read_jsonl(path, skip_partial_tail=True):
+        return key in record
+    return False
 
 
 def _holds_pairs(path: Path) -> bool:

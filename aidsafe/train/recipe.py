@@ -52,6 +52,9 @@ class TrainRecipe(BaseModel):
     label_weight: float = Field(1.0, ge=0.0)
     # Which part of the assistant's answer is the label: the first match of this regex.
     label_pattern: str = r"^[^\n]*"
+    # ThinkGuard run directories (`aidsafe generate thinkguard`): train on the critique target
+    # (verdict, categories, explanation) or the label-only one (the paper's ablation).
+    thinkguard_target: Literal["critique", "label_only"] = "critique"
     trainer: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("cot_template")
