@@ -78,7 +78,7 @@ async def generate_async(
             task,
             prompts,
             journal,
-            workers=2 * pipeline.recipe.teacher.concurrency,
+            workers=2 * pipeline.recipe.teacher.most_in_flight,
             stats=teacher.stats,
             retry_rejected=request.retry_rejected,
             progress=request.progress,

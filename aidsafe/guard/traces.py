@@ -38,7 +38,7 @@ from aidsafe.config.resources import resolve_resource
 from aidsafe.config.yamlio import load_yaml, register_config_model, validate_model
 from aidsafe.errors import AidsafeError
 from aidsafe.generation.cards import render_template, template_fields
-from aidsafe.generation.recipe import TeacherSettings
+from aidsafe.generation.recipe import _NON_SEMANTIC_TEACHER, TeacherSettings
 from aidsafe.guard.formats import GUARDREASONER_INSTRUCTION, TASKS, guardreasoner_input, parse_gold
 from aidsafe.run.executor import RecipeJournal, check_something_finished, execute
 from aidsafe.run.journal import RunDirectory, input_digest
@@ -361,8 +361,7 @@ class LoadedTraceRecipe:
 
     @property
     def endpoint(self) -> Endpoint:
-        t = self.recipe.teacher
-        return Endpoint(t.base_url, t.model, t.api_key_env, t.structured_output, t.timeout_s)
+        return self.recipe.teacher.endpoint()
 
     @property
     def sampling(self) -> dict[str, Any]:
@@ -380,11 +379,6 @@ def is_trace_recipe(ref: str) -> bool:
     except AidsafeError:
         return False  # the AIDSAFE loader reports the missing or broken file
     return isinstance(data, dict) and data.get("kind") == RECIPE_KIND
-
-
-_NON_SEMANTIC_TEACHER = (
-    "base_url", "api_key_env", "timeout_s", "concurrency", "max_transport_retries", "backoff_base_s", "backoff_max_s"
-)  # fmt: skip
 
 
 def load_trace_recipe(ref: str, overrides: list[str] | None = None) -> LoadedTraceRecipe:
@@ -510,7 +504,7 @@ async def generate_traces_async(request: Any, env: Mapping[str, str], teacher: T
             TraceTask(loaded, teacher, check_endpoint=owns_teacher),
             rows,
             journal,
-            workers=loaded.recipe.teacher.concurrency,
+            workers=loaded.recipe.teacher.most_in_flight,
             stats=teacher.stats,
             retry_rejected=request.retry_rejected,
             progress=request.progress,
