@@ -36,6 +36,9 @@ def generate(
         bool, typer.Option(help="Also retry samples rejected for non-transient reasons.")
     ] = False,
     progress: Annotated[bool, typer.Option(help="Show the live progress bar.")] = True,
+    shard: Annotated[
+        str | None, typer.Option(help="K/N: only the inputs whose id hashes to K of N (0 <= K < N); see `merge`.")
+    ] = None,
 ) -> None:
     """Generate a corpus: AIDSAFE chain-of-thought from prompts, or GuardReasoner traces from labelled rows."""
     from rich.console import Console
@@ -58,15 +61,38 @@ def generate(
         concurrency=concurrency,
         retry_rejected=retry_rejected,
         progress=progress,
+        shard=shard,
     )
     from aidsafe.guard.traces import generate_traces, is_trace_recipe
 
     # The recipe's `kind` picks the pipeline: `kind: guardreasoner` traces, none: the AIDSAFE graph.
-    stats = (generate_traces if is_trace_recipe(recipe) else run)(request, env=dict(os.environ))
+    traces = is_trace_recipe(recipe)
+    if traces and shard:
+        raise AidsafeError("--shard: only AIDSAFE generation runs shard so far; split the labelled input instead")
+    stats = (generate_traces if traces else run)(request, env=dict(os.environ))
     Console(stderr=True).print(
         f"{stats['samples']} samples, {stats['rejected']} rejected, {stats['pending']} pending "
         f"-> {Path(output) / 'samples.jsonl'}"
     )
+
+
+@app.command("merge")
+def merge(
+    shards: Annotated[list[Path], typer.Argument(metavar="SHARD_DIR...", help="Run directories of `generate --shard`.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="The merged run directory (new).")],
+) -> None:
+    """Combine the shard runs of one recipe into one run directory (stats recomputed)."""
+    from rich.console import Console
+
+    from aidsafe.generation.runner import merge as run
+
+    result, stats = run(shards, output)
+    console = Console(stderr=True)
+    if result.missing_shards:
+        console.print(f"warning: shards {', '.join(result.missing_shards)} not given; their inputs are pending")
+    if result.duplicates:
+        console.print(f"warning: {result.duplicates} ids were in more than one input; the first was kept")
+    console.print(f"{stats['samples']} samples, {stats['rejected']} rejected -> {output / 'samples.jsonl'}")
 
 
 @app.command("validate")
