@@ -95,6 +95,34 @@ def merge(
     console.print(f"{stats['samples']} samples, {stats['rejected']} rejected -> {output / 'samples.jsonl'}")
 
 
+launch = typer.Typer(help="Run one generation as shards on a cluster.", no_args_is_help=True)
+app.add_typer(launch, name="launch")
+
+
+@launch.command("ray")
+def launch_ray(
+    recipe: RecipeArg,
+    input: Annotated[str, typer.Option("--input", "-i", help="Prompts, visible from every node (shared path or Hub id).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Root folder: shard-K-of-N/ and merged/ go in it.")],
+    shards: Annotated[int, typer.Option(help="How many shards (Ray tasks).", min=1)],
+    address: Annotated[str | None, typer.Option(help="Ray cluster address (auto, ray://...); none: a local Ray.")] = None,
+    base_url: Annotated[str | None, typer.Option(help="Teacher endpoint.")] = None,
+    model: Annotated[str | None, typer.Option(help="Teacher model name.")] = None,
+    prompt_field: Annotated[str, typer.Option(help="Input field holding the prompt.")] = "prompt",
+    set_: SetOpt = [],  # noqa: B006
+) -> None:
+    """Generate on Ray: one `generate --shard K/N` per task, then `merge` into OUTPUT/merged."""
+    from rich.console import Console
+
+    from aidsafe.generation.runner import GenerateRequest
+    from aidsafe.run.ray_launch import launch_on_ray
+
+    request = GenerateRequest(recipe=recipe, input=input, output=output, prompt_field=prompt_field,
+                              base_url=base_url, model=model, overrides=set_)  # fmt: skip
+    stats = launch_on_ray(request, shards, env=dict(os.environ), address=address)
+    Console(stderr=True).print(f"{stats['samples']} samples, {stats['rejected']} rejected -> {output / 'merged'}")
+
+
 @app.command("validate")
 def validate(recipe: RecipeArg, set_: SetOpt = []) -> None:  # noqa: B006
     """Check a recipe, its policies, agent cards and templates, with no LLM call."""
