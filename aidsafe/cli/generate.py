@@ -36,6 +36,9 @@ def generate(
         bool, typer.Option(help="Also retry samples rejected for non-transient reasons.")
     ] = False,
     progress: Annotated[bool, typer.Option(help="Show the live progress bar.")] = True,
+    shard: Annotated[
+        str | None, typer.Option(help="K/N: only the inputs whose id hashes to K of N (0 <= K < N); see `merge`.")
+    ] = None,
 ) -> None:
     """Generate a corpus: AIDSAFE chain-of-thought from prompts, GuardReasoner traces from labelled rows,
     or ThinkGuard critiques from BeaverTails-shaped rows."""
@@ -59,18 +62,68 @@ def generate(
         concurrency=concurrency,
         retry_rejected=retry_rejected,
         progress=progress,
+        shard=shard,
     )
     from aidsafe.guard.critiques import generate_critiques, is_critique_recipe
     from aidsafe.guard.traces import generate_traces, is_trace_recipe
 
     # The recipe's `kind` picks the pipeline: `kind: guardreasoner` traces, `kind: thinkguard`
     # critiques, none: the AIDSAFE graph.
-    pipeline = generate_traces if is_trace_recipe(recipe) else generate_critiques if is_critique_recipe(recipe) else run
-    stats = pipeline(request, env=dict(os.environ))
+    guard_data = generate_traces if is_trace_recipe(recipe) else generate_critiques if is_critique_recipe(recipe) else None
+    if guard_data is not None and shard:
+        raise AidsafeError("--shard: only AIDSAFE generation runs shard so far; split the labelled input instead")
+    stats = (guard_data or run)(request, env=dict(os.environ))
     Console(stderr=True).print(
         f"{stats['samples']} samples, {stats['rejected']} rejected, {stats['pending']} pending "
         f"-> {Path(output) / 'samples.jsonl'}"
     )
+
+
+@app.command("merge")
+def merge(
+    shards: Annotated[list[Path], typer.Argument(metavar="SHARD_DIR...", help="Run directories of `generate --shard`.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="The merged run directory (new).")],
+) -> None:
+    """Combine the shard runs of one recipe into one run directory (stats recomputed)."""
+    from rich.console import Console
+
+    from aidsafe.generation.runner import merge as run
+
+    result, stats = run(shards, output)
+    console = Console(stderr=True)
+    if result.missing_shards:
+        console.print(f"warning: shards {', '.join(result.missing_shards)} not given; their inputs are pending")
+    if result.duplicates:
+        console.print(f"warning: {result.duplicates} ids were in more than one input; the first was kept")
+    console.print(f"{stats['samples']} samples, {stats['rejected']} rejected -> {output / 'samples.jsonl'}")
+
+
+launch = typer.Typer(help="Run one generation as shards on a cluster.", no_args_is_help=True)
+app.add_typer(launch, name="launch")
+
+
+@launch.command("ray")
+def launch_ray(
+    recipe: RecipeArg,
+    input: Annotated[str, typer.Option("--input", "-i", help="Prompts, visible from every node (shared path or Hub id).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Root folder: shard-K-of-N/ and merged/ go in it.")],
+    shards: Annotated[int, typer.Option(help="How many shards (Ray tasks).", min=1)],
+    address: Annotated[str | None, typer.Option(help="Ray cluster address (auto, ray://...); none: a local Ray.")] = None,
+    base_url: Annotated[str | None, typer.Option(help="Teacher endpoint.")] = None,
+    model: Annotated[str | None, typer.Option(help="Teacher model name.")] = None,
+    prompt_field: Annotated[str, typer.Option(help="Input field holding the prompt.")] = "prompt",
+    set_: SetOpt = [],  # noqa: B006
+) -> None:
+    """Generate on Ray: one `generate --shard K/N` per task, then `merge` into OUTPUT/merged."""
+    from rich.console import Console
+
+    from aidsafe.generation.runner import GenerateRequest
+    from aidsafe.run.ray_launch import launch_on_ray
+
+    request = GenerateRequest(recipe=recipe, input=input, output=output, prompt_field=prompt_field,
+                              base_url=base_url, model=model, overrides=set_)  # fmt: skip
+    stats = launch_on_ray(request, shards, env=dict(os.environ), address=address)
+    Console(stderr=True).print(f"{stats['samples']} samples, {stats['rejected']} rejected -> {output / 'merged'}")
 
 
 @app.command("validate")

@@ -186,13 +186,8 @@ def resolve_agent(slot: AgentSlot, role: str, recipe: Recipe, key: str, spec: Ro
         agent = CardAgent(card, name)
         sampling = {**card.sampling, **slot.sampling}
         fingerprint = card.model_dump_json()
-    teacher = recipe.teacher
-    endpoint = Endpoint(
-        base_url=slot.base_url or teacher.base_url,
-        model=slot.model or teacher.model,
-        api_key_env=slot.api_key_env or teacher.api_key_env,
-        structured_output=slot.structured_output or teacher.structured_output,
-        timeout_s=teacher.timeout_s,
+    endpoint = recipe.teacher.endpoint(
+        slot.base_url, model=slot.model, api_key_env=slot.api_key_env, structured_output=slot.structured_output
     )
     return ResolvedAgent(agent, name, spec, endpoint, sampling, fingerprint)
 

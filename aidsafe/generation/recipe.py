@@ -7,11 +7,12 @@ import json
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from aidsafe.config.resources import resolve_resource
 from aidsafe.config.yamlio import load_yaml, register_config_model, validate_model
 from aidsafe.errors import AidsafeError
+from aidsafe.teacher.types import Endpoint
 
 __all__ = [
     "TeacherSettings",
@@ -32,16 +33,55 @@ class _Config(BaseModel):
 
 @register_config_model
 class TeacherSettings(_Config):
-    base_url: str = "http://localhost:8000/v1"
+    # One URL, or a list of replicas serving the same model (requests go to the least busy).
+    base_url: str | list[str] = "http://localhost:8000/v1"
     model: str
     api_key_env: str = "OPENAI_API_KEY"
     structured_output: Literal["json_schema", "function_calling"] = "json_schema"
     timeout_s: float = Field(default=120.0, gt=0)
-    concurrency: int = Field(default=32, ge=1)
+    concurrency: int | Literal["auto"] = Field(
+        default=32, description="Requests in flight at most, or auto: adapt per replica (AIMD) up to max_concurrency."
+    )
+    max_concurrency: int = Field(default=256, ge=1, description="The ceiling of an auto concurrency, per replica.")
     max_transport_retries: int = Field(default=6, ge=0)
     max_parse_retries: int = Field(default=2, ge=0)
     backoff_base_s: float = Field(default=1.0, gt=0, description="First transport-retry wait; doubles each try.")
     backoff_max_s: float = Field(default=30.0, gt=0, description="Longest wait, Retry-After included.")
+
+    @field_validator("base_url")
+    @classmethod
+    def _some_url(cls, value: str | list[str]) -> str | list[str]:
+        if isinstance(value, list) and not value:
+            raise ValueError("base_url: give one URL or a non-empty list of replica URLs")
+        return value
+
+    @field_validator("concurrency")
+    @classmethod
+    def _positive(cls, value: int | str) -> int | str:
+        if isinstance(value, int) and value < 1:
+            raise ValueError("concurrency must be at least 1, or auto")
+        return value
+
+    @property
+    def base_urls(self) -> tuple[str, ...]:
+        return tuple(self.base_url) if isinstance(self.base_url, list) else (self.base_url,)
+
+    @property
+    def most_in_flight(self) -> int:
+        """Requests the client may ever have in flight (the executor keeps twice as many items busy)."""
+        return self.max_concurrency if self.concurrency == "auto" else self.concurrency
+
+    def endpoint(self, base_url: str | None = None, **fields: object) -> Endpoint:
+        """The Endpoint these settings describe; a per-agent `base_url` replaces the replicas."""
+        urls = (base_url,) if base_url else self.base_urls
+        values = {
+            "model": self.model,
+            "api_key_env": self.api_key_env,
+            "structured_output": self.structured_output,
+            "timeout_s": self.timeout_s,
+            **{key: value for key, value in fields.items() if value is not None},
+        }
+        return Endpoint(base_url=urls[0], replicas=urls[1:], **values)
 
 
 @register_config_model
@@ -127,6 +167,7 @@ _NON_SEMANTIC_TEACHER = {
     "api_key_env",
     "timeout_s",
     "concurrency",
+    "max_concurrency",
     "max_transport_retries",
     "backoff_base_s",
     "backoff_max_s",

@@ -13,23 +13,25 @@ shows an empty `next` (its task has writes) but still a task: it is resumed, nev
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aidsafe.errors import RunSetupError
+from aidsafe.errors import AidsafeError, RunSetupError
 from aidsafe.generation.graph import GraphDeps, build_graph
 from aidsafe.generation.pipeline import Pipeline, cli_overrides, load_pipeline
 from aidsafe.generation.records import sample_record, write_corpus_stats
 from aidsafe.run.executor import NothingFinished, RecipeJournal, check_something_finished, execute
 from aidsafe.run.journal import RunDirectory, input_digest
+from aidsafe.run.shards import MergeResult, check_shard, merge_runs, parse_shard, record_shard
 from aidsafe.run.task import Rejection, RunContext, Task, describe_exception
 from aidsafe.sources import Prompt, read_prompts
-from aidsafe.teacher.types import InvalidOutputError, Teacher, TeacherError
+from aidsafe.teacher.types import InvalidOutputError, Teacher, TeacherError, TeacherStats
 
-__all__ = ["GenerateRequest", "GenerationTask", "NothingFinished", "generate", "generate_async"]
+__all__ = ["GenerateRequest", "GenerationTask", "NothingFinished", "generate", "generate_async", "merge"]
 
 
 @dataclass
@@ -45,6 +47,30 @@ class GenerateRequest:
     concurrency: int | None = None
     retry_rejected: bool = False
     progress: bool = True
+    shard: str | None = None  # "K/N": only the inputs whose id hashes to K of N (aidsafe.run.shards)
+
+
+def merge(inputs: list[Path], output: Path) -> tuple[MergeResult, dict[str, Any]]:
+    """Combine shard runs of one generation recipe into `output`; stats.json is recomputed from
+    the merged records (the inputs are the shards' together)."""
+    result = merge_runs(inputs, output)
+    shard_stats = [_read_stats(Path(path)) for path in inputs]
+    stats = write_corpus_stats(
+        RunDirectory(Path(output)),
+        inputs=sum(int(s.get("inputs", 0)) for s in shard_stats),
+        repeated_inputs=sum(int(s.get("repeated_inputs_skipped", 0)) for s in shard_stats),
+        teacher=TeacherStats(),
+        wall_s=0.0,
+    )
+    return result, stats
+
+
+def _read_stats(run_dir: Path) -> dict[str, Any]:
+    try:
+        stats = json.loads((run_dir / "stats.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        raise AidsafeError(f"{run_dir / 'stats.json'}: missing or not JSON; is {run_dir} a finished run?") from None
+    return stats if isinstance(stats, dict) else {}
 
 
 def generate(request: GenerateRequest, env: Mapping[str, str], teacher: Teacher | None = None) -> dict[str, Any]:
@@ -62,7 +88,11 @@ async def generate_async(
     prompts, repeats = read_prompts(request.input, request.prompt_field)
     if request.limit is not None:
         prompts = prompts[: request.limit]
+    shard = parse_shard(request.shard) if request.shard else None
+    if shard is not None:
+        prompts = list(shard.select(prompts, key=lambda prompt: prompt.id))
     run_dir = RunDirectory(Path(request.output))
+    check_shard(run_dir.path, shard)
     journal = RecipeJournal(run_dir, pipeline.recipe_hash, pipeline.resolved_recipe())
 
     owns_teacher = teacher is None
@@ -78,7 +108,7 @@ async def generate_async(
             task,
             prompts,
             journal,
-            workers=2 * pipeline.recipe.teacher.concurrency,
+            workers=2 * pipeline.recipe.teacher.most_in_flight,
             stats=teacher.stats,
             retry_rejected=request.retry_rejected,
             progress=request.progress,
@@ -87,6 +117,7 @@ async def generate_async(
         if owns_teacher:
             await teacher.aclose()
         if journal.opened:  # a run that failed its pre-flight leaves no trace in the directory
+            record_shard(run_dir.path, shard)
             stats = write_corpus_stats(
                 run_dir,
                 inputs=len(prompts),

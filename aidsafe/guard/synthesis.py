@@ -23,7 +23,7 @@ from aidsafe.config.resources import resolve_resource
 from aidsafe.config.yamlio import load_yaml, register_config_model, validate_model
 from aidsafe.errors import AidsafeError
 from aidsafe.generation.cards import template_fields
-from aidsafe.generation.recipe import TeacherSettings
+from aidsafe.generation.recipe import _NON_SEMANTIC_TEACHER, TeacherSettings
 from aidsafe.run.executor import RecipeJournal, check_something_finished, execute
 from aidsafe.run.journal import RunDirectory, input_digest
 from aidsafe.run.jsonl import write_atomic
@@ -76,8 +76,7 @@ class LoadedGuardRecipe:
 
     @property
     def endpoint(self) -> Endpoint:
-        t = self.recipe.teacher
-        return Endpoint(t.base_url, t.model, t.api_key_env, t.structured_output, t.timeout_s)
+        return self.recipe.teacher.endpoint()
 
     @property
     def sampling(self) -> dict[str, Any]:
@@ -97,11 +96,6 @@ def recipe_kind(ref: str) -> str | None:
         return None
     kind = data.get("kind") if isinstance(data, dict) else None
     return kind if isinstance(kind, str) else None
-
-
-_NON_SEMANTIC_TEACHER = (
-    "base_url", "api_key_env", "timeout_s", "concurrency", "max_transport_retries", "backoff_base_s", "backoff_max_s"
-)  # fmt: skip
 
 
 def load_guard_recipe(
@@ -197,7 +191,7 @@ async def run_guard_stage(
             make_task(teacher, owns_teacher),
             rows,
             journal,
-            workers=loaded.recipe.teacher.concurrency,
+            workers=loaded.recipe.teacher.most_in_flight,
             stats=teacher.stats,
             retry_rejected=request.retry_rejected,
             progress=request.progress,

@@ -207,12 +207,9 @@ def _guard_judge(recipe: PairsRecipe, policies: PolicySet) -> ResolvedAgent:
     if settings.policies is not None:
         path = recipe.base_dir / settings.policies
         policies = load_policies(path if path.is_file() else settings.policies)
-    teacher = recipe.teacher
-    endpoint = Endpoint(
-        base_url=settings.base_url or teacher.base_url,
-        model=settings.model,
-        api_key_env=settings.api_key_env or teacher.api_key_env,
-        timeout_s=settings.timeout_s or teacher.timeout_s,
+    # Its own URL if given, else the teacher's (replicas included); completions, so no structured mode.
+    endpoint = recipe.teacher.endpoint(
+        settings.base_url, model=settings.model, api_key_env=settings.api_key_env, timeout_s=settings.timeout_s
     )
     return resolve_guard_judge(settings.format, policies, endpoint)
 

@@ -76,7 +76,7 @@ async def make_pairs_async(
             task,
             chosen,
             journal,
-            workers=2 * pipeline.recipe.teacher.concurrency,
+            workers=2 * pipeline.recipe.teacher.most_in_flight,
             stats=teacher.stats,
             retry_rejected=request.retry_rejected,
             progress=request.progress,

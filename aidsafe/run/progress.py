@@ -93,7 +93,9 @@ def _figures(stats: Any, rejected: int) -> list[str]:
     if timeouts and timeouts * 2 >= retries + rejected:
         parts.append(f"{timeouts} timeouts: raise teacher.timeout_s?")
     tokens = stats.prompt_tokens + stats.completion_tokens
-    parts += [f"{stats.calls} calls ({stats.in_flight} out)", f"{retries} retries", f"{tokens / 1000:,.1f}k tokens"]
+    limit = getattr(stats, "concurrency_limit", None)  # set while teacher.concurrency is auto
+    out = f"{stats.in_flight} out of {limit}" if limit else f"{stats.in_flight} out"
+    parts += [f"{stats.calls} calls ({out})", f"{retries} retries", f"{tokens / 1000:,.1f}k tokens"]
     return parts
 
 

@@ -10,7 +10,6 @@ Two kinds of retry, kept apart:
 
 from __future__ import annotations
 
-import asyncio
 import os
 import random
 import time
@@ -27,6 +26,7 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
 
 from aidsafe.errors import AidsafeError, TeacherUnreachable
 from aidsafe.teacher.body import TEXT_PARAMS, request_kwargs, split_sampling
+from aidsafe.teacher.lanes import Lanes
 from aidsafe.teacher.preflight import PREFLIGHT_MESSAGES, PREFLIGHT_SAMPLING, AidsafePreflight, mode_refused
 from aidsafe.teacher.replies import (
     clean_reply,
@@ -42,6 +42,7 @@ from aidsafe.teacher.retry import (
     NotJSONReply,
     describe_failure,
     is_transient,
+    load_outcome,
     refuse_non_json,
     timed_out,
     timeout_hint,
@@ -77,7 +78,8 @@ class TeacherClient:
     def __init__(
         self,
         *,
-        concurrency: int = 32,
+        concurrency: int | None = 32,
+        max_concurrency: int = 256,
         max_transport_retries: int = 6,
         max_parse_retries: int = 2,
         env: Mapping[str, str] | None = None,
@@ -90,8 +92,9 @@ class TeacherClient:
         self._max_parse_retries = max_parse_retries
         self._env = dict(os.environ if env is None else env)
         self._backoff = Backoff(base_s=backoff_base_s, max_s=backoff_max_s, rng=random.Random(seed))
-        self._slots = asyncio.Semaphore(concurrency)
-        self._http = _http_client(concurrency)
+        # None: adaptive per replica, up to max_concurrency each (aidsafe.teacher.lanes).
+        self.lanes = Lanes(concurrency, max_concurrency, on_change=self._show_limit)
+        self._http = _http_client(concurrency or max_concurrency)
         self._models: dict[tuple[str, str, str, float], ChatOpenAI] = {}
         # (base_url, model) of servers that force a tool only by name (see the pre-flight).
         self._named_tool_choice: set[tuple[str, str]] = set()
@@ -100,7 +103,8 @@ class TeacherClient:
     def from_settings(cls, settings: Any, env: Mapping[str, str], seed: int | None) -> Self:
         """The client a recipe's `teacher:` section describes (every stage builds it the same way)."""
         return cls(
-            concurrency=settings.concurrency,
+            concurrency=None if settings.concurrency == "auto" else settings.concurrency,
+            max_concurrency=settings.max_concurrency,
             max_transport_retries=settings.max_transport_retries,
             max_parse_retries=settings.max_parse_retries,
             env=env,
@@ -158,10 +162,23 @@ class TeacherClient:
     async def check_reachable(self, endpoint: Endpoint, *, structured: bool = True) -> None:
         """Pre-flight: the server answers `GET /models` and serves `endpoint.model`; with
         `structured`, it also answers one tiny request in `endpoint.structured_output` mode
-        (a few tokens; callers that only use `complete_text` pass False)."""
-        await self._check_model_list(endpoint)
-        if structured:
-            await self._check_structured_output(endpoint)
+        (a few tokens; callers that only use `complete_text` pass False).
+
+        With several replicas each is checked; one that cannot be reached starts cooling down
+        (its share goes to the others, aidsafe.teacher.lanes) and the run goes on while at least
+        one answers."""
+        failures: list[TeacherUnreachable] = []
+        for url in endpoint.urls:
+            replica = endpoint.at(url)
+            try:
+                await self._check_model_list(replica)
+                if structured:
+                    await self._check_structured_output(replica)
+            except TeacherUnreachable as exc:
+                failures.append(exc)
+                self.lanes.mark_down(url)
+        if len(failures) == len(endpoint.urls):
+            raise failures[0]
 
     async def _check_structured_output(self, endpoint: Endpoint) -> None:
         """A server may list the model and still refuse the mode's request fields (llama-cpp-python
@@ -299,24 +316,31 @@ class TeacherClient:
             before_sleep=lambda _state: self._count_transport_retry(call),
             reraise=True,
         )
+        url = endpoint.base_url
         try:
             async for attempt in retrying:
                 with attempt:
-                    # The slot is held for the request only, never across a backoff sleep.
-                    async with self._slots:
+                    # The slot is held for the request only, never across a backoff sleep; each
+                    # try picks its replica again, so a retry goes where there is room.
+                    async with self.lanes.slot(endpoint.urls) as lease:
+                        url = lease.url
                         self.stats.in_flight += 1
                         tries += 1
                         try:
-                            return await within(endpoint.timeout_s, request(self._chat_model(endpoint, api_key)))
-                        except openai.APITimeoutError as exc:
+                            chat_model = self._chat_model(endpoint.at(url), api_key)
+                            reply = await within(endpoint.timeout_s, request(chat_model))
+                        except openai.APIError as exc:
+                            lease.outcome = load_outcome(exc)
                             if timed_out(exc):
                                 timeouts += 1
                                 self.stats.timeouts += 1
                             raise
                         finally:
                             self.stats.in_flight -= 1
+                        lease.outcome = load_outcome(None)
+                        return reply
         except openai.APIError as exc:
-            where = f"{call.agent}: teacher {endpoint.model} at {endpoint.base_url}"
+            where = f"{call.agent}: teacher {endpoint.model} at {url}"
             if is_transient(exc):
                 raise TransientTeacherError(
                     f"{where} failed {tries} times in a row, last: {describe_failure(exc)}"
@@ -324,6 +348,9 @@ class TeacherClient:
                 ) from exc
             raise TeacherError(f"{where} rejected the request: {describe_failure(exc)}") from exc
         raise AssertionError("unreachable: tenacity either returns or raises")
+
+    def _show_limit(self, limit: int) -> None:
+        self.stats.concurrency_limit = limit
 
     def _count_transport_retry(self, call: CallRecord) -> None:
         call.transport_retries += 1

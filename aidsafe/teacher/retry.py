@@ -15,11 +15,14 @@ from typing import Any, TypeVar
 import openai
 from tenacity import RetryCallState
 
+from aidsafe.teacher.lanes import Outcome
+
 __all__ = [
     "Backoff",
     "NotJSONReply",
     "describe_failure",
     "is_transient",
+    "load_outcome",
     "refuse_non_json",
     "retry_after_s",
     "timed_out",
@@ -66,6 +69,21 @@ def is_transient(exc: BaseException) -> bool:
     # APITimeoutError is a subclass of APIConnectionError; the SDK wraps every httpx transport
     # error (connect, read, remote protocol) in one of the two.
     return isinstance(exc, openai.APIConnectionError)
+
+
+def load_outcome(exc: BaseException | None) -> Outcome:
+    """What a request's end says about the replica it went to (aidsafe.teacher.lanes)."""
+    if exc is None:
+        return Outcome.OK
+    if isinstance(exc, openai.APIStatusError):
+        if exc.status_code in (429, 503):
+            return Outcome.OVERLOADED
+        return Outcome.DOWN if exc.status_code in (502, 504) else Outcome.FAILED
+    if timed_out(exc):
+        return Outcome.OVERLOADED
+    if isinstance(exc, NotJSONReply):  # a proxy's error page: the server behind it is not answering
+        return Outcome.DOWN
+    return Outcome.DOWN if isinstance(exc, openai.APIConnectionError) else Outcome.FAILED
 
 
 def retry_after_s(exc: BaseException | None) -> float | None:

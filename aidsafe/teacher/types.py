@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Literal, Protocol, TypeVar
 
 from pydantic import BaseModel
@@ -36,6 +36,17 @@ class Endpoint:
     api_key_env: str = "OPENAI_API_KEY"
     structured_output: Literal["json_schema", "function_calling"] = "json_schema"
     timeout_s: float = 120.0
+    # Further replica URLs serving the same model (vLLM data-parallel replicas, several hosts);
+    # base_url is the first. Requests are routed among them (aidsafe.teacher.lanes).
+    replicas: tuple[str, ...] = ()
+
+    @property
+    def urls(self) -> tuple[str, ...]:
+        return (self.base_url, *(url for url in self.replicas if url != self.base_url))
+
+    def at(self, url: str) -> Endpoint:
+        """This endpoint on one of its replicas only."""
+        return replace(self, base_url=url, replicas=())
 
 
 @dataclass
@@ -98,6 +109,7 @@ class TeacherStats:
     transport_retries: int = 0
     failed_calls: int = 0
     timeouts: int = 0  # attempts that got no whole reply within timeout_s
+    concurrency_limit: int | None = None  # the adaptive limit now (teacher.concurrency: auto), else None
     latency_total_s: float = 0.0
     latencies_s: LatencySample = field(default_factory=LatencySample, repr=False)
 

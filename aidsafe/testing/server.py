@@ -56,6 +56,7 @@ class Fault(StrEnum):
 
     HTTP_500 = "http_500"
     HTTP_429 = "http_429"  # with a Retry-After header
+    OVER_CAPACITY = "over_capacity"  # HTTP 429 at once, no latency (the `capacity` option)
     HTTP_400 = "http_400"  # a request error the client must not retry
     SLOW = "slow"  # sleep `slow_s` (past the client's timeout) before replying
     MALFORMED_JSON = "malformed_json"  # content (or tool arguments) that is not JSON
@@ -163,6 +164,7 @@ class ScriptedServer:
         retry_after_s: float = 1.0,
         slow_s: float = 5.0,
         context_chars: int | None = None,
+        capacity: int | None = None,
         port: int = 0,
     ) -> None:
         if fault_plan is not None and fault_rates:
@@ -175,6 +177,10 @@ class ScriptedServer:
         # A model's context window, in prompt characters: a longer request is refused with the
         # HTTP 400 vLLM sends when the prompt does not fit.
         self.context_chars = context_chars
+        # A rate-limited server: a request that arrives while `capacity` are in flight is
+        # answered HTTP 429 at once (with Retry-After), as a proxy in front of vLLM does.
+        self.capacity = capacity
+        self.over_capacity = 0
         self.max_in_flight = 0
         self.errors: list[BaseException] = []
         self._fault_plan = fault_plan or _random_plan(fault_rates or {}, seed)
@@ -263,6 +269,9 @@ class ScriptedServer:
             except Exception as exc:  # a broken plan: answer 500 and re-raise at __exit__
                 self.errors.append(exc)
                 fault = Fault.HTTP_500
+            if self.capacity is not None and self._in_flight >= self.capacity:
+                fault = Fault.OVER_CAPACITY
+                self.over_capacity += 1
             record = RecordedRequest(
                 index=index,
                 time=arrived,
@@ -272,19 +281,24 @@ class ScriptedServer:
                 headers={name.lower(): value for name, value in headers.items()},
             )
             self._requests.append(record)
-            self._in_flight += 1
-            self.max_in_flight = max(self.max_in_flight, self._in_flight)
+            if fault is not Fault.OVER_CAPACITY:  # answered at once: never counts as in flight
+                self._in_flight += 1
+                self.max_in_flight = max(self.max_in_flight, self._in_flight)
         return record
 
-    def _release(self) -> None:
+    def _release(self, record: RecordedRequest) -> None:
+        if record.fault is Fault.OVER_CAPACITY:
+            return
         with self._lock:
             self._in_flight -= 1
 
     def _reply(self, record: RecordedRequest) -> tuple[int, dict[str, str], dict[str, Any] | str] | None:
         """(status, headers, body) for one admitted request, or None to drop the connection. A
         str body is sent as an HTML page."""
-        self._stopping.wait(self.latency_s)
         fault = record.fault
+        if fault is Fault.OVER_CAPACITY:
+            return 429, {"Retry-After": f"{self.retry_after_s:g}"}, _error("too many requests", "rate_limit_exceeded")
+        self._stopping.wait(self.latency_s)
         if fault is Fault.RESET:
             return None
         if fault is Fault.HTTP_500:
@@ -379,7 +393,7 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             self._send(*reply, dribble_s=scripted.slow_s if record.fault is Fault.DRIBBLE else 0.0)
         finally:
-            scripted._release()
+            scripted._release(record)
 
     def _send(
         self, status: int, headers: Mapping[str, str], body: dict[str, Any] | str, *, dribble_s: float = 0.0
@@ -577,6 +591,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--retry-after", type=float, default=1.0)
     parser.add_argument("--slow", type=float, default=5.0, help="seconds a slow fault sleeps")
+    parser.add_argument("--capacity", type=int, help="answer HTTP 429 above this many requests in flight")
     args = parser.parse_args(argv)
     rates = {name: float(rate) for name, _, rate in (item.partition("=") for item in args.fault_rate)}
     server = ScriptedServer(
@@ -588,6 +603,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         seed=args.seed,
         retry_after_s=args.retry_after,
         slow_s=args.slow,
+        capacity=args.capacity,
         port=args.port,
     )
     # SIGTERM (how tests and benchmarks end us) unwinds through `finally` like Ctrl-C does.
