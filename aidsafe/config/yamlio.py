@@ -188,6 +188,8 @@ def format_validation_error(
             msg += f"; expected one of: {', '.join(allowed)}"
     elif err["type"] == "missing":
         msg = "required key is missing"
+    elif err["type"] == "value_error":  # a validator's own sentence, without pydantic's prefix
+        msg = msg.removeprefix("Value error, ")
     count = exc.error_count()
     more = f" (and {count - 1} more error{'s' if count > 2 else ''})" if count > 1 else ""
     override = blamed_override(loc, overrides)

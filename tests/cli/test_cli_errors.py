@@ -61,7 +61,7 @@ def test_bad_set_override(run_cli):
     _one_line_error(
         *run_cli("validate", "aidsafe", "--set", "teacher.concurrency=0")[::2],
         "teacher.concurrency",
-        "greater than or equal to 1",
+        "concurrency must be at least 1, or auto",
     )
 
 
