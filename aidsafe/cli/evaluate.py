@@ -121,15 +121,15 @@ def eval_cot(
         Path | None, typer.Option(help="Another run of the same prompts: pairwise preference, matched by prompt id.")
     ] = None,
     output: Annotated[
-        Path | None, typer.Option(help="Folder for one folder of verdicts per judge (default RUN/eval-cot, or RUN/eval-cot/vs-OTHER).")
+        Path | None, typer.Option(help="Holds one folder per judge (default RUN/eval-cot, or RUN/eval-cot/vs-OTHER).")
     ] = None,
     policies: Annotated[str | None, typer.Option(help="Policy set the judge reads (default: the run's own).")] = None,
     limit: Annotated[int | None, typer.Option(help="Only the first N samples (or matched prompts).", min=1)] = None,
     concurrency: Annotated[int, typer.Option(help="Judge calls in flight at most.", min=1)] = 8,
     seed: Annotated[int, typer.Option(help="Seeds which run is answer A for each prompt (--compare).")] = 0,
-    api_key_env: Annotated[str, typer.Option(help="Environment variable holding the judge's API key.")] = "OPENAI_API_KEY",
-    retry_rejected: Annotated[bool, typer.Option(help="Also retry items rejected for non-transient reasons.")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the report as one JSON object instead of tables.")] = False,
+    api_key_env: Annotated[str, typer.Option(help="Variable holding the judge's API key.")] = "OPENAI_API_KEY",
+    retry_rejected: Annotated[bool, typer.Option(help="Also retry non-transient rejections.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON instead of tables.")] = False,
     progress: Annotated[bool, typer.Option(help="Show the live progress bar.")] = True,
 ) -> None:
     """CoT quality: an LLM judge scores every sample 1-5 on six criteria, or prefers between two runs."""

@@ -123,7 +123,6 @@ async def _evaluate(request: CotEvalRequest, env: Mapping[str, str], teacher: Te
         base = request.output or Path(request.run) / "eval-cot" / f"vs-{Path(request.compare).resolve().name}"
     if request.limit is not None:
         items = items[: request.limit]
-    keys = {item.id for item in items}
     judged: list[dict[str, Any]] = []
     for judge_model in request.judges:  # every judge resolved first: a bad card stops before any call
         settings = TeacherSettings(base_url=judge_model.base_url, model=judge_model.model,
@@ -133,7 +132,6 @@ async def _evaluate(request: CotEvalRequest, env: Mapping[str, str], teacher: Te
     for entry in judged:
         entry["dir"] = _judge_dir(base, entry["model"], request.judges)
         entry["records"] = await _run_judge(request, entry, policies, items, teacher, env)
-        entry["records"] = [r for r in entry["records"] if r["id"] in keys]
     report = build_report(request, judged, policies, matching)
     write_atomic(base / "report.json", json.dumps(report, indent=2, allow_nan=False) + "\n")
     return report
@@ -167,8 +165,9 @@ async def _run_judge(request: CotEvalRequest, entry: dict[str, Any], policies: P
     finally:
         if owns:
             await client.aclose()
-    records = list(run_dir.iter_samples())
-    rejected = sum(1 for _ in run_dir.iter_rejected())
+    keys = {item.id for item in items}
+    records = [r for r in run_dir.iter_samples() if r["id"] in keys]
+    rejected = sum(1 for r in run_dir.iter_rejected() if r["id"] in keys)
     stats = {"judged": len(records), "rejected": rejected, "pending": max(len(items) - len(records) - rejected, 0)}
     write_atomic(run_dir.stats_path, json.dumps(stats, indent=2) + "\n")
     check_something_finished(outcome, run_dir.rejected_path, stats, noun=task.noun)
@@ -190,7 +189,8 @@ def match_runs(run: list[Chosen], other: list[Chosen]) -> tuple[list[Matched], d
                 "compare runs generated from the same prompts file"
             )
         matched.append(Matched(sample.id, sample.prompt, sample, found))
-    counts = {"matched": len(matched), "only_in_run": len(run) - len(matched), "only_in_other": len(other) - len(matched)}
+    n = len(matched)
+    counts = {"matched": n, "only_in_run": len(run) - n, "only_in_other": len(other) - n}
     if not matched:
         raise AidsafeError("--compare: no prompt id is in both runs; compare runs generated from the same prompts")
     return matched, counts

@@ -135,8 +135,10 @@ def report_tables(report: dict[str, Any]) -> list[Any]:
             table.add_row(c, *(_show(j["criteria"][c]) for j in report["judges"]))
     else:
         m = report["matching"]
-        table = Table(title=f"{report['run']} vs {report['compare']}: {m['matched']} prompts matched "
-                            f"({m['only_in_run']} only in the run, {m['only_in_other']} only in the other)")  # fmt: skip
+        table = Table(
+            title=f"{report['run']} vs {report['compare']}: {m['matched']} prompts matched "
+            f"({m['only_in_run']} only in the run, {m['only_in_other']} only in the other)"
+        )
         for column in ("Judge", "Pairs", "Wins", "Ties", "Losses", "Win rate [95% Wilson]", "Loss rate"):
             table.add_column(column, justify="left" if column == "Judge" else "right")
         for j in report["judges"]:

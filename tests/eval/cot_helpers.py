@@ -32,7 +32,8 @@ def write_run(path: Path, samples: list[tuple[str, str]], response: str = "Here 
         for sid, prompt in samples
     ]  # fmt: skip
     (path / "samples.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines), encoding="utf-8")
-    recipe = {"name": "handmade", "policies": "aidsafe", "resolved": {"policy_set": {"id": "aidsafe", "version": "1.0"}}}
+    used = {"policy_set": {"id": "aidsafe", "version": "1.0"}}
+    recipe = {"name": "handmade", "policies": "aidsafe", "resolved": used}
     (path / "recipe.yaml").write_text(yaml.safe_dump(recipe), encoding="utf-8")
     return path
 

@@ -22,7 +22,8 @@ MEANS = dict(zip(CRITERIA, [5, 3, 3, 3, 2, 5], strict=True))
 
 
 def _graded_run(tmp_path):
-    samples = [(f"s{i}", f"[scores={s}]{' [b+coherence]' if i < 2 else ''} Question {i}?") for i, s in enumerate(SCORES)]
+    tags = [f"[scores={s}]{' [b+coherence]' if i < 2 else ''}" for i, s in enumerate(SCORES)]
+    samples = [(f"s{i}", f"{tag} Question {i}?") for i, tag in enumerate(tags)]
     return write_run(tmp_path / "run", samples)
 
 
