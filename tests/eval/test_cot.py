@@ -169,3 +169,32 @@ def test_a_run_without_its_recipe_needs_policies(tmp_path, run_cli):
     (run / "recipe.yaml").unlink()
     code, _, err = run_cli("eval", "cot", run, "--base-url", "http://127.0.0.1:9/v1", "--model", "m", "--no-progress")
     assert code == 2 and "recipe.yaml: policies: missing; pass --policies" in err
+
+
+def test_rejected_samples_are_kept_with_reasons_and_retried_alone(tmp_path, run_cli):
+    from aidsafe.testing.server import responder_by_schema_name
+    from tests.eval.cot_helpers import grade
+
+    run = _graded_run(tmp_path)
+    lines = (run / "samples.jsonl").read_text().splitlines()
+    flaky = [line.replace("Question", "[flaky] Question") for line in lines[2:]]
+    (run / "samples.jsonl").write_text("\n".join(lines[:2] + flaky) + "\n")
+
+    def out_of_range(request):  # a judge without guided decoding: 7 is outside the enum, re-asked, rejected
+        reply = grade(request)
+        flaky = any("[flaky]" in str(m.get("content")) for m in request["messages"])
+        return {**reply, "coherence": 7} if flaky else reply
+
+    args = ["--model", "judge-a", "--json"]
+    with ScriptedServer(responder_by_schema_name({"CotScores": out_of_range}), models=["judge-a"]) as server:
+        first = json.loads(_eval(run_cli, run, "--base-url", server.base_url, *args))
+    assert (first["judges"][0]["samples"], first["judges"][0]["rejected"]) == (2, 2)
+    rejected = read_jsonl(run / "eval-cot" / "judge-a" / "rejected.jsonl")
+    assert sorted(r["id"] for r in rejected) == ["s2", "s3"] and {r["reason"] for r in rejected} == {"invalid_output"}
+    assert first["judges"][0]["criteria"]["coherence"]["value"] == 3  # s0 and s1: 4 and 2
+    with ScriptedServer(judge_responder(), models=["judge-a"]) as server:
+        second = json.loads(_eval(run_cli, run, "--base-url", server.base_url, *args, "--retry-rejected"))
+        asked = [r for r in server.requests if "[scores=" in r.text]
+        assert calls(server, "CotScores") == 2 and all("[flaky]" in r.text for r in asked)
+    assert (second["judges"][0]["samples"], second["judges"][0]["rejected"]) == (4, 0)
+    assert second["judges"][0]["criteria"]["coherence"]["value"] == 3
