@@ -146,6 +146,8 @@ async def _run_judge(request: CotEvalRequest, entry: dict[str, Any], policies: P
     body = {**about, "card": agent.fingerprint, "model": agent.endpoint.model, "sampling": agent.sampling,
             "policies": policies.model_dump(mode="json"), "min_chars": request.min_chars}  # fmt: skip
     body.pop("run"), body.pop("compare")  # where the runs are does not change a verdict; their content does
+    if not request.compare:
+        body.pop("seed")  # it only draws the A/B order of --compare
     judge_hash = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
     resolved = {**about, "judge": {"agent": agent.name, "model": agent.endpoint.model,
                                    "base_url": agent.endpoint.base_url, "sampling": agent.sampling},
