@@ -1,8 +1,9 @@
-"""`aidsafe eval ...`: scores for guard predictions (and later stages' evaluations)."""
+"""`aidsafe eval ...`: scores for guard predictions, CoT quality of generation runs (`eval cot`)."""
 
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -103,3 +104,47 @@ def _print_suite(result: Any, predictions_dir: Path) -> None:
     label = "Mean of the three tasks" + ("" if complete else " (partial: benchmarks missing)")
     table.add_row("all", label, "-" if value is None else f"{value:.2f}", "", "", "", style="bold")
     Console(width=110).print(table)
+
+
+@app.command("cot")
+def eval_cot(
+    run: Annotated[Path, typer.Argument(help="A generation run directory (aidsafe generate's --output).")],
+    model: Annotated[
+        list[str],
+        typer.Option(help="Judge model; repeat for several judges. NAME (at --base-url) or base_url=URL,model=NAME."),
+    ],
+    base_url: Annotated[str | None, typer.Option(help="Judge endpoint, e.g. http://localhost:8000/v1.")] = None,
+    judge: Annotated[
+        str | None, typer.Option(help="Judge card (path or built-in); default cot_grader, cot_pairwise with --compare.")
+    ] = None,
+    compare: Annotated[
+        Path | None, typer.Option(help="Another run of the same prompts: pairwise preference, matched by prompt id.")
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option(help="Holds one folder per judge (default RUN/eval-cot, or RUN/eval-cot/vs-OTHER).")
+    ] = None,
+    policies: Annotated[str | None, typer.Option(help="Policy set the judge reads (default: the run's own).")] = None,
+    limit: Annotated[int | None, typer.Option(help="Only the first N samples (or matched prompts).", min=1)] = None,
+    concurrency: Annotated[int, typer.Option(help="Judge calls in flight at most.", min=1)] = 8,
+    seed: Annotated[int, typer.Option(help="Seeds which run is answer A for each prompt (--compare).")] = 0,
+    api_key_env: Annotated[str, typer.Option(help="Variable holding the judge's API key.")] = "OPENAI_API_KEY",
+    retry_rejected: Annotated[bool, typer.Option(help="Also retry non-transient rejections.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON instead of tables.")] = False,
+    progress: Annotated[bool, typer.Option(help="Show the live progress bar.")] = True,
+) -> None:
+    """CoT quality: an LLM judge scores every sample 1-5 on six criteria, or prefers between two runs."""
+    from rich.console import Console
+
+    from aidsafe.eval.cot import CotEvalRequest, evaluate_cot, parse_judges
+    from aidsafe.eval.cot_report import report_tables
+
+    request = CotEvalRequest(run=run, judges=parse_judges(model, base_url), compare=compare, card=judge, output=output,
+                             policies=policies, limit=limit, concurrency=concurrency, seed=seed,
+                             api_key_env=api_key_env, retry_rejected=retry_rejected, progress=progress)  # fmt: skip
+    report = evaluate_cot(request, env=dict(os.environ))
+    if as_json:
+        typer.echo(json.dumps(report, indent=2))
+        return
+    console = Console(width=140)
+    for table in report_tables(report):
+        console.print(table)

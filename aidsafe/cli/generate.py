@@ -157,7 +157,9 @@ def validate(recipe: RecipeArg, set_: SetOpt = []) -> None:  # noqa: B006
         return
 
     pipeline = load_pipeline(recipe, set_)
-    roles = ", ".join(f"{role}: {'/'.join(a.name for a in agents)}" for role, agents in pipeline.agents.items())
+    roles = ", ".join(
+        f"{role}: {'/'.join(a.name for a in agents)}" for role, agents in pipeline.agents.items() if agents
+    )
     typer.echo(
         f"ok: recipe {pipeline.recipe.name} ({pipeline.recipe_hash}); policies {pipeline.policies.id} "
         f"v{pipeline.policies.version} ({len(pipeline.policies.policies)}); {roles}"
@@ -171,4 +173,5 @@ def graph(recipe: RecipeArg, set_: SetOpt = []) -> None:  # noqa: B006
     from aidsafe.generation.pipeline import load_pipeline
 
     pipeline = load_pipeline(recipe, set_)
-    typer.echo(build_graph(dedup=pipeline.recipe.dedup.enabled).get_graph().draw_mermaid())
+    roles = [role for role, agents in pipeline.agents.items() if agents]
+    typer.echo(build_graph(dedup=pipeline.recipe.dedup.enabled, roles=roles).get_graph().draw_mermaid())

@@ -159,7 +159,7 @@ def resolve_agents(recipe: Recipe) -> dict[str, list[ResolvedAgent]]:
     resolved: dict[str, list[ResolvedAgent]] = {}
     for role, spec in ROLES.items():
         found = getattr(recipe.agents, spec.slot)
-        slots = found if isinstance(found, list) else [found]
+        slots = found if isinstance(found, list) else [] if found is None else [found]  # None: role left out
         resolved[role] = []
         for index, slot in enumerate(slots):
             key = f"agents.{spec.slot}.{index}" if isinstance(found, list) else f"agents.{spec.slot}"

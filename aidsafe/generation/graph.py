@@ -1,6 +1,7 @@
 """The AIDSAFE graph for one prompt (one LangGraph thread per sample).
 
-decompose -> initial_cot -> deliberate (loop) -> dedup -> refine. The topology is built with no
+decompose -> initial_cot -> deliberate (loop) -> dedup -> refine; a recipe that leaves roles
+out gets the graph without their nodes (initial_cot alone: the zero-shot baseline). The topology is built with no
 runtime (`build_graph`), so it can be drawn with nothing loaded; what the nodes need (agents,
 policies, teacher, dedup) arrives per run as LangGraph's context:
 
@@ -15,7 +16,7 @@ never the text.
 from __future__ import annotations
 
 import operator
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, TypedDict
 
@@ -118,12 +119,21 @@ async def _dedup(state: SampleState, runtime: Any) -> dict:
     return {"thoughts": [t for t in thoughts if t["id"] not in dropped], "removed": removed}
 
 
-def build_graph(*, dedup: bool = False, checkpointer: Any = None) -> Any:
+def build_graph(*, dedup: bool = False, checkpointer: Any = None, roles: Iterable[str] | None = None) -> Any:
     """Compile the graph's topology; `checkpointer` persists each step under thread_id = sample id.
 
     Needs no runtime: the context (a GraphDeps) is given to each invoke. With `dedup`, a dedup node
-    runs between deliberation and refinement (its context's `dedup` must then be set)."""
+    runs between deliberation and refinement (its context's `dedup` must then be set). `roles`:
+    the roles the recipe fills (default all); a node is left out for each missing one, so a
+    recipe with initial_cot alone is START -> initial_cot -> END (recipes/llm-zs.yaml)."""
     from langgraph.graph import END, START, StateGraph
+
+    present = set(ROLES) if roles is None else set(roles)
+    if "initial_cot" not in present:
+        raise ValueError("a generation graph needs the initial_cot role")
+    # Dedup only trims thoughts for the refiner, so it runs only where there is one.
+    dedup = dedup and "refiner" in present
+    after_deliberation = "dedup" if dedup else "refine" if "refiner" in present else END
 
     def route(state: SampleState, runtime: Any) -> str:
         going_on = stop_route(state, runtime.context.max_rounds) == "continue"
@@ -131,17 +141,23 @@ def build_graph(*, dedup: bool = False, checkpointer: Any = None) -> Any:
 
     graph = StateGraph(SampleState, context_schema=GraphDeps)
     for spec in ROLES.values():
-        graph.add_node(spec.node, _role_node(spec))
-    after_deliberation = "refine"
+        if spec.name in present:
+            graph.add_node(spec.node, _role_node(spec))
     if dedup:
         graph.add_node("dedup", _dedup)
         graph.add_edge("dedup", "refine")
-        after_deliberation = "dedup"
-    graph.add_edge(START, "decompose")
-    graph.add_edge("decompose", "initial_cot")
-    graph.add_conditional_edges("initial_cot", route, ["deliberate", after_deliberation])
-    graph.add_conditional_edges("deliberate", route, ["deliberate", after_deliberation])
-    graph.add_edge("refine", END)
+    if "intent_decomposer" in present:
+        graph.add_edge(START, "decompose")
+        graph.add_edge("decompose", "initial_cot")
+    else:
+        graph.add_edge(START, "initial_cot")
+    if "deliberator" in present:
+        graph.add_conditional_edges("initial_cot", route, ["deliberate", after_deliberation])
+        graph.add_conditional_edges("deliberate", route, ["deliberate", after_deliberation])
+    else:
+        graph.add_edge("initial_cot", after_deliberation)
+    if "refiner" in present:
+        graph.add_edge("refine", END)
     return graph.compile(checkpointer=checkpointer)
 
 

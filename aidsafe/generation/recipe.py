@@ -104,10 +104,13 @@ class AgentSlot(_Config):
 
 @register_config_model
 class AgentRoles(_Config):
-    intent_decomposer: AgentSlot
+    """Only initial_cot is required: a recipe that leaves out the other roles runs a shorter graph
+    (recipes/llm-zs.yaml, the paper's zero-shot baseline, has initial_cot alone)."""
+
+    intent_decomposer: AgentSlot | None = None
     initial_cot: AgentSlot
-    deliberators: list[AgentSlot] = Field(min_length=1)
-    refiner: AgentSlot
+    deliberators: list[AgentSlot] = Field(default_factory=list)
+    refiner: AgentSlot | None = None
 
 
 @register_config_model
@@ -146,6 +149,15 @@ class Recipe(_Config):
 
     # Where relative paths in the recipe resolve; not part of the YAML.
     base_dir: Path = Field(default=Path("."), exclude=True)
+
+    @model_validator(mode="after")
+    def _deliberators_for_rounds(self) -> Recipe:
+        if self.deliberation.max_rounds > 0 and not self.agents.deliberators:
+            raise ValueError(
+                f"deliberation.max_rounds is {self.deliberation.max_rounds} but agents.deliberators is empty; "
+                "list deliberators or set deliberation.max_rounds: 0"
+            )
+        return self
 
 
 def load_recipe(ref: str | Path, overrides: list[str] | None = None) -> Recipe:
@@ -189,7 +201,8 @@ def semantic_hash(recipe: Recipe, extra: dict[str, Any]) -> str:
 
 
 def _all_slots(agents: dict[str, Any]) -> list[dict[str, Any]]:
-    return [agents["intent_decomposer"], agents["initial_cot"], *agents["deliberators"], agents["refiner"]]
+    slots = [agents["intent_decomposer"], agents["initial_cot"], *agents["deliberators"], agents["refiner"]]
+    return [slot for slot in slots if slot is not None]  # roles a recipe leaves out have none
 
 
 def check_output_dir_recipe(stored: str | None, current: str, output_dir: Path) -> None:

@@ -34,7 +34,8 @@ def sample_record(state: dict[str, Any], recipe_hash: str, policies: PolicySet) 
             "recipe_hash": recipe_hash,
             "policy_set": {"id": policies.id, "version": policies.version},
             "rounds_used": state.get("rounds", 0),
-            "stop_reason": state.get("stop_reason", ""),
+            # The refiner sets it when there was no deliberation; a graph without one cannot.
+            "stop_reason": state.get("stop_reason") or "no_deliberation",
             "calls": calls,
             "prompt_tokens": sum(c["prompt_tokens"] for c in calls),
             "completion_tokens": sum(c["completion_tokens"] for c in calls),

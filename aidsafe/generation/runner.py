@@ -160,13 +160,14 @@ class GenerationTask(Task[Prompt]):
     async def start(self, ctx: RunContext) -> None:
         recipe = self.pipeline.recipe
         dedup = None
-        if recipe.dedup.enabled:
+        if recipe.dedup.enabled and self.pipeline.agents.get("refiner"):  # dedup runs only before a refiner
             from aidsafe.generation.dedup import ThoughtDeduplicator
 
             dedup = ThoughtDeduplicator(recipe.dedup.model, recipe.dedup.threshold, recipe.dedup.device)
             ctx.background(_warm_up(dedup, recipe.dedup.model, ctx))  # while the first calls are out
         self.deps = GraphDeps.from_pipeline(self.pipeline, self.teacher, dedup)  # the graph's context
-        self.graph = build_graph(dedup=dedup is not None, checkpointer=ctx.checkpointer)
+        roles = [role for role, agents in self.pipeline.agents.items() if agents]
+        self.graph = build_graph(dedup=dedup is not None, checkpointer=ctx.checkpointer, roles=roles)
 
     async def run(self, prompt: Prompt, ctx: RunContext) -> dict[str, Any]:
         config = ctx.thread(prompt.id)

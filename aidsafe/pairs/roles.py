@@ -36,6 +36,8 @@ __all__ = [
     "apply_belief",
     "apply_rejected",
     "apply_verdict",
+    "render_answer",
+    "render_thoughts",
 ]
 
 
@@ -121,7 +123,7 @@ def pair_template_values(state: dict, policies: PolicySet, agent_name: str, max_
     """Everything a pair card may reference, rendered as text for the teacher."""
     chosen = state.get("chosen", {})
     rejected = state.get("rejected") or {}
-    sides = [_render_side(chosen), _render_side(rejected)]
+    sides = [render_answer(chosen), render_answer(rejected)]
     if state.get("judge_order") == "rejected_first":
         sides.reverse()
     belief = state.get("belief") or {}
@@ -131,7 +133,7 @@ def pair_template_values(state: dict, policies: PolicySet, agent_name: str, max_
         "policy_ids": ", ".join(policies.ids),
         "agent_name": agent_name,
         "intents": _render_intents(state.get("intents", [])),
-        "chosen_thoughts": _render_thoughts(chosen.get("thoughts", [])),
+        "chosen_thoughts": render_thoughts(chosen.get("thoughts", [])),
         "chosen_response": chosen.get("response", ""),
         "attempts": _render_attempts(state.get("attempts", [])),
         "iteration": str(len(state.get("attempts", [])) + 1),
@@ -146,7 +148,8 @@ def _render_intents(intents: list[dict]) -> str:
     return "\n".join(f"- ({i['kind']}, {i['nature']}) {i['text']}" for i in intents) or "(none)"
 
 
-def _render_thoughts(thoughts: list[dict]) -> str:
+def render_thoughts(thoughts: list[dict]) -> str:
+    """Numbered thoughts with their cited ids, as the judges read them (the pairs judge, eval cot)."""
     lines = []
     for number, thought in enumerate(thoughts, start=1):
         cited = f" [{', '.join(thought['policies'])}]" if thought.get("policies") else ""
@@ -154,8 +157,9 @@ def _render_thoughts(thoughts: list[dict]) -> str:
     return "\n".join(lines) or "(none)"
 
 
-def _render_side(side: dict) -> str:
-    return f"Reasoning:\n{_render_thoughts(side.get('thoughts', []))}\n\nResponse:\n{side.get('response', '')}"
+def render_answer(side: dict) -> str:
+    """One answer (thoughts and response) as a judge reads it."""
+    return f"Reasoning:\n{render_thoughts(side.get('thoughts', []))}\n\nResponse:\n{side.get('response', '')}"
 
 
 def _render_attempts(attempts: list[dict]) -> str:
