@@ -22,7 +22,7 @@ from aidsafe.generation.agents import ResolvedAgent
 from aidsafe.generation.policies import PolicySet
 from aidsafe.generation.roles import Turn
 from aidsafe.guard.judge import GuardClient, guard_p_unsafe, render_judge_prompt
-from aidsafe.pairs.roles import PairRoleSpec, _render_side
+from aidsafe.pairs.roles import PairRoleSpec, render_answer
 from aidsafe.teacher.types import Endpoint
 
 __all__ = [
@@ -97,8 +97,8 @@ class GuardJudge:
     async def __call__(self, state: dict, ctx: Any) -> GuardVerdict:
         client = GuardClient(ctx.teacher, ctx.endpoint, ctx.agent_name or self.name, role="judge", calls=ctx.calls)
         chosen, rejected = await asyncio.gather(
-            guard_p_unsafe(client, self.fmt, state["prompt"], _render_side(state["chosen"]), self.policies),
-            guard_p_unsafe(client, self.fmt, state["prompt"], _render_side(state["rejected"]), self.policies),
+            guard_p_unsafe(client, self.fmt, state["prompt"], render_answer(state["chosen"]), self.policies),
+            guard_p_unsafe(client, self.fmt, state["prompt"], render_answer(state["rejected"]), self.policies),
         )
 
         def side(score: Any) -> GuardSide:
