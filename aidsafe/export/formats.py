@@ -5,6 +5,10 @@
   from the export and one trained from the run see the same text.
 - `aidsafe`: the columns of the published AIDSAFE dataset (`prompt`, `thoughts`, `response`,
   `deliberation_log`), for side-by-side comparison with AmazonScience/AIDSAFE.
+- `dpo`: TRL's preference columns. A pairs run's pair through `preference_row` (conversational,
+  both sides in the CoT template; `aidsafe train dpo` reads a pairs run with it too); a
+  hard-sample pair as its raw GuardReasoner texts with its `weight`.
+- `guardreasoner`: a traces run's `instruction` / `input` / `output`, byte for byte.
 """
 
 from __future__ import annotations
@@ -14,7 +18,18 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["FORMATS", "cot_answer", "joined_thoughts", "sft_row", "aidsafe_row", "features_of", "in_test_split"]
+__all__ = [
+    "FORMATS",
+    "aidsafe_row",
+    "cot_answer",
+    "dpo_row",
+    "features_of",
+    "guardreasoner_row",
+    "in_test_split",
+    "joined_thoughts",
+    "preference_row",
+    "sft_row",
+]
 
 
 def joined_thoughts(record: dict[str, Any]) -> str:
@@ -47,15 +62,59 @@ def aidsafe_row(record: dict[str, Any], cot_template: str) -> dict[str, Any]:
     }
 
 
-FORMATS: dict[str, Callable[[dict[str, Any], str], dict[str, Any]]] = {"sft": sft_row, "aidsafe": aidsafe_row}
+def preference_row(record: dict[str, Any], cot_template: str) -> dict[str, list[dict[str, str]]]:
+    """A pairs run's pair in TRL's conversational preference format, both sides in `cot_template`.
+    The ear-whisperer's belief is never in the prompt: the model learns to refuse the steered
+    reasoning from the plain request."""
+
+    def answer(side: dict[str, Any]) -> list[dict[str, str]]:
+        return [{"role": "assistant", "content": cot_answer(side, cot_template)}]
+
+    return {
+        "prompt": [{"role": "user", "content": record["prompt"]}],
+        "chosen": answer(record["chosen"]),
+        "rejected": answer(record["rejected"]),
+    }
 
 
-def features_of(name: str) -> Any:
-    """The Arrow schema of a format, fixed so that every shard and split agree."""
+def dpo_row(record: dict[str, Any], cot_template: str, keep_beliefs: bool = False) -> dict[str, Any]:
+    if isinstance(record["chosen"], str):
+        # A hard-sample pair (HS-DPO): the texts are already the guard model's prompt and outputs,
+        # the standard (not conversational) format `train dpo guardreasoner-hsdpo` reads.
+        return {k: record[k] for k in ("prompt", "chosen", "rejected")} | {"weight": float(record["weight"])}
+    row: dict[str, Any] = preference_row(record, cot_template)
+    if keep_beliefs:  # for audit only: sensitive, see the card's dual-use note
+        row["belief"] = {k: str(record["belief"][k]) for k in ("text", "target_policy")}
+    return row
+
+
+def guardreasoner_row(record: dict[str, Any], cot_template: str) -> dict[str, Any]:
+    # Byte-identical: the released GuardReasoner models were trained on this exact instruction.
+    return {k: record[k] for k in ("instruction", "input", "output")}
+
+
+FORMATS: dict[str, Callable[..., dict[str, Any]]] = {
+    "sft": sft_row,
+    "aidsafe": aidsafe_row,
+    "dpo": dpo_row,
+    "guardreasoner": guardreasoner_row,
+}
+
+
+def features_of(name: str, kind: str = "generation", keep_beliefs: bool = False) -> Any:
+    """The Arrow schema of a format (of a run of `kind`), fixed so that every shard and split agree."""
     from datasets import Features, List, Value
 
+    turns = List({"role": Value("string"), "content": Value("string")})
     if name == "sft":
-        return Features({"messages": List({"role": Value("string"), "content": Value("string")})})
+        return Features({"messages": turns})
+    if name == "dpo" and kind == "hard-samples":
+        return Features({k: Value("string") for k in ("prompt", "chosen", "rejected")} | {"weight": Value("float64")})
+    if name == "dpo":
+        belief = {"belief": {"text": Value("string"), "target_policy": Value("string")}} if keep_beliefs else {}
+        return Features({"prompt": turns, "chosen": turns, "rejected": turns} | belief)
+    if name == "guardreasoner":
+        return Features({key: Value("string") for key in ("instruction", "input", "output")})
     return Features({key: Value("string") for key in ("prompt", "thoughts", "response", "deliberation_log")})
 
 

@@ -8,7 +8,9 @@ Accepted `--data`:
 - a .jsonl / .json / .parquet file, a folder written by `aidsafe export` (its default config's
   train split) or by `Dataset.save_to_disk`, or a Hub id
   `owner/name[:split]`, in TRL's own formats: `messages` or `prompt`/`completion` for SFT,
-  `prompt`/`chosen`/`rejected` (plus an optional numeric `weight`) for DPO.
+  `prompt`/`chosen`/`rejected` (plus an optional numeric `weight`) for DPO; for SFT also
+  GuardReasoner's `instruction`/`input`/`output` (`aidsafe export --format guardreasoner`), read
+  as prompt = instruction + "\n" + input and completion = output, the text the released models see.
 
 Columns are checked here, before any model loads, so a wrong file fails in seconds.
 """
@@ -21,6 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 from aidsafe.errors import AidsafeError
 from aidsafe.export.formats import cot_answer
+from aidsafe.export.formats import preference_row as format_pair  # one rendering for export and train
+from aidsafe.export.kinds import iter_records
 from aidsafe.run.jsonl import read_jsonl
 from aidsafe.sources import looks_like_hub_id
 
@@ -85,34 +89,10 @@ def _holds_pairs(path: Path) -> bool:
 
 def read_run_pairs(path: Path) -> list[dict[str, Any]]:
     """Records of a pairs run's samples.jsonl, each side checked (a cut-off last line is skipped)."""
-    pairs = []
-    for number, record in read_jsonl(path, skip_partial_tail=True):
-        if not isinstance(record.get("prompt"), str):
-            raise AidsafeError(f"{path}:{number}: field 'prompt' missing or not a str")
-        for side in ("chosen", "rejected"):
-            value = record.get(side)
-            if not (isinstance(value, dict) and isinstance(value.get("response"), str)
-                    and isinstance(value.get("thoughts"), list)):  # fmt: skip
-                raise AidsafeError(f"{path}:{number}: field {side!r} must hold thoughts (a list) and a response")
-        pairs.append(record)
+    pairs = list(iter_records(path, "pairs"))  # the export reads pairs with the same checks
     if not pairs:
         raise AidsafeError(f"{path}: no pairs yet")
     return pairs
-
-
-def format_pair(record: dict[str, Any], cot_template: str) -> dict[str, list[dict[str, str]]]:
-    """One pair in TRL's conversational preference format; both sides through `cot_template`.
-    The ear-whisperer's belief is never in the prompt: the model learns to refuse the steered
-    reasoning from the plain request."""
-
-    def answer(side: dict[str, Any]) -> list[dict[str, str]]:
-        return format_sample({**side, "prompt": record["prompt"]}, cot_template)["completion"]
-
-    return {
-        "prompt": [{"role": "user", "content": record["prompt"]}],
-        "chosen": answer(record["chosen"]),
-        "rejected": answer(record["rejected"]),
-    }
 
 
 def format_sample(record: dict[str, Any], cot_template: str) -> dict[str, list[dict[str, str]]]:
@@ -168,9 +148,17 @@ def _check_sft(dataset: Dataset, ref: str) -> Dataset:
         return dataset.map(_split_last_turn, with_indices=True, fn_kwargs={"ref": ref}, remove_columns=["messages"])
     if "prompt" in columns and "completion" in columns:
         return dataset
+    if {"instruction", "input", "output"} <= set(columns):
+        return dataset.map(_guardreasoner_pair, remove_columns=columns)
     raise AidsafeError(
-        f"{ref}: SFT data needs a messages column, or prompt and completion columns; found: {', '.join(columns)}"
+        f"{ref}: SFT data needs a messages column, prompt and completion columns, or instruction, input and "
+        f"output columns; found: {', '.join(columns)}"
     )
+
+
+def _guardreasoner_pair(row: dict[str, Any]) -> dict[str, str]:
+    # Standard (not conversational) text: the released GuardReasoner models complete this raw prompt.
+    return {"prompt": row["instruction"] + "\n" + row["input"], "completion": row["output"]}
 
 
 def _split_last_turn(row: dict[str, Any], index: int, ref: str) -> dict[str, Any]:
@@ -190,6 +178,8 @@ def _check_dpo(dataset: Dataset, ref: str) -> Dataset:
             f"{ref}: DPO data needs columns prompt, chosen, rejected; missing: {', '.join(missing)}; "
             f"found: {', '.join(columns)}"
         )
+    if "belief" in columns:  # `export --keep-beliefs`: kept for audit, never shown to the trainer
+        dataset = dataset.remove_columns("belief")
     if "weight" in columns:
         for index, value in enumerate(dataset["weight"]):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
