@@ -118,7 +118,7 @@ def _load_native(ref: str, path: Path) -> Dataset:
                 raise AidsafeError(f"{ref}: unsupported file type {suffix}; expected .jsonl, .json or .parquet")
             return datasets.load_dataset(loader, data_files=str(path), split="train")
         if path.is_dir() and (path / "export.json").is_file():  # `aidsafe export`: its default config
-            return datasets.load_dataset(str(path), split="train")
+            return _read_export(path)
         if path.is_dir():
             if not any((path / name).is_file() for name in ("state.json", "dataset_dict.json")):
                 raise AidsafeError(
@@ -137,6 +137,26 @@ def _load_native(ref: str, path: Path) -> Dataset:
     except Exception as exc:  # noqa: BLE001 (datasets raises many types: offline, bad JSON, bad Parquet)
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         raise AidsafeError(f"{ref}: cannot load the dataset ({type(exc).__name__}: {first_line})") from None
+
+
+def _read_export(path: Path) -> Dataset:
+    """The train split of an export folder's default config, read from its Parquet shards.
+
+    Not through `load_dataset(folder)`: datasets (5.2) keys its cache of a local folder on the
+    folder's name and configs, not on its files, so another export in a folder of the same name,
+    or a re-export, would come back as the rows (and columns) cached before."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from datasets import Dataset
+    from huggingface_hub import DatasetCard
+
+    configs = DatasetCard.load(path / "README.md").data.to_dict().get("configs", [])
+    default = next((c for c in configs if c.get("default")), configs[0] if configs else None)
+    patterns = [f["path"] for f in (default or {}).get("data_files", []) if f.get("split") == "train"]
+    shards = sorted(p for pattern in patterns for p in path.glob(pattern))
+    if not shards:
+        raise AidsafeError(f"{path}: the export's default config has no train split Parquet files")
+    return Dataset(pa.concat_tables([pq.read_table(p) for p in shards]))
 
 
 def _check_sft(dataset: Dataset, ref: str) -> Dataset:
