@@ -56,7 +56,8 @@ def generated_pairs(tmp_path_factory) -> Path:
     source.write_text("".join(json.dumps({"prompt": p}) + "\n" for p in PAIR_PROMPTS), encoding="utf-8")
     with ScriptedServer(pairs_server_responder(), models=["m"]) as server:
         teacher = ["--base-url", server.base_url, "--model", "m", *FAST]
-        main(["generate", "aidsafe", "-i", str(source), "-o", str(root / "gen"), *teacher, "--set", "dedup.enabled=false"])
+        gen = ["generate", "aidsafe", "-i", str(source), "-o", str(root / "gen"), "--set", "dedup.enabled=false"]
+        main([*gen, *teacher])
         main(["pairs", "aidsafe-pairs", "-i", str(root / "gen"), "-o", str(root / "pairs"), *teacher])
     return root / "pairs"
 
@@ -85,7 +86,8 @@ def generated_traces(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def mined_pairs(tmp_path_factory) -> Path:
-    """`aidsafe pairs hard-samples` over a predictions file: three pairs, raw weights +1, -2, 0 (scaled: 1.2, 0.8, 1.067)."""
+    """`aidsafe pairs hard-samples` over a predictions file: three pairs, raw weights +1, -2, 0
+    (scaled: 1.2, 0.8, 1.067)."""
     from aidsafe.guard.formats import answer_block, guardreasoner_prompt
 
     def out(label: str, pad: int = 0) -> str:

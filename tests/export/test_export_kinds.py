@@ -69,7 +69,11 @@ def test_guardreasoner_row_is_byte_identical():
         ("pairs_dir", ("sft",), "--format sft: {dir} is a pairs run; formats that fit: dpo"),
         ("pairs_dir", ("dpo", "aidsafe"), "--format aidsafe: {dir} is a pairs run; formats that fit: dpo"),
         ("generated_traces", ("dpo",), "--format dpo: {dir} is a guardreasoner run; formats that fit: guardreasoner"),
-        ("mined_pairs", ("guardreasoner",), "--format guardreasoner: {dir} is a hard-samples run; formats that fit: dpo"),
+        (
+            "mined_pairs",
+            ("guardreasoner",),
+            "--format guardreasoner: {dir} is a hard-samples run; formats that fit: dpo",
+        ),  # noqa: E501
     ],
 )
 def test_a_format_that_does_not_fit_the_run_is_one_line_naming_dir_kind_and_fitting_formats(
@@ -198,7 +202,8 @@ def test_hard_sample_pairs_export_with_their_weights(mined_pairs, tmp_path, run_
     trained_on = load_train_data(str(out), load_train_recipe("guardreasoner-hsdpo"))
     assert sorted(trained_on["weight"]) == sorted(r["weight"] for r in mined.values())
     card = DatasetCard.load(out / "README.md")
-    assert BIBTEX["guardreasoner"] in card.text and "- pairs by task: prompt (gold harmful): 2, prompt (gold unharmful): 1" in card.text
+    assert BIBTEX["guardreasoner"] in card.text
+    assert "- pairs by task: prompt (gold harmful): 2, prompt (gold unharmful): 1" in card.text
     assert "- weight min / mean / max: 0.800 / 1.022 / 1.200" in card.text
     assert "`sample-main.jsonl`" in card.text and str(mined_pairs.parent) not in card.text
 
