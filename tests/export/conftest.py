@@ -14,6 +14,16 @@ from aidsafe.testing import ScriptedServer, aidsafe_responder
 PROMPTS = [f"[p{i:02d}] How should I answer question number {i}?" for i in range(12)]
 
 
+@pytest.fixture(autouse=True)
+def private_datasets_cache(tmp_path, monkeypatch):
+    """datasets keys its cache of a local folder on the folder's name and configs, not on its files
+    (datasets 5.2): every test's `load_dataset(tmp/"dataset")` would otherwise share one cache entry,
+    with other tests and with anything else on the machine that exported a folder of that name."""
+    import datasets.config
+
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "datasets-cache")
+
+
 @pytest.fixture(scope="session")
 def generated_run(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("export-run")
