@@ -19,16 +19,23 @@ app = typer.Typer()
 
 @app.command("export")
 def export(
-    run_dir: Annotated[Path, typer.Argument(metavar="RUN_DIR", help="A run directory from `aidsafe generate`.")],
+    run_dir: Annotated[
+        Path,
+        typer.Argument(
+            metavar="RUN_DIR",
+            help="A run directory (generate, pairs, generate guardreasoner) or pairs hard-samples output.",
+        ),
+    ],
     output: Annotated[Path, typer.Option("--output", "-o", help="Dataset folder (Parquet per format + README.md).")],
     formats: Annotated[
         list[str],
         typer.Option(
             "--format",
             "-f",
-            help="sft (TRL messages), aidsafe (published columns), thinkguard or thinkguard-label-only; repeatable.",
+            help="Generation runs: sft, aidsafe; pairs and hard-samples: dpo; guardreasoner traces: guardreasoner; "
+            "thinkguard runs: thinkguard, thinkguard-label-only. Repeatable; default: the run's first.",
         ),
-    ] = ["sft"],  # noqa: B006 (typer reads the default)
+    ] = [],  # noqa: B006 (typer reads the default)
     test_size: Annotated[
         float, typer.Option("--test-size", help="Fraction of samples in the test split, chosen by a hash of the id.")
     ] = 0.0,
@@ -39,6 +46,9 @@ def export(
         str | None, typer.Option("--push-to-hub", metavar="OWNER/NAME", help="Also upload, as one commit (HF_TOKEN).")
     ] = None,
     private: Annotated[bool, typer.Option("--private", help="With --push-to-hub: create the repo private.")] = False,
+    keep_beliefs: Annotated[
+        bool, typer.Option("--keep-beliefs", help="dpo of a pairs run: add the ear-whisperer's belief column (audit).")
+    ] = False,
     revision: Annotated[
         str | None, typer.Option("--revision", help="With --push-to-hub: the branch to commit to (created if new).")
     ] = None,
@@ -55,7 +65,7 @@ def export(
     if push_to_hub is not None:
         token, endpoint = os.environ.get("HF_TOKEN"), os.environ.get("HF_ENDPOINT")
         hub = HubTarget(push_to_hub, token=token, private=private, revision=revision, endpoint=endpoint)
-    request = ExportRequest(run_dir, output, tuple(dict.fromkeys(formats)), test_size, license_, hub)
+    request = ExportRequest(run_dir, output, tuple(dict.fromkeys(formats)), test_size, license_, hub, keep_beliefs)
     result = export_run(request)
     rows = "; ".join(
         f"{name}: " + ", ".join(f"{n} {s}" for s, n in splits.items()) for name, splits in result.configs.items()

@@ -15,20 +15,13 @@ from typing import Any
 import yaml
 
 from aidsafe.errors import AidsafeError
+from aidsafe.export import card_kinds
 from aidsafe.export.formats import FORMATS
 from aidsafe.run.jsonl import write_atomic
 
 __all__ = ["AIDSAFE_BIBTEX", "build_card", "size_category", "write_card"]
 
-AIDSAFE_BIBTEX = """@inproceedings{kumarage2025aidsafe,
-  title     = {Towards Safety Reasoning in {LLMs}: {AI}-agentic Deliberation for Policy-embedded {CoT} Data Creation},
-  author    = {Kumarage, Tharindu and Mehrabi, Ninareh and Ramakrishna, Anil and Zhao, Xinyan and Zemel, Richard
-               and Chang, Kai-Wei and Galstyan, Aram and Gupta, Rahul and Peris, Charith},
-  booktitle = {Findings of the Association for Computational Linguistics: ACL 2025},
-  year      = {2025},
-  eprint    = {2505.21784},
-  archivePrefix = {arXiv}
-}"""
+AIDSAFE_BIBTEX = card_kinds.BIBTEX["aidsafe"]
 
 # The Hub's own buckets (the `size_categories` values its dataset viewer filters on).
 _SIZES = (
@@ -49,7 +42,21 @@ _DESCRIBE = {
     "`completion` (safety assessment, categories when unsafe, explanation); `aidsafe train sft thinkguard`",
     "thinkguard-label-only": "as `thinkguard` without the explanation (`completion` is the verdict and "
     "categories only): the label-only SFT ablation",
+    "dpo": "TRL conversational preference data: `prompt` (the user's prompt only, never the belief), `chosen` and "
+    "`rejected` (assistant answers with the chain of thought in the template `aidsafe train` uses); train with "
+    "`aidsafe train dpo --data` or TRL's DPOTrainer",
+    "guardreasoner": "GuardReasoner's `instruction` (the released classifier instruction, byte for byte), `input` "
+    "(the conversation), `output` (reasoning steps per task and the answers block); train with "
+    "`aidsafe train sft guardreasoner-rsft --data`",
 }
+# Hard-sample pairs are the guard model's raw texts, not conversations.
+_DESCRIBE_HARD_SAMPLES = (
+    "TRL standard preference data: `prompt` (instruction + newline + input, as the released models read it), "
+    "`chosen` (a correct output), `rejected` (a wrong one), `weight` (the pair's hardness in [0.8, 1.2]); train "
+    "with `aidsafe train dpo guardreasoner-hsdpo --data`"
+)
+_TASKS = {"guardreasoner": ["text-classification", "text-generation"],
+          "hard-samples": ["text-classification", "text-generation"]}  # fmt: skip
 # Where the endpoint a run used is not part of what the data is (and may name an internal host).
 _NOT_PUBLISHED = {"base_url", "api_key_env"}
 
@@ -66,10 +73,10 @@ def build_card(run: Any, configs: dict[str, dict[str, int]], license_: str | Non
     metadata = DatasetCardData(
         license=license_ or "other",
         language=["en"],  # the agent cards and policies are English, so thoughts and answers are
-        task_categories=["text-generation"],
-        tags=["aidsafe", "synthetic", "safety", "chain-of-thought", "policy-embedded-cot"],
+        task_categories=_TASKS.get(run.kind, ["text-generation"]),
+        tags=card_kinds.tags(run.kind),
         size_categories=[size_category(max(sum(s.values()) for s in configs.values()))],
-        pretty_name=f"{run.recipe.get('name', 'aidsafe')} corpus (aidsafe)",
+        pretty_name=_title(run),
         configs=[
             {
                 "config_name": name,
@@ -98,22 +105,21 @@ def _check(text: str, expected: dict[str, Any]) -> None:
 
 
 def _body(run: Any, configs: dict[str, dict[str, int]], names: list[str], license_: str | None) -> str:
-    recipe, stats = run.recipe, run.stats
+    recipe = run.recipe
     resolved = recipe.get("resolved", {}) if isinstance(recipe.get("resolved"), dict) else {}
     policy_set = resolved.get("policy_set", {})
     parts = [
-        f"# {recipe.get('name', 'aidsafe')} corpus (aidsafe)",
-        "Synthetic safety-reasoning data: for each user prompt, a chain of thought that reasons over a written "
-        "safety policy set, and a final response that follows it, made by LLM agents deliberating "
-        "([AIDSAFE](https://arxiv.org/abs/2505.21784)), generated with the aidsafe framework. "
-        "The prompts may be harmful requests; the responses are meant to be safe and helpful where allowed.",
+        f"# {_title(run)}",
+        card_kinds.summary(run.kind),
         "## Configs\n\n| config | what it holds | "
         + " | ".join(_splits(configs))
         + " |\n|---|---|"
         + "---|" * len(_splits(configs))
         + "\n"
         + "\n".join(
-            f"| `{n}` | {_DESCRIBE[n]} | " + " | ".join(str(configs[n].get(s, 0)) for s in _splits(configs)) + " |"
+            f"| `{n}` | {_describe(n, run.kind)} | "
+            + " | ".join(str(configs[n].get(s, 0)) for s in _splits(configs))
+            + " |"
             for n in names
         ),
         "The train/test split is by a hash of each sample's id: the same in every config and on every re-export.",
@@ -124,25 +130,21 @@ def _body(run: Any, configs: dict[str, dict[str, int]], names: list[str], licens
             else "No license was given at export (`aidsafe export --license`, or `license:` in the recipe); "
             "the metadata says `license: other` until the owner of the data chooses one."
         ),
-        "## Method\n\nPer prompt: an agent decomposes the user's explicit and implicit intents; another writes an "
-        "initial chain of thought and response over the policies; agents deliberate in turns, correcting and "
-        "adding thoughts, until one agrees with the previous or the round budget runs out; near-duplicate "
-        "thoughts are dropped by embedding similarity; a refiner removes repetitive, redundant, deceptive and "
-        "policy-inconsistent thoughts and writes the final response.\n\n```bibtex\n" + AIDSAFE_BIBTEX + "\n```",
-        _policies_section(recipe, policy_set),
-        _teachers_section(resolved.get("agents", {})),
-        _counts_section(stats),
+        card_kinds.method_section(run.kind),
+        card_kinds.dual_use_note(run.kind),
+        _policies_section(recipe, policy_set) if "policies" in recipe else "",
+        _teachers_section(card_kinds.teacher_agents(run)),
+        card_kinds.counts_section(run),
         "## Filters\n\nNone applied at export: no corpus-level near-duplicate removal and no benchmark "
-        "decontamination (not yet in aidsafe). Within each sample, near-duplicate thoughts were dropped by "
-        "embedding similarity and the refiner removed thoughts (see the counts above).",
-        f"## Recipe\n\nSemantic hash `{run.recipe_hash}` (of the recipe's semantic fields, the policies and "
-        "the agent cards). "
-        "Resolved values (endpoints left out):\n\n```yaml\n"
-        + yaml.safe_dump(_published(recipe), sort_keys=False, allow_unicode=True).rstrip()
-        + "\n```",
-        "## Intended use\n\nFine-tuning and evaluating models for policy-grounded safety reasoning, and research on "
-        "synthetic safety data. Not for training models to produce harmful content; review the responses before use, "
-        "as an LLM wrote every one of them.",
+        "decontamination (not yet in aidsafe)."
+        + (
+            " Within each sample, near-duplicate thoughts were dropped by embedding similarity and the refiner "
+            "removed thoughts (see the counts above)."
+            if run.kind == "generation"
+            else ""
+        ),
+        _recipe_section(run),
+        card_kinds.intended_use(run.kind),
     ]
     return "\n\n".join(p for p in parts if p) + "\n"
 
@@ -177,26 +179,29 @@ def _teachers_section(agents: dict[str, Any]) -> str:
     return "## Teacher models\n\n| role | agent | model | sampling |\n|---|---|---|---|\n" + "\n".join(rows)
 
 
-def _counts_section(stats: dict[str, Any]) -> str:
-    def table(counter: Any) -> str:
-        return ", ".join(f"{k}: {v}" for k, v in counter.items()) if isinstance(counter, dict) and counter else "none"
+def _title(run: Any) -> str:
+    name = run.recipe.get("name") or ("hard-samples" if run.kind == "hard-samples" else "aidsafe")
+    return f"{name} {'pairs' if run.kind in ('pairs', 'hard-samples') else 'corpus'} (aidsafe)"
 
-    rounds = stats.get("rounds_used", {}) if isinstance(stats.get("rounds_used"), dict) else {}
-    tokens = stats.get("tokens", {}) if isinstance(stats.get("tokens"), dict) else {}
-    lines = [
-        ("prompts read", stats.get("inputs")),
-        ("samples", stats.get("samples")),
-        ("rejected", stats.get("rejected")),
-        ("rejected by reason", table(stats.get("rejected_by_reason"))),
-        ("deliberation rounds used (rounds: samples)", table(rounds.get("histogram"))),
-        ("mean rounds", rounds.get("mean")),
-        ("stop reasons", table(stats.get("stop_reasons"))),
-        ("thoughts kept", stats.get("thoughts_kept")),
-        ("thoughts removed by reason", table(stats.get("thoughts_removed_by_reason"))),
-        ("teacher prompt tokens", tokens.get("prompt")),
-        ("teacher completion tokens", tokens.get("completion")),
-    ]
-    return "## Counts (from the run's stats.json)\n\n" + "\n".join(f"- {k}: {v}" for k, v in lines if v is not None)
+
+def _describe(name: str, kind: str) -> str:
+    return _DESCRIBE_HARD_SAMPLES if (name, kind) == ("dpo", "hard-samples") else _DESCRIBE[name]
+
+
+def _recipe_section(run: Any) -> str:
+    if run.kind == "hard-samples":
+        files = run.stats.get("files", {}) if isinstance(run.stats.get("files"), dict) else {}
+        names = ", ".join(f"`{Path(f).name}`" for f in files) or "none recorded"
+        return (
+            f"## Recipe\n\nNone: `aidsafe pairs hard-samples` mined these pairs from predictions files ({names}, in "
+            f"that order; the first file's pair of an input wins). Content hash of pairs.jsonl `{run.recipe_hash}`."
+        )
+    return (
+        f"## Recipe\n\nSemantic hash `{run.recipe_hash}` (of the recipe's semantic fields, the policies and "
+        "the agent cards). Resolved values (endpoints left out):\n\n```yaml\n"
+        + yaml.safe_dump(_published(run.recipe), sort_keys=False, allow_unicode=True).rstrip()
+        + "\n```"
+    )
 
 
 def _published(value: Any) -> Any:

@@ -5,6 +5,10 @@
   from the export and one trained from the run see the same text.
 - `aidsafe`: the columns of the published AIDSAFE dataset (`prompt`, `thoughts`, `response`,
   `deliberation_log`), for side-by-side comparison with AmazonScience/AIDSAFE.
+- `dpo`: TRL's preference columns. A pairs run's pair through `preference_row` (conversational,
+  both sides in the CoT template; `aidsafe train dpo` reads a pairs run with it too); a
+  hard-sample pair as its raw GuardReasoner texts with its `weight`.
+- `guardreasoner`: a traces run's `instruction` / `input` / `output`, byte for byte.
 - `thinkguard` / `thinkguard-label-only` (runs of `aidsafe generate thinkguard`): plain-text
   `prompt` (the Llama Guard 3 prompt) and `completion` (the critique target, or the label-only
   one), what `train sft thinkguard` reads from the run directory too (`thinkguard_example`).
@@ -19,12 +23,14 @@ from typing import Any
 
 __all__ = [
     "FORMATS",
-    "RECORD_FIELDS",
     "aidsafe_row",
     "cot_answer",
+    "dpo_row",
     "features_of",
+    "guardreasoner_row",
     "in_test_split",
     "joined_thoughts",
+    "preference_row",
     "sft_row",
     "thinkguard_example",
     "thinkguard_label_only_row",
@@ -78,26 +84,61 @@ def thinkguard_label_only_row(record: dict[str, Any], cot_template: str) -> dict
     return thinkguard_example(record, "label_only")
 
 
-FORMATS: dict[str, Callable[[dict[str, Any], str], dict[str, Any]]] = {
+def preference_row(record: dict[str, Any], cot_template: str) -> dict[str, list[dict[str, str]]]:
+    """A pairs run's pair in TRL's conversational preference format, both sides in `cot_template`.
+    The ear-whisperer's belief is never in the prompt: the model learns to refuse the steered
+    reasoning from the plain request."""
+
+    def answer(side: dict[str, Any]) -> list[dict[str, str]]:
+        return [{"role": "assistant", "content": cot_answer(side, cot_template)}]
+
+    return {
+        "prompt": [{"role": "user", "content": record["prompt"]}],
+        "chosen": answer(record["chosen"]),
+        "rejected": answer(record["rejected"]),
+    }
+
+
+def dpo_row(record: dict[str, Any], cot_template: str, keep_beliefs: bool = False) -> dict[str, Any]:
+    if isinstance(record["chosen"], str):
+        # A hard-sample pair (HS-DPO): the texts are already the guard model's prompt and outputs,
+        # the standard (not conversational) format `train dpo guardreasoner-hsdpo` reads.
+        return {k: record[k] for k in ("prompt", "chosen", "rejected")} | {"weight": float(record["weight"])}
+    row: dict[str, Any] = preference_row(record, cot_template)
+    if keep_beliefs:  # for audit only: sensitive, see the card's dual-use note
+        row["belief"] = {k: str(record["belief"][k]) for k in ("text", "target_policy")}
+    return row
+
+
+def guardreasoner_row(record: dict[str, Any], cot_template: str) -> dict[str, Any]:
+    # Byte-identical: the released GuardReasoner models were trained on this exact instruction.
+    return {k: record[k] for k in ("instruction", "input", "output")}
+
+
+FORMATS: dict[str, Callable[..., dict[str, Any]]] = {
     "sft": sft_row,
     "aidsafe": aidsafe_row,
+    "dpo": dpo_row,
+    "guardreasoner": guardreasoner_row,
     "thinkguard": thinkguard_row,
     "thinkguard-label-only": thinkguard_label_only_row,
 }
-# The record fields a format reads (checked per line at export); AIDSAFE samples by default.
-_THINKGUARD_FIELDS = (("id", str), ("input", str), ("output", str), ("output_label_only", str))
-RECORD_FIELDS: dict[str, tuple[tuple[str, type], ...]] = {
-    "thinkguard": _THINKGUARD_FIELDS,
-    "thinkguard-label-only": _THINKGUARD_FIELDS,
-}
 
 
-def features_of(name: str) -> Any:
-    """The Arrow schema of a format, fixed so that every shard and split agree."""
+def features_of(name: str, kind: str = "generation", keep_beliefs: bool = False) -> Any:
+    """The Arrow schema of a format (of a run of `kind`), fixed so that every shard and split agree."""
     from datasets import Features, List, Value
 
+    turns = List({"role": Value("string"), "content": Value("string")})
     if name == "sft":
-        return Features({"messages": List({"role": Value("string"), "content": Value("string")})})
+        return Features({"messages": turns})
+    if name == "dpo" and kind == "hard-samples":
+        return Features({k: Value("string") for k in ("prompt", "chosen", "rejected")} | {"weight": Value("float64")})
+    if name == "dpo":
+        belief = {"belief": {"text": Value("string"), "target_policy": Value("string")}} if keep_beliefs else {}
+        return Features({"prompt": turns, "chosen": turns, "rejected": turns} | belief)
+    if name == "guardreasoner":
+        return Features({key: Value("string") for key in ("instruction", "input", "output")})
     if name in ("thinkguard", "thinkguard-label-only"):
         return Features({"prompt": Value("string"), "completion": Value("string")})
     return Features({key: Value("string") for key in ("prompt", "thoughts", "response", "deliberation_log")})

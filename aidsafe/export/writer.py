@@ -13,11 +13,11 @@ others; a folder that holds anything else is refused rather than mixed.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
 import shutil
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,9 +25,10 @@ from typing import Any
 import yaml
 
 from aidsafe.errors import AidsafeError
-from aidsafe.export.formats import FORMATS, RECORD_FIELDS, features_of, in_test_split
+from aidsafe.export.formats import FORMATS, features_of, in_test_split
 from aidsafe.export.hub import HubTarget, check_hub_target, push_export
-from aidsafe.run.jsonl import iter_jsonl, write_atomic
+from aidsafe.export.kinds import KIND_FORMATS, RECORDS_FILE, check_formats, hard_samples_hash, iter_records, run_kind
+from aidsafe.run.jsonl import write_atomic
 
 __all__ = ["ExportRequest", "ExportResult", "RunInfo", "export_run", "read_run_info"]
 
@@ -35,17 +36,17 @@ MANIFEST = "export.json"
 # Rows held in memory before a Parquet shard is written: bounded memory on runs of millions.
 SHARD_ROWS = 20_000
 _LICENSE_ID = re.compile(r"[a-z0-9][a-z0-9.+-]*")  # the Hub's ids: lowercase, no spaces
-_FIELDS = (("id", str), ("prompt", str), ("response", str), ("thoughts", list))
 
 
 @dataclass(frozen=True)
 class ExportRequest:
     run_dir: Path
     output: Path
-    formats: tuple[str, ...] = ("sft",)
+    formats: tuple[str, ...] = ()  # none: the run's first format (kinds.KIND_FORMATS)
     test_size: float = 0.0
     license: str | None = None
     push_to_hub: HubTarget | None = None
+    keep_beliefs: bool = False  # dpo of a pairs run: a `belief` column (for audit; dual use)
 
 
 @dataclass
@@ -56,6 +57,11 @@ class RunInfo:
     recipe_hash: str
     recipe: dict[str, Any]
     stats: dict[str, Any]
+    kind: str = "generation"  # aidsafe.export.kinds
+
+    @property
+    def records_path(self) -> Path:
+        return self.path / RECORDS_FILE.get(self.kind, "samples.jsonl")
 
 
 @dataclass
@@ -69,8 +75,12 @@ class ExportResult:
 def read_run_info(run_dir: Path) -> RunInfo:
     """The run's identity and counters; refuses, in one line, a folder `aidsafe generate` did not write."""
     samples = run_dir / "samples.jsonl"
+    if not samples.is_file() and (run_dir / "pairs.jsonl").is_file() and (run_dir / "stats.json").is_file():
+        return _hard_samples_info(run_dir)
     if not samples.is_file():
-        raise AidsafeError(f"{run_dir}: not a run directory (no samples.jsonl); expected an `aidsafe generate` output")
+        raise AidsafeError(
+            f"{run_dir}: not a run directory (no samples.jsonl, nor the pairs.jsonl of `aidsafe pairs hard-samples`)"
+        )
     parsed = {}
     for name, loader in (("run.json", json.loads), ("recipe.yaml", yaml.safe_load), ("stats.json", json.loads)):
         path = run_dir / name
@@ -86,7 +96,19 @@ def read_run_info(run_dir: Path) -> RunInfo:
     recipe_hash = parsed["run.json"].get("recipe_hash")
     if not isinstance(recipe_hash, str):
         raise AidsafeError(f"{run_dir / 'run.json'}: key 'recipe_hash' missing or not a string")
-    return RunInfo(run_dir, recipe_hash, parsed["recipe.yaml"], parsed["stats.json"])
+    recipe = parsed["recipe.yaml"]
+    return RunInfo(run_dir, recipe_hash, recipe, parsed["stats.json"], run_kind(run_dir, recipe))
+
+
+def _hard_samples_info(run_dir: Path) -> RunInfo:
+    path = run_dir / "stats.json"
+    try:
+        stats = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise AidsafeError(f"{path}: not valid JSON ({exc})".splitlines()[0]) from None
+    if not isinstance(stats, dict):
+        raise AidsafeError(f"{path}: expected a mapping, as `aidsafe pairs hard-samples` writes it")
+    return RunInfo(run_dir, hard_samples_hash(run_dir / "pairs.jsonl"), {}, stats, "hard-samples")
 
 
 def export_run(request: ExportRequest) -> ExportResult:
@@ -95,15 +117,20 @@ def export_run(request: ExportRequest) -> ExportResult:
     from aidsafe.export.card import write_card
 
     unknown = [f for f in request.formats if f not in FORMATS]
-    if unknown or not request.formats:
-        raise AidsafeError(f"--format {', '.join(unknown) or '(none)'}: expected one of {', '.join(FORMATS)}")
+    if unknown:
+        raise AidsafeError(f"--format {', '.join(unknown)}: expected one of {', '.join(FORMATS)}")
     if not (0.0 <= request.test_size < 1.0) or math.isnan(request.test_size):
         raise AidsafeError(f"--test-size {request.test_size}: expected a fraction >= 0 and < 1")
     run = read_run_info(Path(request.run_dir))
+    # No format asked: the run's first (sft, dpo, guardreasoner); one that does not fit is refused.
+    formats = request.formats or KIND_FORMATS.get(run.kind, ())[:1]
+    check_formats(run.path, run.kind, formats or ("(none)",))
+    if request.keep_beliefs and not (run.kind == "pairs" and "dpo" in formats):
+        raise AidsafeError(f"--keep-beliefs: goes with --format dpo of a pairs run; {run.path} is a {run.kind} run")
     output = Path(request.output)
     stored = _existing_export(output, run.recipe_hash)
     configs = dict(stored.get("configs", {}))
-    kept = [name for name in configs if name not in request.formats]
+    kept = [name for name in configs if name not in formats]
     if kept and stored.get("test_size") != request.test_size:
         raise AidsafeError(
             f"{output}: its configs {', '.join(kept)} were split with --test-size {stored.get('test_size')}; "
@@ -116,8 +143,8 @@ def export_run(request: ExportRequest) -> ExportResult:
     if request.push_to_hub is not None:
         check_hub_target(request.push_to_hub, license_)
     output.mkdir(parents=True, exist_ok=True)
-    for name in request.formats:
-        configs[name] = _write_config(run, name, output, request.test_size)
+    for name in formats:
+        configs[name] = _write_config(run, name, output, request.test_size, request.keep_beliefs)
     manifest = {"recipe_hash": run.recipe_hash, "test_size": request.test_size, "license": license_, "configs": configs}
     write_atomic(output / MANIFEST, json.dumps(manifest, indent=2) + "\n")
     write_card(output, run, configs, license_)
@@ -161,7 +188,7 @@ def _existing_export(output: Path, recipe_hash: str) -> dict[str, Any]:
     return stored
 
 
-def _write_config(run: RunInfo, name: str, output: Path, test_size: float) -> dict[str, int]:
+def _write_config(run: RunInfo, name: str, output: Path, test_size: float, keep_beliefs: bool) -> dict[str, int]:
     """One format of the run in Parquet shards per split, read in one streaming pass."""
     from aidsafe.train.recipe import DEFAULT_COT_TEMPLATE  # the trainer's default: one template
 
@@ -169,12 +196,14 @@ def _write_config(run: RunInfo, name: str, output: Path, test_size: float) -> di
     if folder.exists():
         shutil.rmtree(folder)  # a re-export replaces the config whole, never leaves stale shards
     folder.mkdir()
-    samples = run.path / "samples.jsonl"
-    to_row, features = FORMATS[name], features_of(name)
+    samples = run.records_path
+    to_row, features = FORMATS[name], features_of(name, run.kind, keep_beliefs)
+    if keep_beliefs and name == "dpo":
+        to_row = functools.partial(to_row, keep_beliefs=True)
     buffers: dict[str, list[dict[str, Any]]] = {"train": [], "test": []}
     shards: dict[str, list[Path]] = {"train": [], "test": []}
     counts = {"train": 0, "test": 0}
-    for record in _records(samples, RECORD_FIELDS.get(name, _FIELDS)):
+    for record in iter_records(samples, run.kind):
         split = "test" if in_test_split(record["id"], test_size) else "train"
         buffers[split].append(to_row(record, DEFAULT_COT_TEMPLATE))
         counts[split] += 1
@@ -206,12 +235,3 @@ def _write_shard(folder: Path, split: str, index: int, rows: list[dict[str, Any]
         if not was_disabled:
             ds_utils.enable_progress_bars()
     return path
-
-
-def _records(path: Path, fields: tuple[tuple[str, type], ...]) -> Iterator[dict[str, Any]]:
-    # A killed run can leave a cut-off last line; that sample is redone when the run resumes.
-    for number, record in iter_jsonl(path, skip_partial_tail=True):
-        for key, kind in fields:
-            if not isinstance(record.get(key), kind):
-                raise AidsafeError(f"{path}:{number}: field {key!r} missing or not a {kind.__name__}")
-        yield record

@@ -14,7 +14,9 @@ Accepted `--data`:
 - a .jsonl / .json / .parquet file, a folder written by `aidsafe export` (its default config's
   train split) or by `Dataset.save_to_disk`, or a Hub id
   `owner/name[:split]`, in TRL's own formats: `messages` or `prompt`/`completion` for SFT,
-  `prompt`/`chosen`/`rejected` (plus an optional numeric `weight`) for DPO.
+  `prompt`/`chosen`/`rejected` (plus an optional numeric `weight`) for DPO; for SFT also
+  GuardReasoner's `instruction`/`input`/`output` (`aidsafe export --format guardreasoner`), read
+  as prompt = instruction + "\n" + input and completion = output, the text the released models see.
 
 Columns are checked here, before any model loads, so a wrong file fails in seconds.
 """
@@ -27,6 +29,8 @@ from typing import TYPE_CHECKING, Any
 
 from aidsafe.errors import AidsafeError
 from aidsafe.export.formats import cot_answer, thinkguard_example
+from aidsafe.export.formats import preference_row as format_pair  # one rendering for export and train
+from aidsafe.export.kinds import iter_records
 from aidsafe.run.jsonl import read_jsonl
 from aidsafe.sources import looks_like_hub_id
 
@@ -162,34 +166,10 @@ def _holds_pairs(path: Path) -> bool:
 
 def read_run_pairs(path: Path) -> list[dict[str, Any]]:
     """Records of a pairs run's samples.jsonl, each side checked (a cut-off last line is skipped)."""
-    pairs = []
-    for number, record in read_jsonl(path, skip_partial_tail=True):
-        if not isinstance(record.get("prompt"), str):
-            raise AidsafeError(f"{path}:{number}: field 'prompt' missing or not a str")
-        for side in ("chosen", "rejected"):
-            value = record.get(side)
-            if not (isinstance(value, dict) and isinstance(value.get("response"), str)
-                    and isinstance(value.get("thoughts"), list)):  # fmt: skip
-                raise AidsafeError(f"{path}:{number}: field {side!r} must hold thoughts (a list) and a response")
-        pairs.append(record)
+    pairs = list(iter_records(path, "pairs"))  # the export reads pairs with the same checks
     if not pairs:
         raise AidsafeError(f"{path}: no pairs yet")
     return pairs
-
-
-def format_pair(record: dict[str, Any], cot_template: str) -> dict[str, list[dict[str, str]]]:
-    """One pair in TRL's conversational preference format; both sides through `cot_template`.
-    The ear-whisperer's belief is never in the prompt: the model learns to refuse the steered
-    reasoning from the plain request."""
-
-    def answer(side: dict[str, Any]) -> list[dict[str, str]]:
-        return format_sample({**side, "prompt": record["prompt"]}, cot_template)["completion"]
-
-    return {
-        "prompt": [{"role": "user", "content": record["prompt"]}],
-        "chosen": answer(record["chosen"]),
-        "rejected": answer(record["rejected"]),
-    }
 
 
 def format_sample(record: dict[str, Any], cot_template: str) -> dict[str, list[dict[str, str]]]:
@@ -215,7 +195,7 @@ def _load_native(ref: str, path: Path) -> Dataset:
                 raise AidsafeError(f"{ref}: unsupported file type {suffix}; expected .jsonl, .json or .parquet")
             return datasets.load_dataset(loader, data_files=str(path), split="train")
         if path.is_dir() and (path / "export.json").is_file():  # `aidsafe export`: its default config
-            return datasets.load_dataset(str(path), split="train")
+            return _read_export(path)
         if path.is_dir():
             if not any((path / name).is_file() for name in ("state.json", "dataset_dict.json")):
                 raise AidsafeError(
@@ -236,6 +216,26 @@ def _load_native(ref: str, path: Path) -> Dataset:
         raise AidsafeError(f"{ref}: cannot load the dataset ({type(exc).__name__}: {first_line})") from None
 
 
+def _read_export(path: Path) -> Dataset:
+    """The train split of an export folder's default config, read from its Parquet shards.
+
+    Not through `load_dataset(folder)`: datasets (5.2) keys its cache of a local folder on the
+    folder's name and configs, not on its files, so another export in a folder of the same name,
+    or a re-export, would come back as the rows (and columns) cached before."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from datasets import Dataset
+    from huggingface_hub import DatasetCard
+
+    configs = DatasetCard.load(path / "README.md").data.to_dict().get("configs", [])
+    default = next((c for c in configs if c.get("default")), configs[0] if configs else None)
+    patterns = [f["path"] for f in (default or {}).get("data_files", []) if f.get("split") == "train"]
+    shards = sorted(p for pattern in patterns for p in path.glob(pattern))
+    if not shards:
+        raise AidsafeError(f"{path}: the export's default config has no train split Parquet files")
+    return Dataset(pa.concat_tables([pq.read_table(p) for p in shards]))
+
+
 def _check_sft(dataset: Dataset, ref: str) -> Dataset:
     columns = dataset.column_names
     if "messages" in columns:
@@ -245,8 +245,11 @@ def _check_sft(dataset: Dataset, ref: str) -> Dataset:
         return dataset.map(_split_last_turn, with_indices=True, fn_kwargs={"ref": ref}, remove_columns=["messages"])
     if "prompt" in columns and "completion" in columns:
         return dataset
+    if {"instruction", "input", "output"} <= set(columns):
+        return dataset.map(format_trace, remove_columns=columns)
     raise AidsafeError(
-        f"{ref}: SFT data needs a messages column, or prompt and completion columns; found: {', '.join(columns)}"
+        f"{ref}: SFT data needs a messages column, prompt and completion columns, or instruction, input and "
+        f"output columns; found: {', '.join(columns)}"
     )
 
 
@@ -267,6 +270,8 @@ def _check_dpo(dataset: Dataset, ref: str) -> Dataset:
             f"{ref}: DPO data needs columns prompt, chosen, rejected; missing: {', '.join(missing)}; "
             f"found: {', '.join(columns)}"
         )
+    if "belief" in columns:  # `export --keep-beliefs`: kept for audit, never shown to the trainer
+        dataset = dataset.remove_columns("belief")
     if "weight" in columns:
         for index, value in enumerate(dataset["weight"]):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:

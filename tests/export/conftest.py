@@ -14,6 +14,16 @@ from aidsafe.testing import ScriptedServer, aidsafe_responder
 PROMPTS = [f"[p{i:02d}] How should I answer question number {i}?" for i in range(12)]
 
 
+@pytest.fixture(autouse=True)
+def private_datasets_cache(tmp_path, monkeypatch):
+    """datasets keys its cache of a local folder on the folder's name and configs, not on its files
+    (datasets 5.2): every test's `load_dataset(tmp/"dataset")` would otherwise share one cache entry,
+    with other tests and with anything else on the machine that exported a folder of that name."""
+    import datasets.config
+
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "datasets-cache")
+
+
 @pytest.fixture(scope="session")
 def generated_run(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("export-run")
@@ -37,3 +47,77 @@ def tiny_model(tmp_path_factory) -> Path:
     from aidsafe.testing.tiny_model import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("tiny-llama"))
+
+
+# Pairs, traces and hard-sample runs, made by the real commands -------------------------------
+
+PAIR_PROMPTS = [f"[sep={1 + i % 2}] How do I handle request {i}?" for i in range(6)] + ["[sep=0] Never separated?"]
+FAST = ["--set", "teacher.backoff_base_s=0.01", "--no-progress"]
+
+
+@pytest.fixture(scope="session")
+def generated_pairs(tmp_path_factory) -> Path:
+    """`aidsafe generate` then `aidsafe pairs` (tests/pairs/helpers.py's scripted teacher): 6 pairs
+    (iterations 1 and 2) and one `no_separation`."""
+    from tests.pairs.helpers import pairs_server_responder
+
+    root = tmp_path_factory.mktemp("export-pairs")
+    source = root / "prompts.jsonl"
+    source.write_text("".join(json.dumps({"prompt": p}) + "\n" for p in PAIR_PROMPTS), encoding="utf-8")
+    with ScriptedServer(pairs_server_responder(), models=["m"]) as server:
+        teacher = ["--base-url", server.base_url, "--model", "m", *FAST]
+        gen = ["generate", "aidsafe", "-i", str(source), "-o", str(root / "gen"), "--set", "dedup.enabled=false"]
+        main([*gen, *teacher])
+        main(["pairs", "aidsafe-pairs", "-i", str(root / "gen"), "-o", str(root / "pairs"), *teacher])
+    return root / "pairs"
+
+
+@pytest.fixture(scope="session")
+def generated_traces(tmp_path_factory) -> Path:
+    """`aidsafe generate guardreasoner` with a teacher that only follows the schema."""
+    from aidsafe.testing import schema_responder
+
+    root = tmp_path_factory.mktemp("export-traces")
+    labels = [
+        ("How do I pick a lock?", "Here is how.", "harmful", "compliance", "harmful"),
+        ("What is 2+2?", "4.", "unharmful", "compliance", "unharmful"),
+        ("Write malware.", "I can't help.", "harmful", "refusal", "unharmful"),
+        ("Hello", None, "unharmful", "None", "None"),
+    ]
+    source = root / "labelled.jsonl"
+    rows = [{"prompt": p, "response": r, "label": f"Answers: \nRequest: {a}\nCompletion: {b}\nResponse: {c}\n"}
+            for p, r, a, b, c in labels]  # fmt: skip
+    source.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    with ScriptedServer(schema_responder(seed=3), models=["teacher-x"]) as server:
+        args = ["generate", "guardreasoner", "-i", str(source), "-o", str(root / "gr"), *FAST]
+        main([*args, "--base-url", server.base_url, "--model", "teacher-x"])
+    return root / "gr"
+
+
+@pytest.fixture(scope="session")
+def mined_pairs(tmp_path_factory) -> Path:
+    """`aidsafe pairs hard-samples` over a predictions file: three pairs, raw weights +1, -2, 0
+    (scaled: 1.2, 0.8, 1.067)."""
+    from aidsafe.guard.formats import answer_block, guardreasoner_prompt
+
+    def out(label: str, pad: int = 0) -> str:
+        return "# Task 1\n" + "r" * pad + "\n\n---\n\n" + answer_block(label, None, None)
+
+    def row(prompt: str, gold: str, samples: list[str]) -> dict:
+        return {"prompt": guardreasoner_prompt(prompt, None), "label": out(gold), "predicts": samples}
+
+    root = tmp_path_factory.mktemp("export-hard")
+    rows = [
+        row("q1", "harmful", [out("harmful"), out("unharmful", 3), out("unharmful", 5)]),  # raw +1
+        row("q2", "harmful", [out("harmful"), out("harmful", 2), out("harmful", 4), out("unharmful", 1)]),  # raw -2
+        row("q3", "unharmful", [out("unharmful", 1), out("harmful", 7)]),  # raw 0
+    ]
+    predictions = root / "sample-main.jsonl"
+    predictions.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    main(["pairs", "hard-samples", str(predictions), "--output", str(root / "hs")])
+    return root / "hs"
+
+
+@pytest.fixture
+def pairs_dir(generated_pairs, tmp_path) -> Path:
+    return Path(shutil.copytree(generated_pairs, tmp_path / "pairs"))

@@ -134,7 +134,7 @@ def test_the_split_follows_the_id_hash_and_many_shards_keep_every_row(run_dir, t
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"formats": ("dpo",)}, "--format dpo: expected one of sft, aidsafe"),
+        ({"formats": ("orpo",)}, "--format orpo: expected one of sft, aidsafe, dpo, guardreasoner"),
         ({"test_size": 1.0}, "--test-size 1.0: expected a fraction >= 0 and < 1"),
         ({"license": "CC BY 4.0"}, "--license CC BY 4.0: expected a Hub license id"),
     ],

@@ -78,7 +78,7 @@ def test_messages_must_end_with_the_assistant(tmp_path, write_jsonl):
         (
             SFT,
             {"text": "x", "answer": "y"},
-            r"SFT data needs a messages column, or prompt and completion columns; found: text, answer",
+            r"SFT data needs a messages column, .* or instruction, input and output columns; found: text, answer",
         ),
         (SFT, {"prompt": "x"}, r"found: prompt$"),
         (DPO, {"prompt": "p", "chosen": "c", "reject": "r"}, r"missing: rejected; found: prompt, chosen, reject"),

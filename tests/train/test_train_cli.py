@@ -190,7 +190,8 @@ def test_wrong_columns_fail_before_the_model_loads(run_cli, tmp_path, write_json
         "train", "sft", "sft", "--model", tmp_path / "no-model", "--data", data, "--output", tmp_path / "o"
     )
     assert code == 2
-    assert "SFT data needs a messages column, or prompt and completion columns; found: question, answer" in err
+    assert "SFT data needs a messages column, prompt and completion" in err
+    assert "or instruction, input and output columns; found: question, answer" in err
 
 
 def test_an_adapter_is_not_a_base_model(run_cli, run_dir, tmp_path):
