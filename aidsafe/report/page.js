@@ -1,6 +1,6 @@
 // The sample browser of `aidsafe report`. Plain JS, no library, nothing fetched.
 // Sample text is adversarial by nature: it only ever reaches the page through textContent,
-// never innerHTML, so a prompt holding <script> is shown as text and never runs.
+// never innerHTML, so a prompt holding a script element is shown as text and never runs.
 (function () {
   "use strict";
   var data = JSON.parse(document.getElementById("aidsafe-samples").textContent);

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 
 from aidsafe.report.model import PlotData
 
@@ -42,6 +43,8 @@ def render_svg(plot: PlotData) -> str:
     with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": plot.name}):
         _figure(plot).savefig(buffer, format="svg", metadata={"Date": None})
     text = buffer.getvalue()
+    # The RDF metadata block only names URLs (Dublin Core, Creative Commons): a viewer needs none.
+    text = re.sub(r"<metadata>.*?</metadata>\s*", "", text, flags=re.DOTALL)
     return text[text.index("<svg") :]
 
 

@@ -1,4 +1,4 @@
-"""Real runs to look at, made once per module: the real CLI and HTTP client against ScriptedServer."""
+"""Real runs to look at, made once per session: the real CLI and HTTP client against ScriptedServer."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ def _prompts(path: Path, prompts: list[str]) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def generation_run(tmp_path_factory) -> Path:
     """A generation run with real dedup (MiniLM), a hostile prompt set and one rejected sample."""
     from aidsafe.testing import Fault, aidsafe_responder
@@ -50,7 +50,7 @@ def generation_run(tmp_path_factory) -> Path:
     return base / "run"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def pairs_run(tmp_path_factory) -> Path:
     from tests.pairs.helpers import pairs_server_responder
 
@@ -64,7 +64,7 @@ def pairs_run(tmp_path_factory) -> Path:
     return base / "run"
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def traces_run(tmp_path_factory) -> Path:
     from tests.guard.test_traces import labelled_file
 
