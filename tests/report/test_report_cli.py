@@ -40,7 +40,9 @@ def test_report_caps_the_browser_and_says_so(run_cli, generation_run, tmp_path):
     code, _, err = run_cli("report", generation_run, "--output", page, "--max-samples", "2")
     assert code == 0, err
     text = page.read_text(encoding="utf-8")
-    assert 'id="cap-note"' in text and "first 2 of 6 records" in text
+    total = sum(1 for name in ("samples.jsonl", "rejected.jsonl")
+                for line in (generation_run / name).read_text().split("\n") if line)  # fmt: skip
+    assert 'id="cap-note"' in text and f"first 2 of {total} records" in text
     data = json.loads(re.search(r'id="aidsafe-samples">(.*?)</script>', text, re.DOTALL)[1])
     assert len(data["samples"]) == 2
 
