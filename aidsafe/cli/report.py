@@ -18,7 +18,9 @@ RunArg = Annotated[Path, typer.Argument(metavar="RUN_DIR", help="A run directory
 def report(
     run_dir: RunArg,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="The HTML file [RUN_DIR/report.html].")] = None,
-    png: Annotated[Path | None, typer.Option("--png", metavar="DIR", help="Also write each plot as DIR/NAME.png.")] = None,
+    png: Annotated[
+        Path | None, typer.Option("--png", metavar="DIR", help="Also write each plot as DIR/NAME.png.")
+    ] = None,
     max_samples: Annotated[
         int, typer.Option("--max-samples", min=0, help="Records embedded in the sample browser (plots count all).")
     ] = 2000,
@@ -31,13 +33,17 @@ def report(
     target = output or (run_dir / "report.html" if run_dir.is_dir() else run_dir.with_suffix(".html"))
     with Console(stderr=True).status(f"reading {run_dir}"):
         data = write_report(run_dir, target, png, max_samples)
-    typer.echo(f"{data.total_samples} samples, {data.total_rejected} rejected, {len(data.plots)} plots -> {target}", err=True)
+    typer.echo(
+        f"{data.total_samples} samples, {data.total_rejected} rejected, {len(data.plots)} plots -> {target}", err=True
+    )
 
 
 @app.command("show")
 def show(
     run_dir: RunArg,
-    sample_id: Annotated[str | None, typer.Argument(metavar="[ID]", help="A sample id; none: the first samples.")] = None,
+    sample_id: Annotated[
+        str | None, typer.Argument(metavar="[ID]", help="A sample id; none: the first samples.")
+    ] = None,
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="Rows of the table without an ID.")] = 20,
 ) -> None:
     """Print one sample (as the report shows it), or a table of the first samples."""
@@ -56,7 +62,9 @@ def show(
 
 @app.command("schema")
 def schema(
-    name: Annotated[str | None, typer.Argument(metavar="KIND", help="recipe, pairs-recipe, train-recipe, policies, card, ...")] = None,
+    name: Annotated[
+        str | None, typer.Argument(metavar="KIND", help="recipe, pairs-recipe, train-recipe, policies, card, ...")
+    ] = None,
     write: Annotated[
         Path | None, typer.Option("--write", metavar="DIR", help="Write every schema as DIR/KIND.schema.json.")
     ] = None,

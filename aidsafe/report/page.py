@@ -18,6 +18,10 @@ from aidsafe.report.plots import render_svg
 __all__ = ["render_page", "embed_json"]
 
 
+# Nothing may load from anywhere: a report opened from a CI artifact must not call home.
+_CSP = "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:"
+
+
 def embed_json(value: object) -> str:
     """JSON that is safe inside a <script> element, whatever strings it holds."""
     text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
@@ -37,8 +41,9 @@ def render_page(data: ReportData) -> str:
     )
     total = data.total_samples + data.total_rejected
     cap_note = (
-        f'<p class="note" id="cap-note">The browser holds the first {len(data.samples):,} of {total:,} records '
-        f"(finished first, then rejected; --max-samples raises the cap); the plots and the summary count all of them.</p>"
+        f'<p class="note" id="cap-note">The browser holds the first {len(data.samples):,} of {total:,} '
+        "records (finished first, then rejected; --max-samples raises the cap); the plots and the "
+        "summary count all of them.</p>"
         if len(data.samples) < total
         else ""
     )
@@ -47,7 +52,7 @@ def render_page(data: ReportData) -> str:
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:">
+<meta http-equiv="Content-Security-Policy" content="{_CSP}">
 <title>{esc(title)}</title>
 <style>{_asset("page.css")}</style>
 </head><body>

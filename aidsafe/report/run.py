@@ -83,7 +83,9 @@ def _read_mapping(path: Path, parse: Any) -> dict[str, Any]:
     try:
         data = parse(path.read_text(encoding="utf-8"))
     except (ValueError, yaml.YAMLError) as exc:
-        raise AidsafeError(f"{path}: cannot be parsed ({str(exc).splitlines()[0]}); expected the file aidsafe wrote")
+        raise AidsafeError(
+            f"{path}: cannot be parsed ({str(exc).splitlines()[0]}); expected the file aidsafe wrote"
+        ) from None
     return data if isinstance(data, dict) else {}
 
 

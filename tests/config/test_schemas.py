@@ -14,7 +14,9 @@ from tests.conftest import REPO
 
 
 def _builtin_yaml() -> list[Path]:
-    found = [p.relative_to(REPO) for folder in ("agents", "policies", "recipes") for p in (REPO / folder).rglob("*.yaml")]
+    found = [
+        p.relative_to(REPO) for folder in ("agents", "policies", "recipes") for p in (REPO / folder).rglob("*.yaml")
+    ]
     return sorted(found)
 
 
@@ -39,7 +41,7 @@ def _load(relative: Path, kind: str) -> object:
 @pytest.mark.parametrize("name", list(SCHEMAS))
 def test_committed_schema_is_what_the_model_says(run_cli, name):
     committed = (REPO / "schemas" / f"{name}.schema.json").read_text(encoding="utf-8")
-    assert committed == schema_text(name), f"schemas/ is stale: run `aidsafe schema --write schemas`"
+    assert committed == schema_text(name), "schemas/ is stale: run `aidsafe schema --write schemas`"
     code, out, err = run_cli("schema", name)
     assert code == 0, err
     assert out == committed and json.loads(out)["additionalProperties"] is False  # extra="forbid" says so

@@ -30,7 +30,8 @@ class Rendered:
 
 def _run(browser: str, page: Path, profile: Path, *flags: str) -> subprocess.CompletedProcess:
     args = [browser, "--headless", "--disable-gpu", "--no-first-run", f"--user-data-dir={profile}",
-            "--enable-logging=stderr", "--v=0", "--virtual-time-budget=5000", *flags, page.resolve().as_uri()]  # fmt: skip
+            "--enable-logging=stderr", "--v=0", "--virtual-time-budget=5000", *flags,
+            page.resolve().as_uri()]  # fmt: skip
     if os.geteuid() == 0:
         args.insert(1, "--no-sandbox")  # Chromium refuses to run as root with its sandbox
     return subprocess.run(args, capture_output=True, text=True, timeout=120, check=False)

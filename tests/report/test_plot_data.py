@@ -22,7 +22,13 @@ def _write(run, samples, rejected=(), recipe: str = "") -> None:
 
 
 def _call(agent, prompt, completion, latency):
-    return {"agent": agent, "model": "m", "prompt_tokens": prompt, "completion_tokens": completion, "latency_s": latency}
+    return {
+        "agent": agent,
+        "model": "m",
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "latency_s": latency,
+    }
 
 
 def _sample(i, stop, rounds, policies, removed, calls):
@@ -88,7 +94,10 @@ def test_pairs_plots_separate_chosen_from_rejected(pairs_run):
     every = plots["judge_scores_all"]  # [sep=2] took 2 attempts; [sep=0] 3 that never separated
     assert sum(every.series["chosen"]) == 1 + 2 + 3 == every.series["chosen"][4]
     assert every.series["rejected"][0] == 2 and every.series["rejected"][4] == 4
-    assert dict(zip(plots["iterations"].categories, plots["iterations"].series["count"], strict=True)) == {"1": 1, "2": 1}
+    assert dict(zip(plots["iterations"].categories, plots["iterations"].series["count"], strict=True)) == {
+        "1": 1,
+        "2": 1,
+    }
     assert plots["rejection_reasons"].categories == ["no_separation"]
 
 

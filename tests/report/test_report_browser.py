@@ -38,7 +38,7 @@ def test_the_report_renders_with_plots_samples_and_no_script_error(generation_ru
     # The hostile prompts ran no script: no attribute set, their markup is text in the DOM.
     assert not re.search(r"<body[^>]*data-pwned", rendered.dom)
     assert "&lt;script&gt;document.body.setAttribute('data-pwned', 'script')&lt;/script&gt;" in rendered.dom
-    assert "<img src=\"x\"" not in rendered.dom and "&lt;img src=x onerror=" in rendered.dom
+    assert '<img src="x"' not in rendered.dom and "&lt;img src=x onerror=" in rendered.dom
 
 
 def test_the_harness_sees_a_script_error_and_an_executed_script(tmp_path):

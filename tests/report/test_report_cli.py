@@ -18,14 +18,17 @@ def test_report_is_self_contained_and_escapes_sample_text(run_cli, generation_ru
     text = page.read_text(encoding="utf-8")
     # Nothing is fetched at view time: no external src/href, no URL but the SVG namespaces.
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", text)
-    assert set(re.findall(r"https?://[^\s\"'<>]+", text)) <= {"http://www.w3.org/2000/svg", "http://www.w3.org/1999/xlink"}
+    assert set(re.findall(r"https?://[^\s\"'<>]+", text)) <= {
+        "http://www.w3.org/2000/svg",
+        "http://www.w3.org/1999/xlink",
+    }
     assert text.count("<script") == 2  # the JSON data block and page.js, nothing from a sample
     for prompt in HOSTILE:
         assert prompt not in text and embed_json(prompt)[1:-1] in text
     plots = {p.stem for p in pngs.iterdir()}
     assert {"stop_reasons", "rounds_used", "thoughts_removed", "policies_per_thought", "rejection_reasons"} <= plots
     assert all(p.read_bytes().startswith(PNG) for p in pngs.iterdir())
-    assert re.findall(r'data-plot="([^"]+)"', text) == [p for p in re.findall(r'data-plot="([^"]+)"', text) if p in plots]
+    assert set(re.findall(r'data-plot="([^"]+)"', text)) == plots  # each plot in the page has its PNG
 
 
 def test_embedded_json_round_trips_and_cannot_close_its_element():

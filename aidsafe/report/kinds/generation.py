@@ -69,7 +69,8 @@ def generation_sample(record: dict[str, Any]) -> SampleView:
     thoughts = record.get("thoughts", [])
     policies = sorted({str(p) for t in thoughts for p in t.get("policies", [])})
     intents = [
-        Row(str(i.get("text", "")), [str(i.get(k)) for k in ("kind", "nature") if i.get(k)]) for i in record.get("intents", [])
+        Row(str(i.get("text", "")), [str(i.get(k)) for k in ("kind", "nature") if i.get(k)])
+        for i in record.get("intents", [])
     ]
     calls = [
         Row(

@@ -69,13 +69,18 @@ def pairs_sample(record: dict[str, Any]) -> SampleView:
         )
         for s in record.get("scores", [])
     ]
-    policies = sorted({str(p) for side in (chosen, rejected) for t in side.get("thoughts", []) for p in t.get("policies", [])})
+    policies = sorted(
+        {str(p) for side in (chosen, rejected) for t in side.get("thoughts", []) for p in t.get("policies", [])}
+    )
     return SampleView(
         str(record.get("id", "")),
         first_line(record.get("prompt", "")),
         {"policy": policies, "target policy": [str(belief.get("target_policy", ""))], "status": ["finished"]},
-        {"iterations": int(record.get("iterations", 0)), "chosen thoughts": len(chosen.get("thoughts", [])),
-         "rejected thoughts": len(rejected.get("thoughts", []))},  # fmt: skip
+        {
+            "iterations": int(record.get("iterations", 0)),
+            "chosen thoughts": len(chosen.get("thoughts", [])),
+            "rejected thoughts": len(rejected.get("thoughts", [])),
+        },  # fmt: skip
         [
             Section("Prompt", [Row(str(record.get("prompt", "")))]),
             Section("Belief", [Row(str(belief.get("text", "")), [str(belief.get("target_policy", ""))])]),
