@@ -72,12 +72,14 @@ def sample_by_id(run: str | Path, sample_id: str) -> tuple[RunView, SampleView]:
     view = open_run(run)
     kind = kind_of(view)
     for record in view.iter_samples():
-        if str(record.get("id")) == sample_id:
+        # Rows without an id (prediction files) are named by their view (the prompt's digest).
+        if str(record.get("id")) == sample_id or ("id" not in record and kind.sample(record).id == sample_id):
             return view, kind.sample(record)
     for entry in view.iter_rejected():
         if str(entry.get("id")) == sample_id:
             return view, rejected_sample(entry)
-    raise AidsafeError(f"{view.path}: no sample with id {sample_id!r} in samples.jsonl or rejected.jsonl")
+    files = " or ".join(p.name for p in (view.samples_file, view.rejected_file) if p is not None)
+    raise AidsafeError(f"{view.path}: no sample with id {sample_id!r} in {files}")
 
 
 def first_views(run: str | Path, limit: int) -> tuple[RunView, list[SampleView], int]:

@@ -10,6 +10,7 @@ import pytest
 from aidsafe.errors import AidsafeError
 from aidsafe.report import gather, open_run
 from aidsafe.report.kinds import kind_of
+from tests.guard.conftest import shared_guardreasoner
 from tests.guard.test_traces import LABELLED
 
 
@@ -155,3 +156,24 @@ def test_a_directory_that_is_no_run_is_one_line(tmp_path):
         open_run(tmp_path)
     with pytest.raises(AidsafeError, match="no such run directory"):
         open_run(tmp_path / "missing")
+
+
+def test_a_released_prediction_file_is_a_run_of_its_own(run_cli):
+    """A predict output (here a released GuardReasoner one, read in place) is reported and shown."""
+    from aidsafe.guard.formats import parse_answers
+
+    source = shared_guardreasoner() / "predictions" / "1B" / "AegisSafetyTest" / "generated_predictions.jsonl"
+    if not source.is_file():
+        pytest.skip(f"released predictions not found at {source} (set AIDSAFE_SHARED_BENCHMARKS)")
+    rows = [json.loads(line) for line in source.read_text(encoding="utf-8").split("\n") if line.strip()]
+    data = gather(source)
+    assert data.view.kind == "predictions" and data.total_samples == len(rows)
+    plots = {p.name: p for p in data.plots}
+    gold = plots["gold_labels"]
+    assert dict(zip(gold.categories, gold.series["count"], strict=True)) == Counter(r["label"] for r in rows)
+    answers = plots["predicted_answers"]
+    counted = {a: n for a, n in zip(answers.categories, answers.series["prompt"], strict=True) if n}
+    assert counted == Counter(parse_answers(r["predict"])["prompt"] for r in rows)
+    code, out, err = run_cli("show", source, data.samples[1].id)
+    assert code == 0, err
+    assert rows[1]["prompt"].split("Human user:\n", 1)[1].split("\n", 1)[0] in " ".join(out.split())

@@ -15,6 +15,7 @@ from aidsafe.report.kinds.common import agent_plots, generic_sample, rejected_sa
 from aidsafe.report.kinds.generation import generation_plots, generation_sample
 from aidsafe.report.kinds.guard import guard_plots, guard_sample
 from aidsafe.report.kinds.pairs import pairs_plots, pairs_sample
+from aidsafe.report.kinds.predictions import predictions_plots, predictions_sample
 from aidsafe.report.model import PlotData, SampleView
 from aidsafe.report.run import RunView
 
@@ -38,6 +39,7 @@ KINDS: dict[str, Kind] = {
         Kind("generation", generation_plots, generation_sample),
         Kind("pairs", pairs_plots, pairs_sample),
         Kind("guard_traces", guard_plots, guard_sample),
+        Kind("predictions", predictions_plots, predictions_sample),
     )
 }
 
