@@ -27,6 +27,8 @@ def _figure(plot: PlotData):  # -> matplotlib Figure (imported lazily: the CLI s
         axes.bar_label(bars, fmt="%g", fontsize=7)
     axes.set_xticks(range(len(plot.categories)), plot.categories, rotation=20 if len(plot.categories) > 4 else 0,
                     ha="right" if len(plot.categories) > 4 else "center", fontsize=8)  # fmt: skip
+    if all(float(v).is_integer() for values in plot.series.values() for v in values):
+        axes.yaxis.get_major_locator().set_params(integer=True)  # counts: no 0.5 ticks
     axes.set_title(plot.title, fontsize=10)
     axes.set_xlabel(plot.xlabel, fontsize=8)
     axes.set_ylabel(plot.ylabel, fontsize=8)
