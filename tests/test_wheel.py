@@ -1,4 +1,4 @@
-"""The wheel carries agents/, policies/ and recipes/, and built-in names resolve from an install."""
+"""The wheel carries agents/, policies/, recipes/ and schemas/, and built-in names resolve from an install."""
 
 from __future__ import annotations
 
@@ -29,6 +29,14 @@ def test_wheel_install_resolves_builtin_recipe(tmp_path):
         timeout=300,
     )
     assert (target / "aidsafe" / "_builtin" / "recipes" / "aidsafe.yaml").is_file()
+    # The schemas the built-in YAML files name on their first line resolve inside the install too,
+    # and the report's page assets ship with the package.
+    builtin = target / "aidsafe" / "_builtin"
+    first = (builtin / "recipes" / "train" / "sft.yaml").read_text(encoding="utf-8").split("\n", 1)[0]
+    assert (builtin / "recipes" / "train" / first.split("$schema=", 1)[1]).resolve().is_file()
+    assert (target / "aidsafe" / "report" / "page.js").is_file() and (
+        target / "aidsafe" / "report" / "page.css"
+    ).is_file()
 
     # Run from an empty directory so nothing can come from the source checkout.
     workdir = tmp_path / "elsewhere"

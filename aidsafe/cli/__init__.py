@@ -1,9 +1,9 @@
 """The `aidsafe` command. Each subcommand parses options and calls one library function.
 
 The app is assembled once, at import: one typer sub-app per command group (`generate.app` merges
-generate/validate/graph into the root; `eval`, `pairs`, `predict` and `train` are groups). Subcommand modules
-import heavy libraries (langgraph, torch, trl) inside their functions so that `aidsafe --help` and
-the first teacher call start quickly.
+generate/validate/graph into the root, `report.app` report/show/schema; `eval`, `pairs`, `predict`
+and `train` are groups). Subcommand modules import heavy libraries (langgraph, torch, trl) inside
+their functions so that `aidsafe --help` and the first teacher call start quickly.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 
 import typer
 
-from aidsafe.cli import evaluate, export, generate, pairs, predict, train
+from aidsafe.cli import evaluate, export, generate, pairs, predict, report, train
 from aidsafe.errors import AidsafeError
 
 __all__ = ["app", "main"]
@@ -28,6 +28,7 @@ app = typer.Typer(
 )
 app.add_typer(generate.app)
 app.add_typer(export.app)
+app.add_typer(report.app)
 app.add_typer(evaluate.app, name="eval")
 app.add_typer(predict.app, name="predict")
 app.add_typer(train.app, name="train")

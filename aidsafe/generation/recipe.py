@@ -101,6 +101,14 @@ class AgentSlot(_Config):
     def _from_reference(cls, value: Any) -> Any:
         return {"agent": value} if isinstance(value, str) else value
 
+    @classmethod
+    def __get_pydantic_json_schema__(cls, core_schema: Any, handler: Any) -> dict[str, Any]:
+        # `_from_reference` takes a bare string too: the JSON Schema (aidsafe schema) must say so,
+        # or editors flag every `judge: judge` in a recipe.
+        mapping = handler(core_schema)
+        reference = {"type": "string", "description": "A bare reference: the same as {agent: <it>}."}
+        return {"anyOf": [reference, mapping]}
+
 
 @register_config_model
 class AgentRoles(_Config):

@@ -69,6 +69,7 @@ def test_the_app_is_built_once(run_cli):
     for _ in range(2):
         assert run_cli("--help")[0] == 0
     assert (len(app.registered_commands), len(app.registered_groups)) == before
-    # generate/validate/graph and export merge into the root; eval, pairs, predict and train are groups.
+    # generate/validate/graph, export and report/show/schema merge into the root; eval, pairs,
+    # predict and train are groups.
     named = {g.name for g in app.registered_groups if isinstance(g.name, str)}
-    assert named == {"eval", "pairs", "predict", "train"} and len(app.registered_groups) == 6
+    assert named == {"eval", "pairs", "predict", "train"} and len(app.registered_groups) == 7
