@@ -122,7 +122,7 @@ def main() -> None:
         if not (student_dir / "config.json").exists():
             aidsafe("train", "sft", "sft", "--model", str(work / "smollm2"), "--data", str(work / "export"),
                     "--output", str(student_dir), "--set", f"trainer.max_steps={args.steps}", "--merge")  # fmt: skip
-        merged = next(
+        merged = student_dir  # with --merge, O/ is the merged full model and its tokenizer
             (p.parent for p in student_dir.rglob("config.json") if (p.parent / "tokenizer_config.json").exists()),
             student_dir,
         )
