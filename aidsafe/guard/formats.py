@@ -26,6 +26,7 @@ __all__ = [
     "guardreasoner_input",
     "guardreasoner_output",
     "guardreasoner_prompt",
+    "llama_guard_3_prompt",
     "parse_answers",
     "parse_gold",
     "parse_guardreasoner",
@@ -33,6 +34,7 @@ __all__ = [
     "reasoning_step_counts",
     "split_guardreasoner_input",
     "thinkguard_prompt",
+    "verdict_mass",
     "verdict_score",
 ]
 
@@ -190,12 +192,19 @@ _CATEGORIES = re.compile(r"Categories:(.*)", re.IGNORECASE)
 _CODE = re.compile(r"\bS(\d{1,2})\b")
 
 
-def thinkguard_prompt(prompt: str, response: str | None, policies: PolicySet) -> str:
-    """The prompt for the last turn: the Agent's response, or the User's prompt when there is none."""
+def llama_guard_3_prompt(prompt: str, response: str | None, policies: PolicySet) -> str:
+    """Llama Guard 3's prompt for the last turn: the Agent's response (response classification),
+    or the User's prompt when there is none. Each category is `S<n>: Title.` and its rule, as
+    llama-recipes renders custom categories with their descriptions."""
     agent = "User" if response is None else "Agent"
     categories = "\n".join(f"{p.id}: {p.title}.\n{' '.join(p.rule.split())}" for p in policies.policies)
     conversation = f"User: {prompt}" + ("" if response is None else f"\n\nAgent: {response}")
     return _LG3_TEMPLATE.format(agent=agent, categories=categories, conversation=conversation)
+
+
+def thinkguard_prompt(prompt: str, response: str | None, policies: PolicySet) -> str:
+    """ThinkGuard's prompt: Llama Guard 3's, unchanged (its inference script feeds exactly that)."""
+    return llama_guard_3_prompt(prompt, response, policies)
 
 
 @dataclass(frozen=True)
@@ -236,12 +245,22 @@ def verdict_score(tokens: Sequence[str], top_logprobs: Sequence[Mapping[str, flo
         return None
     if not alternatives:
         return None
-    mass = {"unsafe": 0.0, "safe": 0.0}
+    return verdict_mass(alternatives, "unsafe", "safe")
+
+
+def verdict_mass(alternatives: Mapping[str, float], positive: str, negative: str) -> float | None:
+    """p(positive) / (p(positive) + p(negative)) over one token's top alternatives; None if neither.
+
+    A token counts for a verdict when its stripped, lower-cased text is a non-empty prefix of it
+    ("u", "un", "unsafe"; "y", "yes"), so a tokenizer that splits the word still counts. Where
+    one verdict is a prefix of the other, the first tried wins ("unsafe" before "safe": "safe" is
+    no prefix of "unsafe", so no token is counted twice)."""
+    mass = {positive: 0.0, negative: 0.0}
     for candidate, logprob in alternatives.items():
         word = candidate.strip().lower()
-        if word and "unsafe".startswith(word):
-            mass["unsafe"] += math.exp(logprob)
-        elif word and "safe".startswith(word):
-            mass["safe"] += math.exp(logprob)
-    total = mass["unsafe"] + mass["safe"]
-    return mass["unsafe"] / total if total > 0 else None
+        if word and positive.startswith(word):
+            mass[positive] += math.exp(logprob)
+        elif word and negative.startswith(word):
+            mass[negative] += math.exp(logprob)
+    total = mass[positive] + mass[negative]
+    return mass[positive] / total if total > 0 else None

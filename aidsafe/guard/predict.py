@@ -50,6 +50,7 @@ __all__ = [
     "load_benchmark",
     "predict_guard",
     "render_prompt",
+    "split_logprobs",
 ]
 
 FORMATS = ("guardreasoner", "thinkguard")
@@ -284,9 +285,19 @@ def _row(example: GuardExample, prompt: str, reply: dict[str, Any], fmt: str) ->
 
 
 def _logprobs(logprobs: Any) -> tuple[list[str], list[Any]]:
-    """The per-token lists of a completions reply, checked, so that a server sending another
-    shape is a rejection of its reply, not an exception inside the scoring."""
+    """`split_logprobs`, a bad shape being a rejection of the reply, not an exception in scoring."""
+    try:
+        return split_logprobs(logprobs)
+    except ValueError as exc:
+        raise Rejection(PredictTask.stage, "malformed_reply", str(exc), False) from None
+
+
+def split_logprobs(logprobs: Any) -> tuple[list[str], list[Any]]:
+    """The per-token lists (tokens, top_logprobs) of a completions reply's `logprobs`, checked:
+    ValueError if a server sent another shape; ([], []) if it sent none."""
     logprobs = logprobs or {}
+    if not isinstance(logprobs, dict):
+        raise ValueError("logprobs are not per-token lists (tokens, top_logprobs)")
     tokens, top = logprobs.get("tokens") or [], logprobs.get("top_logprobs") or []
     shaped = isinstance(tokens, list) and all(isinstance(t, str) for t in tokens) and isinstance(top, list)
     shaped = shaped and all(
@@ -295,9 +306,7 @@ def _logprobs(logprobs: Any) -> tuple[list[str], list[Any]]:
         for alternatives in top
     )
     if not shaped:
-        raise Rejection(
-            PredictTask.stage, "malformed_reply", "logprobs are not per-token lists (tokens, top_logprobs)", False
-        )
+        raise ValueError("logprobs are not per-token lists (tokens, top_logprobs)")
     return tokens, top
 
 

@@ -80,7 +80,8 @@ def _role_node(spec: PairRoleSpec) -> Callable[..., Awaitable[dict]]:
             seen["judge_order"] = judge_order(deps.seed, state["id"], len(state.get("attempts", [])) + 1)
             seen["margin"] = deps.margin
         output, calls = await deps.run(agent, seen)
-        return {**spec.apply(output, seen, Turn(agent.name, deps.max_iterations)), "calls": calls}
+        # The agent's own role entry applies: a guard judge fills the judge role with its own.
+        return {**agent.role.apply(output, seen, Turn(agent.name, deps.max_iterations)), "calls": calls}
 
     node.__name__ = spec.node
     return node

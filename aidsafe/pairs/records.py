@@ -4,6 +4,7 @@ from, and stats.json for a pairs run."""
 from __future__ import annotations
 
 import json
+import math
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -71,8 +72,8 @@ def read_chosen(run: str | Path, policy_set_id: str) -> list[Chosen]:
 
 def attempt_scores(attempts: list[dict]) -> list[dict[str, Any]]:
     """Every iteration's belief and both verdicts (the rejected text of failed attempts is left out)."""
-    keys = ("iteration", "judge", "judge_order", "chosen", "rejected", "gap", "separated")
-    return [{**{k: a[k] for k in keys}, "belief": {k: a["belief"][k] for k in ("text", "target_policy")}}
+    keys = ("iteration", "judge", "judge_order", "chosen", "rejected", "gap", "separated")  # no order: a guard
+    return [{**{k: a[k] for k in keys if k in a}, "belief": {k: a["belief"][k] for k in ("text", "target_policy")}}
             for a in attempts]  # fmt: skip
 
 
@@ -106,35 +107,63 @@ def pair_record(state: dict[str, Any], chosen: Chosen, recipe_hash: str, policie
 
 
 class _Scores:
-    """Both sides' judge scores over a set of attempts, and the gap between them."""
+    """Both sides' judge scores over a set of attempts, and the gap between them.
+
+    LLM judge: faithfulness 1..5 and its histogram. Guard judge: P(unsafe), histogrammed in
+    tenths ("0.3" counts 0.3 <= p < 0.4; 1.0 falls in "0.9"), the gap (rejected minus chosen)
+    in tenths from -1 to 1. The kind is read off the scores (a guard side has `p_unsafe`)."""
 
     def __init__(self) -> None:
-        self.faithfulness = {"chosen": Counter(), "rejected": Counter()}
+        self.values: dict[str, list[float]] = {"chosen": [], "rejected": []}
         self.violates = {"chosen": 0, "rejected": 0}
-        self.gaps: Counter = Counter()
-        self.n = 0
+        self.gaps: list[float] = []
+        self.guard = False
+
+    @property
+    def n(self) -> int:
+        return len(self.gaps)
 
     def add(self, score: dict[str, Any]) -> None:
-        self.n += 1
+        self.guard = "p_unsafe" in score["chosen"]
         for side in ("chosen", "rejected"):
-            self.faithfulness[side][int(score[side]["faithfulness"])] += 1
+            self.values[side].append(score[side]["p_unsafe"] if self.guard else int(score[side]["faithfulness"]))
             self.violates[side] += bool(score[side]["violates"])
-        self.gaps[score["gap"]] += 1
+        self.gaps.append(score["gap"])
 
     def as_stats(self) -> dict[str, Any]:
-        def mean(counts: Counter) -> float:
-            return round(sum(k * v for k, v in counts.items()) / self.n, 3) if self.n else 0.0
+        def mean(values: list[float]) -> float:
+            return round(sum(values) / len(values), 3) if values else 0.0
 
+        name = "p_unsafe" if self.guard else "faithfulness"
         sides = {
             side: {
-                "faithfulness_mean": mean(self.faithfulness[side]),
-                "faithfulness_histogram": {str(k): self.faithfulness[side][k] for k in range(1, 6)},
+                f"{name}_mean": mean(self.values[side]),
+                f"{name}_histogram": _histogram(self.values[side], self.guard),
                 "violation_rate": round(self.violates[side] / self.n, 3) if self.n else 0.0,
             }
             for side in ("chosen", "rejected")
         }
-        gap = {"mean": mean(self.gaps), "histogram": {str(k): v for k, v in sorted(self.gaps.items())}}
+        if self.guard:
+            gaps = Counter(f"{_tenth(g):.1f}" for g in self.gaps)
+            ordered = sorted(gaps, key=float)
+        else:
+            gaps = Counter(str(g) for g in self.gaps)
+            ordered = sorted(gaps, key=int)
+        gap = {"mean": mean(self.gaps), "histogram": {k: gaps[k] for k in ordered}}
         return {"attempts": self.n, **sides, "gap": gap}
+
+
+def _tenth(value: float) -> float:
+    """The tenth a value falls in (floor, so -0.05 is in -0.1), 1.0 in 0.9 (one-sided top bin)."""
+    return min(math.floor(round(value * 10, 9)), 9) / 10
+
+
+def _histogram(values: list[float], guard: bool) -> dict[str, int]:
+    if guard:
+        counts = Counter(f"{_tenth(v):.1f}" for v in values)
+        return {f"{k / 10:.1f}": counts[f"{k / 10:.1f}"] for k in range(10)}
+    counts = Counter(int(v) for v in values)
+    return {str(k): counts[k] for k in range(1, 6)}
 
 
 def pairs_stats(

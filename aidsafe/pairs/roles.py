@@ -31,6 +31,7 @@ __all__ = [
     "pair_template_values",
     "judge_order",
     "separated",
+    "side_score",
     "loop_route",
     "apply_belief",
     "apply_rejected",
@@ -167,13 +168,21 @@ def _render_attempts(attempts: list[dict]) -> str:
         if a["chosen"]["violates"]:
             why.append("the judge found a violation in the reference answer too")
         if not why:
-            why.append(f"faithfulness gap {a['gap']} was below the margin")
+            why.append(f"the judge's score gap {a['gap']:g} was below the margin")
+        said = f"; judge: {a['rejected']['rationale']}" if a["rejected"].get("rationale") else ""
         lines.append(
             f"attempt {a['iteration']}: target {a['belief']['target_policy']}; belief: {a['belief']['text']}\n"
-            f"  failed: {'; '.join(why)} (faithfulness reference {a['chosen']['faithfulness']}, "
-            f"steered {a['rejected']['faithfulness']}); judge: {a['rejected']['rationale']}"
+            f"  failed: {'; '.join(why)} (reference {side_score(a['chosen'])}, "
+            f"steered {side_score(a['rejected'])}){said}"
         )
     return "\n".join(lines) or "(none: this is the first attempt)"
+
+
+def side_score(side: dict) -> str:
+    """One side's judge score as text: `faithfulness 4` (LLM judge) or `P(unsafe) 0.12` (guard)."""
+    if "p_unsafe" in side:
+        return f"P(unsafe) {side['p_unsafe']:.2f}"
+    return f"faithfulness {side['faithfulness']}"
 
 
 # The registry ----------------------------------------------------------------------------------

@@ -120,8 +120,9 @@ class PairsTask(Task[Chosen]):
 
     async def preflight(self) -> None:
         if self.check_endpoints:
-            for endpoint in self.pipeline.endpoints:
-                await self.teacher.check_reachable(endpoint)
+            guard = self.pipeline.guard_endpoint
+            for endpoint in self.pipeline.endpoints:  # a guard judge only completes raw text
+                await self.teacher.check_reachable(endpoint, structured=endpoint != guard)
 
     async def start(self, ctx: RunContext) -> None:
         recipe = self.pipeline.recipe
@@ -151,7 +152,10 @@ class PairsTask(Task[Chosen]):
             self._attempts[item.id] = attempt_scores(attempts)
             raise Rejection("judge", "no_separation", _no_separation(attempts))
         judge = self.pipeline.agents["judge"]
-        about = {"kind": self.pipeline.recipe.pairs.judge, "agent": judge.name, "model": judge.endpoint.model}
+        settings = self.pipeline.recipe.pairs
+        about = {"kind": settings.judge, "agent": judge.name, "model": judge.endpoint.model}
+        if settings.guard_judge is not None:
+            about["format"] = settings.guard_judge.format
         return pair_record(state, item, self.pipeline.recipe_hash, self.pipeline.policies, about)
 
     async def _failed_stage(self, config: dict) -> str:
@@ -163,9 +167,13 @@ class PairsTask(Task[Chosen]):
 def _no_separation(attempts: list[dict]) -> str:
     """One line with every attempt's verdicts: faithfulness chosen/rejected and who violated."""
 
-    def mark(side: dict) -> str:
-        return f"{side['faithfulness']}{'!' if side['violates'] else ''}"
+    guard = bool(attempts) and "p_unsafe" in attempts[0]["chosen"]
 
+    def mark(side: dict) -> str:
+        score = f"{side['p_unsafe']:.2f}" if guard else str(side["faithfulness"])
+        return f"{score}{'!' if side['violates'] else ''}"
+
+    scale = "P(unsafe)" if guard else "faithfulness"
     shown = ", ".join(f"#{a['iteration']} {mark(a['chosen'])}/{mark(a['rejected'])}" for a in attempts)
-    return (f"no belief separated the sides in {len(attempts)} iterations (faithfulness chosen/rejected, "
+    return (f"no belief separated the sides in {len(attempts)} iterations ({scale} chosen/rejected, "
             f"! = judged violating: {shown})")  # fmt: skip

@@ -18,8 +18,11 @@ every stage:
 - Kill safety. A journal line is one `os.write`; the checkpoint goes only after it, so a kill
   in between redoes at most the tail of one item. A record is only ever what `run` returned.
 - Circuit breaker. While the first `BREAKER_WINDOW` items of a run all fail with the same
-  non-transient error, their rejections are held back; at the window's end the run stops with
-  that error in one line (nothing written for them, so a rerun after the fix retries them).
+  non-transient error of a kind a broken setup makes (`Rejection.signals_setup`: teacher
+  errors, unparseable replies, exceptions), their rejections are held back; at the window's end
+  the run stops with that error in one line (nothing written for them, so a rerun after the fix
+  retries them). A content verdict (pairs' `no_separation`) is written at once and, like a
+  finished item, ends the watch: the setup answered.
 - Progress. A live line (aidsafe.run.progress) with the teacher's counters and the task's notes.
 
 Unexpected exceptions from `run` become rejections with reason "error" (one line with the
@@ -205,7 +208,7 @@ class _Run:
     async def _rejected(self, item: Any, rejection: Rejection) -> None:
         self.outcome.rejected[self.task.key(item)] = rejection
         self.bar.item_done(ok=False)
-        if self.watching and not rejection.transient:
+        if self.watching and not rejection.transient and rejection.signals_setup:
             first = self.held[0][1] if self.held else rejection
             if (first.stage, first.reason, first.error) == (rejection.stage, rejection.reason, rejection.error):
                 self.held.append((item, rejection))

@@ -16,9 +16,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-__all__ = ["Item", "Rejection", "RunContext", "Task", "describe_exception"]
+__all__ = ["SETUP_FAILURES", "Item", "Rejection", "RunContext", "Task", "describe_exception"]
 
 Item = TypeVar("Item")
+
+# The rejection reasons that can mean the run's setup is broken rather than that one item came
+# out badly: the teacher refusing requests (a wrong model, URL, key or request field: reason
+# `teacher_error`), replies that do not parse or fit the schema (`invalid_output`, a wrong
+# structured-output mode or a model that cannot follow it; `malformed_reply`), and exceptions in
+# aidsafe or an agent (`error`). Any other reason is a verdict on the item's content (the judge
+# never separated a pair, a trace disagreed with its gold label): it shows the setup works.
+SETUP_FAILURES = frozenset({"teacher_error", "teacher_unavailable", "invalid_output", "malformed_reply", "error"})
 
 
 class Rejection(Exception):
@@ -34,6 +42,11 @@ class Rejection(Exception):
         self.reason = reason
         self.error = " ".join(error.split())  # one line: it is shown and compared as one
         self.transient = transient
+
+    @property
+    def signals_setup(self) -> bool:
+        """Whether this failure can come from a broken setup (`SETUP_FAILURES`), not the content."""
+        return self.reason in SETUP_FAILURES
 
 
 @dataclass

@@ -1,5 +1,8 @@
 """An in-process fake teacher keyed by agent role, for unit tests (no HTTP, no model).
 
+Raw completions (`complete_text`, as guard models are called) are answered by the responder
+under the key "completion": `(FakeCompletion) -> {"text", "logprobs"}` or a plain text.
+
 Replies come from a function per role, never from a sequential script: samples run
 concurrently, so the order of calls is not fixed. The fake validates like the real client:
 against the schema it was given (for a role's output, the per-call one with this sample's valid
@@ -10,6 +13,7 @@ model (e.g. `DeliberationTurn(...)`): it is validated against the requested sche
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -17,7 +21,7 @@ from pydantic import BaseModel, ValidationError
 from aidsafe.teacher.types import CallRecord, Endpoint, InvalidOutputError, Message, TeacherStats
 from aidsafe.testing.replies import default_reply
 
-__all__ = ["FakeTeacher", "FakeCall"]
+__all__ = ["FakeTeacher", "FakeCall", "FakeCompletion"]
 
 Responder = Callable[["FakeCall"], BaseModel | dict[str, Any]]
 
@@ -34,6 +38,16 @@ class FakeCall:
     @property
     def text(self) -> str:
         return "\n".join(m["content"] for m in self.messages)
+
+
+@dataclass(frozen=True)
+class FakeCompletion:
+    """What a completion responder sees: the agent, the raw prompt and the sampling asked for."""
+
+    agent: str
+    text: str
+    sampling: Mapping[str, Any]
+    role: str = "completion"
 
 
 class FakeTeacher:
@@ -76,7 +90,22 @@ class FakeTeacher:
         self.stats.record(record)
         return output, record
 
-    async def check_reachable(self, endpoint: Endpoint) -> None:
+    async def complete_text(
+        self, *, agent: str, prompt: str, endpoint: Endpoint, sampling: Mapping[str, Any]
+    ) -> tuple[dict[str, Any], CallRecord]:
+        call = FakeCompletion(agent, prompt, dict(sampling))
+        self.calls.append(call)
+        responder = self.responders.get("completion")
+        if responder is None:
+            raise AssertionError(f"{agent}: a completions call, but the FakeTeacher has no 'completion' responder")
+        reply = responder(call)
+        reply = {"text": reply} if isinstance(reply, str) else dict(reply)
+        record = CallRecord(agent=agent, role="completion", model=endpoint.model,
+                            prompt_tokens=len(prompt) // 4, completion_tokens=len(reply.get("text", "")) // 4)  # fmt: skip
+        self.stats.record(record)
+        return {"text": reply.get("text", ""), "finish_reason": "stop", "logprobs": reply.get("logprobs")}, record
+
+    async def check_reachable(self, endpoint: Endpoint, *, structured: bool = True) -> None:
         return None
 
     async def aclose(self) -> None:

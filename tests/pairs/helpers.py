@@ -104,3 +104,35 @@ def write_chosen_run(path, prompts: list[str], policy_set: str = "aidsafe") -> N
             "metadata": {"recipe_hash": "gen0", "policy_set": {"id": policy_set, "version": "1"}},
         })  # fmt: skip
     (path / "samples.jsonl").write_text("".join(json.dumps(r) + "\n" for r in lines), encoding="utf-8")
+
+
+# The guard judge: a completions responder that reads the side from the guard prompt itself.
+_GUARD_SIDE = re.compile(r"(?:Chatbot Response: |\n\nAgent: )(.*?)(?:\n<end_of_turn>|\n\n<END CONVERSATION>)", re.DOTALL)
+GUARD_UNSAFE, GUARD_SAFE = 0.9, 0.1  # P(unsafe) the scripted guard gives a steered / a normal side
+
+
+def guard_completion(prompt: str) -> dict[str, Any]:
+    """A ShieldGemma or Llama Guard 3 reply with first-token logprobs: unsafe (P 0.9) when the side
+    echoes STEERED belief n >= the prompt's `[sep=k]` (k = 0: never), else safe (P 0.1)."""
+    import math
+
+    sep = int(m.group(1)) if (m := _SEP.search(prompt)) else 1
+    side = _GUARD_SIDE.search(prompt)
+    assert side is not None, "not a guard prompt"
+    steered = _BELIEF.search(side.group(1))
+    unsafe = bool(steered and sep and int(steered.group(1)) >= sep)
+    yes, no = ("Yes", "No") if "Chatbot Response:" in prompt else ("unsafe", "safe")
+    p = GUARD_UNSAFE if unsafe else GUARD_SAFE
+    first = yes if unsafe else no
+    top = {yes: math.log(p), no: math.log(1 - p)}
+    return {"text": first, "logprobs": {"tokens": [first], "token_logprobs": [top[first]], "top_logprobs": [top]}}
+
+
+def guard_server_responder():
+    """pairs_server_responder for chat requests, guard_completion for raw completions."""
+    chat = pairs_server_responder()
+
+    def respond(request: dict):
+        return guard_completion(request["prompt"]) if "prompt" in request else chat(request)
+
+    return respond

@@ -68,6 +68,36 @@ async def test_breaker_does_not_trip_on_mixed_outcomes(tmp_path):
     assert all(r["reason"] == "invalid_output" and not r["transient"] for r in rejected)
 
 
+async def test_breaker_ignores_content_verdicts_even_when_all_alike(tmp_path):
+    # 20+ identical no_separation rejections: a weak judge or teacher, not a broken endpoint
+    items = [f"i{n:02d}" for n in range(BREAKER_WINDOW + 5)]
+    verdict = Rejection("judge", "no_separation", "no belief separated the sides in 3 iterations (#1 5/5)")
+    assert not verdict.signals_setup
+    task = _Echo(lambda item: verdict)
+    outcome = await execute(task, items, _journal(tmp_path), workers=2, progress=False)
+    assert len(task.ran) == len(items) and len(outcome.rejected) == len(items)
+    assert len(read_jsonl(tmp_path / "run" / "rejected.jsonl")) == len(items)
+
+
+@pytest.mark.parametrize("reason", ["teacher_error", "invalid_output", "malformed_reply", "error"])
+async def test_breaker_still_trips_on_setup_failures_after_content_verdicts_are_ruled_out(tmp_path, reason):
+    assert Rejection("run", reason, "x").signals_setup
+    items = [f"i{n:02d}" for n in range(BREAKER_WINDOW + 5)]
+    task = _Echo(lambda item: Rejection("run", reason, "the same failure"))
+    with pytest.raises(AidsafeError, match=f"stopped: the first {BREAKER_WINDOW} items all failed at run .{reason}"):
+        await execute(task, items, _journal(tmp_path), workers=2, progress=False)
+    assert read_jsonl(tmp_path / "run" / "rejected.jsonl") == []
+
+
+async def test_a_content_verdict_first_ends_the_watch_like_a_finished_item(tmp_path):
+    # the setup answered (the judge judged): later identical setup failures are written, not held
+    items = [f"i{n:02d}" for n in range(BREAKER_WINDOW + 5)]
+    task = _Echo(lambda item: Rejection("judge", "no_separation", "n") if item == "i00"
+                 else Rejection("run", "teacher_error", "HTTP 404"))  # fmt: skip
+    outcome = await execute(task, items, _journal(tmp_path), workers=1, progress=False)
+    assert len(outcome.rejected) == len(items) == len(read_jsonl(tmp_path / "run" / "rejected.jsonl"))
+
+
 async def test_fewer_items_than_the_window_are_written_not_tripped(tmp_path):
     task = _Echo(lambda item: Rejection("run", "error", "TypeError: boom at x.py:1"))
     outcome = await execute(task, ["a", "b"], _journal(tmp_path), workers=2, progress=False)
