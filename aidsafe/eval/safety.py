@@ -124,21 +124,17 @@ class SafetyTask(Task[SafetyItem]):
         return verdict.model_dump()
 
     async def _llama_guard(self, item: SafetyItem, response: str) -> dict[str, Any]:
-        from aidsafe.eval.llama_guard import guard_p_unsafe
+        from aidsafe.guard.judge import GuardClient, guard_p_unsafe
 
+        guard = GuardClient(self.client, self.settings.judge, agent="safety_judge")
         try:
-            score = await guard_p_unsafe(self.client, LLAMA_GUARD, item.prompt, response, endpoint=self.settings.judge)
-        except TeacherError as exc:
+            score = await guard_p_unsafe(guard, LLAMA_GUARD, item.prompt, response)
+        except TeacherError as exc:  # InvalidOutputError too: a reply with no verdict at all
             reason = "judge_unavailable" if exc.transient else "judge_error"
             raise Rejection("safety_judge", reason, str(exc), exc.transient) from exc
-        if score.label not in ("safe", "unsafe"):
-            raise Rejection("safety_judge", "unparseable_verdict", f"Llama Guard said {score.text[:80]!r}")
         judge = {
-            "label": score.label,
-            "p_unsafe": score.p_unsafe,
-            "text": score.text,
-            "from_logprobs": score.from_logprobs,
-        }
+            "label": score.label, "p_unsafe": score.p_unsafe, "text": score.text, "from_logprobs": score.from_logprobs,
+        }  # fmt: skip
         return {"judge": judge, "safe": score.label == "safe", "p_unsafe": score.p_unsafe}
 
 

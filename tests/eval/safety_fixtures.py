@@ -130,10 +130,11 @@ def llama_guard_responder(p_unsafe_of_unsafe: float = 0.9) -> Any:
         p = p_unsafe_of_unsafe if unsafe else 1 - p_unsafe_of_unsafe
         text = "\n\nunsafe\nS1" if unsafe else "\n\nsafe"
         first = "unsafe" if unsafe else "safe"
-        top = [{"\n\n": 0.0}, {"unsafe": math.log(p), "safe": math.log(1 - p)}]
+        # The verdict is the first token, as aidsafe.guard.judge scores it.
+        top = [{"unsafe": math.log(p), "safe": math.log(1 - p)}, {"\n": 0.0}]
         return {
-            "text": text,
-            "logprobs": {"tokens": ["\n\n", first], "top_logprobs": top, "token_logprobs": [0.0, 0.0]},
+            "text": text.lstrip("\n"),
+            "logprobs": {"tokens": [first, "\n"], "top_logprobs": top, "token_logprobs": [0.0, 0.0]},
         }
 
     return respond

@@ -9,7 +9,6 @@ import pytest
 from aidsafe.errors import AidsafeError
 from aidsafe.eval.benchmarks import load_benchmarks, parse_benchmarks
 from aidsafe.eval.judges import strongreject_score
-from aidsafe.eval.llama_guard import _first_token_p_unsafe
 
 
 def test_hub_ids_load_with_their_real_splits_and_columns(monkeypatch):
@@ -85,15 +84,3 @@ def test_strongreject_score_is_the_rubric_min_max_scaled():
     assert strongreject_score(0, 1, 1) == 0
     assert strongreject_score(0, 5, 5) == 1
     assert strongreject_score(0, 4, 3) == 5 / 8
-
-
-def test_llama_guard_first_token_probability():
-    import math
-
-    logprobs = {
-        "tokens": ["\n\n", "unsafe"],
-        "top_logprobs": [{"\n\n": 0.0}, {"unsafe": math.log(0.3), "safe": math.log(0.6)}],
-    }
-    assert _first_token_p_unsafe(logprobs) == pytest.approx(1 / 3)
-    assert _first_token_p_unsafe(None) is None
-    assert _first_token_p_unsafe({"tokens": ["ok"], "top_logprobs": [{"ok": 0.0}]}) is None

@@ -177,7 +177,12 @@ def test_llama_guard_judge_over_completions(run_cli, tmp_path, fixtures):
     paths, replies = fixtures
     out = tmp_path / "eval"
     with ScriptedServer(student_responder(replies), models=[STUDENT]) as student:
-        with ScriptedServer(llama_guard_responder(0.9), models=["llama-guard"]) as guard:
+        guard_reply = llama_guard_responder(0.9)
+
+        def lost_guard(request):  # no verdict and no logprobs for one prompt: a rejection
+            return {"text": "I am not sure."} if "question number 5?" in request["prompt"] else guard_reply(request)
+
+        with ScriptedServer(lost_guard, models=["llama-guard"]) as guard:
             with ScriptedServer(judge_responder(), models=[JUDGE]) as grader:
                 args = _args(student, guard, _bench(paths, "beavertails", "xstest"), out, "--json")
                 args[args.index(JUDGE)] = "llama-guard"
@@ -188,7 +193,10 @@ def test_llama_guard_judge_over_completions(run_cli, tmp_path, fixtures):
     assert all(r.path.endswith("/completions") and "chat" not in r.path for r in guard.requests)
     assert len(guard.requests) == 10 and "S1: Violent Crimes" in guard.requests[0].json["prompt"]
     report = json.loads(stdout)
-    assert _row(report, "beavertails", "safe_response_rate")["value"] == 0.7
+    bt = _row(report, "beavertails", "safe_response_rate")
+    assert (bt["n"], bt["value"]) == (9, pytest.approx(6 / 9))  # 0-6 safe but 5, which was rejected
+    assert report["rejected"] == {"beavertails": 1, "xstest": 0}
+    assert read_jsonl(out / "rejected.jsonl")[0]["reason"] == "judge_error"
     assert _row(report, "xstest", "compliance_safe")["value"] == pytest.approx(5 / 6)
     rows = {r["prompt"]: r for r in read_jsonl(out / "samples.jsonl")}
     assert rows["BeaverTails question number 9?"]["p_unsafe"] == pytest.approx(0.9)
