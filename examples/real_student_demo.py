@@ -13,6 +13,7 @@
    column shapes, three prompts each), judged by a loopback judge that answers each verdict
    schema with random valid JSON (aidsafe.testing:schema_responder): the student is real, the
    judge is not, so the numbers mean nothing; that every piece runs on a real model does.
+6. `aidsafe eval cot` on the generated run, by the same loopback judge, where that command exists.
 
 Every step is the real command; the script only starts and stops the servers between them.
 """
@@ -123,9 +124,6 @@ def main() -> None:
             aidsafe("train", "sft", "sft", "--model", str(work / "smollm2"), "--data", str(work / "export"),
                     "--output", str(student_dir), "--set", f"trainer.max_steps={args.steps}", "--merge")  # fmt: skip
         merged = student_dir  # with --merge, O/ is the merged full model and its tokenizer
-            (p.parent for p in student_dir.rglob("config.json") if (p.parent / "tokenizer_config.json").exists()),
-            student_dir,
-        )
 
         student = f"http://127.0.0.1:{student_port}/v1"
         command = ["transformers", "serve", str(merged), "--host", "127.0.0.1", "--port", str(student_port)]
@@ -142,6 +140,10 @@ def main() -> None:
                 "--judge-model", "judge", "--benchmarks", benchmarks, "--limit", str(args.limit),
                 "--max-tokens", str(args.max_tokens), "--concurrency", "1",
                 "--output", str(work / "eval-safety"))  # fmt: skip
+        has_cot = subprocess.run([sys.executable, "-m", "aidsafe", "eval", "cot", "--help"], capture_output=True)
+        if has_cot.returncode == 0:  # `eval cot` grades the generated CoTs (the run's), by the same judge
+            aidsafe("eval", "cot", str(work / "gen"), "--base-url", judge, "--model", "judge",
+                    "--output", str(work / "eval-cot"))  # fmt: skip
         rows = [json.loads(line) for line in (work / "eval-safety" / "samples.jsonl").read_text().splitlines() if line]
         print(f"\n{len(rows)} answers by the served student; the first:")
         print(json.dumps({k: rows[0][k] for k in ("benchmark", "prompt", "response")}, indent=2, ensure_ascii=False))
