@@ -148,3 +148,64 @@ def eval_cot(
     console = Console(width=140)
     for table in report_tables(report):
         console.print(table)
+
+
+@app.command("safety")
+def eval_safety(
+    base_url: Annotated[str, typer.Option(help="The served student's OpenAI-compatible URL (…/v1).")],
+    model: Annotated[str, typer.Option(help="The student's model name on that server.")],
+    judge_base_url: Annotated[str, typer.Option(help="The judge's OpenAI-compatible URL.")],
+    judge_model: Annotated[str, typer.Option(help="The judge's model name.")],
+    benchmarks: Annotated[
+        str, typer.Option(help="Comma-separated: beavertails, wildchat, strongreject, xstest; name=FILE_OR_HUB_ID.")
+    ] = "beavertails,wildchat,strongreject,xstest",
+    judge: Annotated[
+        str, typer.Option(help="llama-guard-3 (a served Llama Guard 3, completions API) or a safety_judge card.")
+    ] = "safety_judge",
+    grader_base_url: Annotated[
+        str | None, typer.Option(help="URL for the StrongREJECT and XSTest cards (default: the judge's).")
+    ] = None,
+    grader_model: Annotated[str | None, typer.Option(help="Model for those cards (default: the judge's).")] = None,
+    strongreject_judge: Annotated[str | None, typer.Option(help="Another strongreject_judge card.")] = None,
+    refusal_judge: Annotated[str | None, typer.Option(help="Another refusal_judge card (XSTest).")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="At most N prompts per benchmark.")] = None,
+    output: Annotated[Path | None, typer.Option(help="Run directory (default runs/eval-safety/MODEL).")] = None,
+    max_tokens: Annotated[int, typer.Option(min=1, help="The student's reply limit.")] = 512,
+    concurrency: Annotated[int, typer.Option(min=1, help="Requests in flight.")] = 16,
+    timeout: Annotated[float, typer.Option(help="Seconds per request (a CPU-served student is slow).")] = 600.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")] = False,
+) -> None:
+    """Safety of a served student on the paper's Table 2 benchmarks, judged, with 95% intervals."""
+    import asyncio
+    import re
+
+    from aidsafe.eval.benchmarks import load_benchmarks, parse_benchmarks
+    from aidsafe.eval.safety import SafetySettings, evaluate_safety
+    from aidsafe.eval.safety_report import render_table
+    from aidsafe.teacher.types import Endpoint
+
+    items = load_benchmarks(parse_benchmarks(benchmarks), limit)
+    judge_endpoint = Endpoint(base_url=judge_base_url, model=judge_model, timeout_s=timeout)
+    settings = SafetySettings(
+        student=Endpoint(base_url=base_url, model=model, timeout_s=timeout),
+        judge=judge_endpoint,
+        grader=Endpoint(
+            base_url=grader_base_url or judge_base_url, model=grader_model or judge_model, timeout_s=timeout
+        ),
+        judge_kind=judge,
+        strongreject_card=strongreject_judge,
+        refusal_card=refusal_judge,
+        max_tokens=max_tokens,
+        concurrency=concurrency,
+    )
+    out = output or Path("runs/eval-safety") / re.sub(r"[^A-Za-z0-9._-]+", "_", model)
+    report = asyncio.run(evaluate_safety(items, settings, out, progress=not as_json))
+    if as_json:
+        typer.echo(json.dumps(report.to_dict(), indent=2))
+        return
+    from rich.console import Console
+
+    Console(width=110).print(render_table(report))
+    rejected = sum(report.rejected.values())
+    if rejected:
+        typer.echo(f"warning: {rejected} prompts rejected, not counted; see {out / 'rejected.jsonl'}", err=True)

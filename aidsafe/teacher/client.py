@@ -25,7 +25,7 @@ from pydantic import BaseModel
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt
 
 from aidsafe.errors import AidsafeError, TeacherUnreachable
-from aidsafe.teacher.body import TEXT_PARAMS, request_kwargs, split_sampling
+from aidsafe.teacher.body import CHAT_PARAMS, TEXT_PARAMS, request_kwargs, split_sampling
 from aidsafe.teacher.lanes import Lanes
 from aidsafe.teacher.preflight import PREFLIGHT_MESSAGES, PREFLIGHT_SAMPLING, AidsafePreflight, mode_refused
 from aidsafe.teacher.replies import (
@@ -158,6 +158,28 @@ class TeacherClient:
             return _text_choice(call, endpoint, reply)
 
         return await self._recorded(call, complete()), call
+
+    async def chat_text(
+        self, *, agent: str, messages: list[Message], endpoint: Endpoint, sampling: Mapping[str, Any]
+    ) -> tuple[dict[str, Any], CallRecord]:
+        """One plain chat completion (`POST /v1/chat/completions`, no schema, no re-ask): what a
+        served student answers to a conversation, with the same slots, retries, stats and errors.
+
+        Returns `text` (the assistant's content, "" when it sent none) and `finish_reason`."""
+        call = CallRecord(agent=agent, role="chat", model=endpoint.model)
+        kwargs = split_sampling(sampling, CHAT_PARAMS)
+
+        async def chat() -> dict[str, Any]:
+            reply = await self._send(
+                call,
+                endpoint,
+                lambda model: model.root_async_client.chat.completions.create(
+                    model=endpoint.model, messages=list(messages), **kwargs
+                ),
+            )
+            return _chat_choice(call, endpoint, reply)
+
+        return await self._recorded(call, chat()), call
 
     async def check_reachable(self, endpoint: Endpoint, *, structured: bool = True) -> None:
         """Pre-flight: the server answers `GET /models` and serves `endpoint.model`; with
@@ -402,6 +424,19 @@ def _text_choice(call: CallRecord, endpoint: Endpoint, reply: Completion) -> dic
     choice = choices[0]
     logprobs = choice.logprobs.to_dict() if choice.logprobs is not None else None
     return {"text": valid_unicode(choice.text), "finish_reason": choice.finish_reason, "logprobs": logprobs}
+
+
+def _chat_choice(call: CallRecord, endpoint: Endpoint, reply: Any) -> dict[str, Any]:
+    usage = getattr(reply, "usage", None)
+    if usage is not None:
+        call.prompt_tokens += usage.prompt_tokens or 0
+        call.completion_tokens += usage.completion_tokens or 0
+    choices = getattr(reply, "choices", None)
+    message = getattr(choices[0], "message", None) if choices else None
+    if message is None:
+        raise TeacherError(f"{call.agent}: {endpoint.model} at {endpoint.base_url} sent no chat message")
+    content = message.content if isinstance(message.content, str) else ""
+    return {"text": valid_unicode(content), "finish_reason": choices[0].finish_reason}
 
 
 def _add_usage(call: CallRecord, reply: AIMessage) -> None:
