@@ -54,7 +54,9 @@ def size_category(rows: int) -> str:
     return next((label for limit, label in _SIZES if rows < limit), "n>1T")
 
 
-def build_card(run: Any, configs: dict[str, dict[str, int]], license_: str | None) -> str:
+def build_card(
+    run: Any, configs: dict[str, dict[str, int]], license_: str | None, filters: dict[str, Any] | None = None
+) -> str:
     """README.md text for an export folder holding `configs` (format -> split -> rows) of `run`."""
     from huggingface_hub import DatasetCardData
 
@@ -75,13 +77,19 @@ def build_card(run: Any, configs: dict[str, dict[str, int]], license_: str | Non
             for name in names
         ],
     )
-    text = f"---\n{metadata.to_yaml()}\n---\n\n{_body(run, configs, names, license_)}"
+    text = f"---\n{metadata.to_yaml()}\n---\n\n{_body(run, configs, names, license_, filters)}"
     _check(text, metadata.to_dict())
     return text
 
 
-def write_card(output: Path, run: Any, configs: dict[str, dict[str, int]], license_: str | None) -> None:
-    write_atomic(output / "README.md", build_card(run, configs, license_))
+def write_card(
+    output: Path,
+    run: Any,
+    configs: dict[str, dict[str, int]],
+    license_: str | None,
+    filters: dict[str, Any] | None = None,
+) -> None:
+    write_atomic(output / "README.md", build_card(run, configs, license_, filters))
 
 
 def _check(text: str, expected: dict[str, Any]) -> None:
@@ -93,7 +101,11 @@ def _check(text: str, expected: dict[str, Any]) -> None:
         raise AidsafeError(f"dataset card metadata does not round-trip through huggingface_hub: {parsed} != {expected}")
 
 
-def _body(run: Any, configs: dict[str, dict[str, int]], names: list[str], license_: str | None) -> str:
+def _body(
+    run: Any, configs: dict[str, dict[str, int]], names: list[str], license_: str | None, filters: dict[str, Any] | None
+) -> str:
+    from aidsafe.export.filters import filters_section
+
     recipe, stats = run.recipe, run.stats
     resolved = recipe.get("resolved", {}) if isinstance(recipe.get("resolved"), dict) else {}
     policy_set = resolved.get("policy_set", {})
@@ -128,8 +140,9 @@ def _body(run: Any, configs: dict[str, dict[str, int]], names: list[str], licens
         _policies_section(recipe, policy_set),
         _teachers_section(resolved.get("agents", {})),
         _counts_section(stats),
-        "## Filters\n\nNone applied at export: no corpus-level near-duplicate removal and no benchmark "
-        "decontamination (not yet in aidsafe). Within each sample, near-duplicate thoughts were dropped by "
+        filters_section(filters)
+        if filters
+        else "## Filters\n\nNone applied at export. Within each sample, near-duplicate thoughts were dropped by "
         "embedding similarity and the refiner removed thoughts (see the counts above).",
         f"## Recipe\n\nSemantic hash `{run.recipe_hash}` (of the recipe's semantic fields, the policies and "
         "the agent cards). "

@@ -25,6 +25,7 @@ from typing import Any
 import yaml
 
 from aidsafe.errors import AidsafeError
+from aidsafe.export.filters import FilterSettings, filter_corpus
 from aidsafe.export.formats import FORMATS, features_of, in_test_split
 from aidsafe.export.hub import HubTarget, check_hub_target, push_export
 from aidsafe.run.jsonl import iter_jsonl, write_atomic
@@ -32,6 +33,7 @@ from aidsafe.run.jsonl import iter_jsonl, write_atomic
 __all__ = ["ExportRequest", "ExportResult", "RunInfo", "export_run", "read_run_info"]
 
 MANIFEST = "export.json"
+FILTERED = "filtered.jsonl"  # the samples the corpus filters dropped, each with its reason
 # Rows held in memory before a Parquet shard is written: bounded memory on runs of millions.
 SHARD_ROWS = 20_000
 _LICENSE_ID = re.compile(r"[a-z0-9][a-z0-9.+-]*")  # the Hub's ids: lowercase, no spaces
@@ -46,6 +48,7 @@ class ExportRequest:
     test_size: float = 0.0
     license: str | None = None
     push_to_hub: HubTarget | None = None
+    filters: FilterSettings = field(default_factory=FilterSettings)
 
 
 @dataclass
@@ -64,6 +67,7 @@ class ExportResult:
     configs: dict[str, dict[str, int]] = field(default_factory=dict)  # format -> split -> rows
     license: str = "other"
     commit_url: str | None = None  # with --push-to-hub
+    filters: dict[str, Any] = field(default_factory=dict)  # FilterReport.summary(): counts, sets checked
 
 
 def read_run_info(run_dir: Path) -> RunInfo:
@@ -109,19 +113,37 @@ def export_run(request: ExportRequest) -> ExportResult:
             f"{output}: its configs {', '.join(kept)} were split with --test-size {stored.get('test_size')}; "
             "use the same, so every config splits alike, or a new --output"
         )
+    request.filters.check()
+    if kept and stored.get("filters", {}).get("settings") != request.filters.decides():
+        raise AidsafeError(
+            f"{output}: its configs {', '.join(kept)} were filtered with other settings "
+            f"({stored.get('filters', {}).get('settings')}); use the same filter flags, so every config "
+            "holds the same samples, or a new --output"
+        )
     # A config added later keeps the license the folder was exported with.
     license_ = request.license or _recipe_license(run) or stored.get("license")
     if license_ is not None and not _LICENSE_ID.fullmatch(license_):
         raise AidsafeError(f"--license {license_}: expected a Hub license id such as cc-by-4.0, mit or apache-2.0")
     if request.push_to_hub is not None:
         check_hub_target(request.push_to_hub, license_)
+    # Decided once, by sample id, before any config is written: every format drops the same samples.
+    samples = [(record["id"], record["prompt"]) for record in _records(run.path / "samples.jsonl")]
+    report = filter_corpus(samples, request.filters)
     output.mkdir(parents=True, exist_ok=True)
+    write_atomic(output / FILTERED, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in report.dropped.values()))
     for name in request.formats:
-        configs[name] = _write_config(run, name, output, request.test_size)
-    manifest = {"recipe_hash": run.recipe_hash, "test_size": request.test_size, "license": license_, "configs": configs}
+        configs[name] = _write_config(run, name, output, request.test_size, set(report.dropped))
+    summary = report.summary()
+    manifest = {
+        "recipe_hash": run.recipe_hash,
+        "test_size": request.test_size,
+        "license": license_,
+        "configs": configs,
+        "filters": summary,
+    }
     write_atomic(output / MANIFEST, json.dumps(manifest, indent=2) + "\n")
-    write_card(output, run, configs, license_)
-    result = ExportResult(output, configs, license_ or "other")
+    write_card(output, run, configs, license_, summary)
+    result = ExportResult(output, configs, license_ or "other", filters=summary)
     if request.push_to_hub is not None:
         result.commit_url = push_export(output, request.push_to_hub)
     return result
@@ -161,7 +183,7 @@ def _existing_export(output: Path, recipe_hash: str) -> dict[str, Any]:
     return stored
 
 
-def _write_config(run: RunInfo, name: str, output: Path, test_size: float) -> dict[str, int]:
+def _write_config(run: RunInfo, name: str, output: Path, test_size: float, dropped: set[str]) -> dict[str, int]:
     """One format of the run in Parquet shards per split, read in one streaming pass."""
     from aidsafe.train.recipe import DEFAULT_COT_TEMPLATE  # the trainer's default: one template
 
@@ -175,6 +197,8 @@ def _write_config(run: RunInfo, name: str, output: Path, test_size: float) -> di
     shards: dict[str, list[Path]] = {"train": [], "test": []}
     counts = {"train": 0, "test": 0}
     for record in _records(samples):
+        if record["id"] in dropped:
+            continue
         split = "test" if in_test_split(record["id"], test_size) else "train"
         buffers[split].append(to_row(record, DEFAULT_COT_TEMPLATE))
         counts[split] += 1
