@@ -89,9 +89,9 @@ def export(
     )
     request = ExportRequest(run_dir, output, tuple(dict.fromkeys(formats)), test_size, license_, hub, filters)
     console = Console(stderr=True, highlight=False, soft_wrap=True)
-    if dedup or decontaminate:
-        console.print("filtering prompts (duplicates, benchmark contamination) ...")
-    result = export_run(request)
+    # A spinner on a terminal (encoding a large corpus takes minutes); nothing in a pipe or a log.
+    with console.status("filtering prompts (duplicates, benchmark contamination), writing Parquet ..."):
+        result = export_run(request)
     rows = "; ".join(
         f"{name}: " + ", ".join(f"{n} {s}" for s, n in splits.items()) for name, splits in result.configs.items()
     )

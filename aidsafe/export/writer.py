@@ -129,6 +129,13 @@ def export_run(request: ExportRequest) -> ExportResult:
     # Decided once, by sample id, before any config is written: every format drops the same samples.
     samples = [(record["id"], record["prompt"]) for record in _records(run.path / "samples.jsonl")]
     report = filter_corpus(samples, request.filters)
+    if kept and _filtered_ids(output) != set(report.dropped):
+        # Same flags, yet other samples go (a benchmark file changed, another --benchmarks-dir):
+        # the configs kept would hold other samples than the new one.
+        raise AidsafeError(
+            f"{output}: its configs {', '.join(kept)} left out other samples than these filters do now "
+            f"({output / FILTERED}); re-export every format together, or use a new --output"
+        )
     output.mkdir(parents=True, exist_ok=True)
     write_atomic(output / FILTERED, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in report.dropped.values()))
     for name in request.formats:
@@ -147,6 +154,11 @@ def export_run(request: ExportRequest) -> ExportResult:
     if request.push_to_hub is not None:
         result.commit_url = push_export(output, request.push_to_hub)
     return result
+
+
+def _filtered_ids(output: Path) -> set[str] | None:
+    path = output / FILTERED
+    return {row["id"] for _, row in iter_jsonl(path)} if path.is_file() else None
 
 
 def _recipe_license(run: RunInfo) -> str | None:

@@ -223,10 +223,15 @@ def test_an_extra_set_is_checked_and_a_missing_one_is_an_error(corpus_run, tmp_p
         filter_corpus(samples, FilterSettings(decontaminate_against=("nosuch.jsonl",)), encoder)
 
 
-def test_a_config_added_with_other_filter_flags_is_refused(filtered_export, corpus_run, tmp_path):
+def test_a_config_added_with_other_filters_is_refused(filtered_export, corpus_run, cache_home):
     out, _ = filtered_export
+    before = sorted(p.name for p in out.rglob("*"))
     with pytest.raises(AidsafeError, match="filtered with other settings"):
         export_run(ExportRequest(corpus_run, out, ("sft",), test_size=0.25, filters=FilterSettings(dedup=False)))
+    # The same flags without the benchmarks folder: fewer samples would go, so the configs would differ.
+    with pytest.raises(AidsafeError, match="left out other samples than these filters do now"):
+        export_run(ExportRequest(corpus_run, out, ("sft",), test_size=0.25, filters=FilterSettings()))
+    assert sorted(p.name for p in out.rglob("*")) == before
 
 
 def test_normalisation_and_ngrams():
