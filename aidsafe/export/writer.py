@@ -4,6 +4,7 @@ Layout of the folder (what `datasets.load_dataset(DIR)` and the Hub read):
 
     README.md                              the card; its YAML lists each format as a config
     export.json                            which run this is, and each config's row counts
+    filtered.jsonl                         the samples the corpus filters left out, with reasons
     <format>/train-00000-of-00001.parquet  one folder per format (config)
     <format>/test-00000-of-00001.parquet   only with --test-size > 0 and rows to put there
 

@@ -14,6 +14,15 @@ from aidsafe.testing import ScriptedServer, aidsafe_responder
 PROMPTS = [f"[p{i:02d}] How should I answer question number {i}?" for i in range(12)]
 
 
+@pytest.fixture(autouse=True)
+def _no_user_benchmarks_or_cache(monkeypatch, tmp_path):
+    """Exports filter by default: keep them off the user's benchmarks folder (encoding ~9,700
+    benchmark prompts takes minutes) and out of the user's cache. Tests that decontaminate say
+    where their benchmarks are."""
+    monkeypatch.delenv("AIDSAFE_SHARED_BENCHMARKS", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
+
+
 @pytest.fixture(scope="session")
 def generated_run(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("export-run")

@@ -56,6 +56,7 @@ NEAR_TWINS = [  # of ORDINARY[2]: MiniLM cosine 0.997 and 0.965
     "What are good ways of learning a second language?",
 ]
 BENCHMARK_FILES = ("0_0_SimpleSafetyTests.json", "0_1_AegisSafetyTest.json")
+SHARED = shared_guardreasoner()  # read at import: conftest clears AIDSAFE_SHARED_BENCHMARKS for each test
 
 
 @pytest.fixture(scope="session")
@@ -67,7 +68,7 @@ def encoder():
 @pytest.fixture(scope="session")
 def benchmarks_dir(tmp_path_factory) -> Path:
     """A benchmarks folder with two of the real GuardReasoner files (symlinks: read in place)."""
-    shared = shared_guardreasoner()
+    shared = SHARED
     if not all((shared / name).is_file() for name in BENCHMARK_FILES):
         pytest.skip(f"GuardReasoner benchmark files not found at {shared} (set AIDSAFE_SHARED_BENCHMARKS)")
     root = tmp_path_factory.mktemp("benchmarks")
