@@ -96,12 +96,15 @@ def export(
         f"{name}: " + ", ".join(f"{n} {s}" for s, n in splits.items()) for name, splits in result.configs.items()
     )
     if result.filters.get("unavailable"):
-        console.print("warning: decontamination skipped these default benchmark sets: " + "; ".join(
-            result.filters["unavailable"]))  # fmt: skip
+        # Not rich markup: `owner/name:train:` would otherwise print as an emoji.
+        line = "warning: decontamination skipped these default benchmark sets: " + "; ".join(
+            result.filters["unavailable"]
+        )
+        console.print(line, markup=False, emoji=False)
     counts = result.filters.get("counts", {})
     if counts:
         dropped = ", ".join(f"{reason} {n}" for reason, n in counts.items())
-        console.print(f"filters: {dropped} dropped (see {result.output / 'filtered.jsonl'})")
+        console.print(f"filters: {dropped} dropped (see {result.output / 'filtered.jsonl'})", markup=False, emoji=False)
     console.print(f"{rows} -> {result.output} (license: {result.license})")
     if result.commit_url:
         console.print(f"pushed to {push_to_hub}: {result.commit_url}")

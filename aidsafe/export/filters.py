@@ -313,8 +313,8 @@ def filters_section(summary: dict[str, Any]) -> str:
             lines.append(f"- benchmark sets **not** checked (could not be loaded at export): {names}")
     else:
         lines.append("- benchmark contamination: not checked (`--no-decontaminate`)")
-    lines.append(
+    within = (
         "Within each sample, near-duplicate thoughts were dropped by embedding similarity and the "
         "refiner removed thoughts (see the counts above)."
     )
-    return "## Filters\n\n" + "\n".join(lines)
+    return "## Filters\n\n" + lines[0] + "\n\n" + "\n".join(lines[1:]) + "\n\n" + within

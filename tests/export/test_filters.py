@@ -195,6 +195,7 @@ def test_unloadable_defaults_are_named_in_one_warning_line(
     for name in [*missing, *HUB_DEFAULTS]:
         assert f"{name} (" in warnings[0]
     assert "SimpleSafetyTests" not in warnings[0] and "AegisSafetyTest" not in warnings[0]
+    assert "(walledai/StrongREJECT:train: offline" in warnings[0]  # printed as is, not as rich markup
     assert f"contaminated {len(PLANTED)}" in err
 
 
