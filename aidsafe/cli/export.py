@@ -2,6 +2,8 @@
 
 The Hub token is read here, from HF_TOKEN, and handed to the library in memory; the endpoint from
 HF_ENDPOINT (huggingface_hub's own variable), so a mirror or a loopback test Hub works the same.
+The benchmarks folder for decontamination comes from --benchmarks-dir or AIDSAFE_SHARED_BENCHMARKS,
+and benchmark embeddings are cached under $XDG_CACHE_HOME/aidsafe (else ~/.cache/aidsafe).
 """
 
 from __future__ import annotations
@@ -52,12 +54,36 @@ def export(
     revision: Annotated[
         str | None, typer.Option("--revision", help="With --push-to-hub: the branch to commit to (created if new).")
     ] = None,
+    dedup: Annotated[
+        bool, typer.Option("--dedup/--no-dedup", help="Drop exact and near-duplicate prompts (the first stays).")
+    ] = True,
+    near_dup_threshold: Annotated[
+        float, typer.Option("--near-dup-threshold", help="Cosine similarity at which a prompt is a near-duplicate.")
+    ] = 0.95,
+    decontaminate: Annotated[
+        bool,
+        typer.Option("--decontaminate/--no-decontaminate", help="Drop prompts found in evaluation benchmarks."),
+    ] = True,
+    contamination_threshold: Annotated[
+        float, typer.Option("--contamination-threshold", help="Cosine similarity to a benchmark prompt that drops.")
+    ] = 0.9,
+    decontaminate_against: Annotated[
+        list[str],
+        typer.Option(
+            "--decontaminate-against", metavar="FILE_OR_HUB_ID", help="Another benchmark to check; repeatable."
+        ),
+    ] = [],  # noqa: B006 (typer reads the default)
+    benchmarks_dir: Annotated[
+        Path | None,
+        typer.Option("--benchmarks-dir", help="Folder with guardreasoner/0_*.json [env AIDSAFE_SHARED_BENCHMARKS]."),
+    ] = None,
 ) -> None:
     """Export a run as Parquet configs of one dataset, with a dataset card."""
     from rich.console import Console
 
     from aidsafe.errors import AidsafeError
     from aidsafe.export import ExportRequest, HubTarget, export_run
+    from aidsafe.export.filters import FilterSettings
 
     if push_to_hub is None and (private or revision):
         raise AidsafeError("--private and --revision go with --push-to-hub OWNER/NAME")
@@ -65,12 +91,35 @@ def export(
     if push_to_hub is not None:
         token, endpoint = os.environ.get("HF_TOKEN"), os.environ.get("HF_ENDPOINT")
         hub = HubTarget(push_to_hub, token=token, private=private, revision=revision, endpoint=endpoint)
-    request = ExportRequest(run_dir, output, tuple(dict.fromkeys(formats)), test_size, license_, hub, keep_beliefs)
-    result = export_run(request)
+    shared = benchmarks_dir or os.environ.get("AIDSAFE_SHARED_BENCHMARKS")
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "aidsafe"
+    filters = FilterSettings(
+        dedup=dedup,
+        near_dup_threshold=near_dup_threshold,
+        decontaminate=decontaminate,
+        contamination_threshold=contamination_threshold,
+        decontaminate_against=tuple(decontaminate_against),
+        benchmarks_dir=Path(shared) if shared else None,
+        cache_dir=cache,
+    )
+    request = ExportRequest(run_dir, output, tuple(dict.fromkeys(formats)), test_size, license_, hub, keep_beliefs, filters)
+    console = Console(stderr=True, highlight=False, soft_wrap=True)
+    # A spinner on a terminal (encoding a large corpus takes minutes); nothing in a pipe or a log.
+    with console.status("filtering prompts (duplicates, benchmark contamination), writing Parquet ..."):
+        result = export_run(request)
     rows = "; ".join(
         f"{name}: " + ", ".join(f"{n} {s}" for s, n in splits.items()) for name, splits in result.configs.items()
     )
-    console = Console(stderr=True, highlight=False, soft_wrap=True)
+    if result.filters.get("unavailable"):
+        # Not rich markup: `owner/name:train:` would otherwise print as an emoji.
+        line = "warning: decontamination skipped these default benchmark sets: " + "; ".join(
+            result.filters["unavailable"]
+        )
+        console.print(line, markup=False, emoji=False)
+    counts = result.filters.get("counts", {})
+    if counts:
+        dropped = ", ".join(f"{reason} {n}" for reason, n in counts.items())
+        console.print(f"filters: {dropped} dropped (see {result.output / 'filtered.jsonl'})", markup=False, emoji=False)
     console.print(f"{rows} -> {result.output} (license: {result.license})")
     if result.commit_url:
         console.print(f"pushed to {push_to_hub}: {result.commit_url}")

@@ -65,7 +65,9 @@ def size_category(rows: int) -> str:
     return next((label for limit, label in _SIZES if rows < limit), "n>1T")
 
 
-def build_card(run: Any, configs: dict[str, dict[str, int]], license_: str | None) -> str:
+def build_card(
+    run: Any, configs: dict[str, dict[str, int]], license_: str | None, filters: dict[str, Any] | None = None
+) -> str:
     """README.md text for an export folder holding `configs` (format -> split -> rows) of `run`."""
     from huggingface_hub import DatasetCardData
 
@@ -86,13 +88,19 @@ def build_card(run: Any, configs: dict[str, dict[str, int]], license_: str | Non
             for name in names
         ],
     )
-    text = f"---\n{metadata.to_yaml()}\n---\n\n{_body(run, configs, names, license_)}"
+    text = f"---\n{metadata.to_yaml()}\n---\n\n{_body(run, configs, names, license_, filters)}"
     _check(text, metadata.to_dict())
     return text
 
 
-def write_card(output: Path, run: Any, configs: dict[str, dict[str, int]], license_: str | None) -> None:
-    write_atomic(output / "README.md", build_card(run, configs, license_))
+def write_card(
+    output: Path,
+    run: Any,
+    configs: dict[str, dict[str, int]],
+    license_: str | None,
+    filters: dict[str, Any] | None = None,
+) -> None:
+    write_atomic(output / "README.md", build_card(run, configs, license_, filters))
 
 
 def _check(text: str, expected: dict[str, Any]) -> None:
@@ -104,7 +112,11 @@ def _check(text: str, expected: dict[str, Any]) -> None:
         raise AidsafeError(f"dataset card metadata does not round-trip through huggingface_hub: {parsed} != {expected}")
 
 
-def _body(run: Any, configs: dict[str, dict[str, int]], names: list[str], license_: str | None) -> str:
+def _body(
+    run: Any, configs: dict[str, dict[str, int]], names: list[str], license_: str | None, filters: dict[str, Any] | None
+) -> str:
+    from aidsafe.export.filters import filters_section
+
     recipe = run.recipe
     resolved = recipe.get("resolved", {}) if isinstance(recipe.get("resolved"), dict) else {}
     policy_set = resolved.get("policy_set", {})
@@ -135,10 +147,14 @@ def _body(run: Any, configs: dict[str, dict[str, int]], names: list[str], licens
         _policies_section(recipe, policy_set) if "policies" in recipe else "",
         _teachers_section(card_kinds.teacher_agents(run)),
         card_kinds.counts_section(run),
-        "## Filters\n\nNone applied at export: no corpus-level near-duplicate removal and no benchmark "
-        "decontamination (not yet in aidsafe)."
+        (
+            filters_section(filters)
+            if filters
+            else "## Filters\n\nNone applied at export: these records are guard-model inputs, not the user "
+            "prompts the corpus filters read."
+        )
         + (
-            " Within each sample, near-duplicate thoughts were dropped by embedding similarity and the refiner "
+            "\n\nWithin each sample, near-duplicate thoughts were dropped by embedding similarity and the refiner "
             "removed thoughts (see the counts above)."
             if run.kind == "generation"
             else ""

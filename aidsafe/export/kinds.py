@@ -22,7 +22,7 @@ from typing import Any
 from aidsafe.errors import AidsafeError
 from aidsafe.run.jsonl import iter_jsonl
 
-__all__ = ["KIND_FORMATS", "PAPERS", "check_formats", "hard_samples_hash", "iter_records", "run_kind"]
+__all__ = ["FILTERED_KINDS", "KIND_FORMATS", "PAPERS", "check_formats", "hard_samples_hash", "iter_records", "run_kind"]
 
 # The formats each kind of run can be exported as, in the order the card lists them.
 KIND_FORMATS: dict[str, tuple[str, ...]] = {
@@ -32,6 +32,8 @@ KIND_FORMATS: dict[str, tuple[str, ...]] = {
     "hard-samples": ("dpo",),
     "thinkguard": ("thinkguard", "thinkguard-label-only"),
 }
+# Kinds whose records hold the user's prompt in `prompt`: the corpus filters read it (aidsafe.export.filters).
+FILTERED_KINDS = frozenset({"generation", "pairs", "thinkguard"})
 # Whose method made the data: the card cites that paper.
 PAPERS = {"generation": "aidsafe", "pairs": "aidsafe", "guardreasoner": "guardreasoner",
           "hard-samples": "guardreasoner", "thinkguard": "thinkguard"}  # fmt: skip

@@ -4,6 +4,7 @@ Layout of the folder (what `datasets.load_dataset(DIR)` and the Hub read):
 
     README.md                              the card; its YAML lists each format as a config
     export.json                            which run this is, and each config's row counts
+    filtered.jsonl                         the samples the corpus filters left out, with reasons
     <format>/train-00000-of-00001.parquet  one folder per format (config)
     <format>/test-00000-of-00001.parquet   only with --test-size > 0 and rows to put there
 
@@ -25,14 +26,24 @@ from typing import Any
 import yaml
 
 from aidsafe.errors import AidsafeError
+from aidsafe.export.filters import FilterSettings, filter_corpus
 from aidsafe.export.formats import FORMATS, features_of, in_test_split
 from aidsafe.export.hub import HubTarget, check_hub_target, push_export
-from aidsafe.export.kinds import KIND_FORMATS, RECORDS_FILE, check_formats, hard_samples_hash, iter_records, run_kind
-from aidsafe.run.jsonl import write_atomic
+from aidsafe.export.kinds import (
+    FILTERED_KINDS,
+    KIND_FORMATS,
+    RECORDS_FILE,
+    check_formats,
+    hard_samples_hash,
+    iter_records,
+    run_kind,
+)
+from aidsafe.run.jsonl import iter_jsonl, write_atomic
 
 __all__ = ["ExportRequest", "ExportResult", "RunInfo", "export_run", "read_run_info"]
 
 MANIFEST = "export.json"
+FILTERED = "filtered.jsonl"  # the samples the corpus filters dropped, each with its reason
 # Rows held in memory before a Parquet shard is written: bounded memory on runs of millions.
 SHARD_ROWS = 20_000
 _LICENSE_ID = re.compile(r"[a-z0-9][a-z0-9.+-]*")  # the Hub's ids: lowercase, no spaces
@@ -47,6 +58,7 @@ class ExportRequest:
     license: str | None = None
     push_to_hub: HubTarget | None = None
     keep_beliefs: bool = False  # dpo of a pairs run: a `belief` column (for audit; dual use)
+    filters: FilterSettings = field(default_factory=FilterSettings)
 
 
 @dataclass
@@ -70,6 +82,7 @@ class ExportResult:
     configs: dict[str, dict[str, int]] = field(default_factory=dict)  # format -> split -> rows
     license: str = "other"
     commit_url: str | None = None  # with --push-to-hub
+    filters: dict[str, Any] = field(default_factory=dict)  # FilterReport.summary(): counts, sets checked
 
 
 def read_run_info(run_dir: Path) -> RunInfo:
@@ -136,22 +149,56 @@ def export_run(request: ExportRequest) -> ExportResult:
             f"{output}: its configs {', '.join(kept)} were split with --test-size {stored.get('test_size')}; "
             "use the same, so every config splits alike, or a new --output"
         )
+    # Kinds whose records carry the user's prompt; guard traces and hard-sample pairs hold
+    # classifier inputs (the instruction text would make every row a near-duplicate).
+    filtered = run.kind in FILTERED_KINDS
+    settings = request.filters if filtered else FilterSettings(dedup=False, decontaminate=False)
+    settings.check()
+    if kept and stored.get("filters", {}).get("settings") != settings.decides():
+        raise AidsafeError(
+            f"{output}: its configs {', '.join(kept)} were filtered with other settings "
+            f"({stored.get('filters', {}).get('settings')}); use the same filter flags, so every config "
+            "holds the same samples, or a new --output"
+        )
     # A config added later keeps the license the folder was exported with.
     license_ = request.license or _recipe_license(run) or stored.get("license")
     if license_ is not None and not _LICENSE_ID.fullmatch(license_):
         raise AidsafeError(f"--license {license_}: expected a Hub license id such as cc-by-4.0, mit or apache-2.0")
     if request.push_to_hub is not None:
         check_hub_target(request.push_to_hub, license_)
+    # Decided once, by sample id, before any config is written: every format drops the same samples.
+    samples = [(r["id"], r["prompt"]) for r in iter_records(run.records_path, run.kind)] if filtered else []
+    report = filter_corpus(samples, settings)
+    if kept and _filtered_ids(output) != set(report.dropped):
+        # Same flags, yet other samples go (a benchmark file changed, another --benchmarks-dir):
+        # the configs kept would hold other samples than the new one.
+        raise AidsafeError(
+            f"{output}: its configs {', '.join(kept)} left out other samples than these filters do now "
+            f"({output / FILTERED}); re-export every format together, or use a new --output"
+        )
     output.mkdir(parents=True, exist_ok=True)
+    write_atomic(output / FILTERED, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in report.dropped.values()))
     for name in formats:
-        configs[name] = _write_config(run, name, output, request.test_size, request.keep_beliefs)
-    manifest = {"recipe_hash": run.recipe_hash, "test_size": request.test_size, "license": license_, "configs": configs}
+        configs[name] = _write_config(run, name, output, request.test_size, request.keep_beliefs, set(report.dropped))
+    summary = report.summary()
+    manifest = {
+        "recipe_hash": run.recipe_hash,
+        "test_size": request.test_size,
+        "license": license_,
+        "configs": configs,
+        "filters": summary,
+    }
     write_atomic(output / MANIFEST, json.dumps(manifest, indent=2) + "\n")
-    write_card(output, run, configs, license_)
-    result = ExportResult(output, configs, license_ or "other")
+    write_card(output, run, configs, license_, summary if filtered else None)
+    result = ExportResult(output, configs, license_ or "other", filters=summary)
     if request.push_to_hub is not None:
         result.commit_url = push_export(output, request.push_to_hub)
     return result
+
+
+def _filtered_ids(output: Path) -> set[str] | None:
+    path = output / FILTERED
+    return {row["id"] for _, row in iter_jsonl(path)} if path.is_file() else None
 
 
 def _recipe_license(run: RunInfo) -> str | None:
@@ -188,7 +235,9 @@ def _existing_export(output: Path, recipe_hash: str) -> dict[str, Any]:
     return stored
 
 
-def _write_config(run: RunInfo, name: str, output: Path, test_size: float, keep_beliefs: bool) -> dict[str, int]:
+def _write_config(
+    run: RunInfo, name: str, output: Path, test_size: float, keep_beliefs: bool, dropped: set[str]
+) -> dict[str, int]:
     """One format of the run in Parquet shards per split, read in one streaming pass."""
     from aidsafe.train.recipe import DEFAULT_COT_TEMPLATE  # the trainer's default: one template
 
@@ -204,6 +253,8 @@ def _write_config(run: RunInfo, name: str, output: Path, test_size: float, keep_
     shards: dict[str, list[Path]] = {"train": [], "test": []}
     counts = {"train": 0, "test": 0}
     for record in iter_records(samples, run.kind):
+        if record["id"] in dropped:
+            continue
         split = "test" if in_test_split(record["id"], test_size) else "train"
         buffers[split].append(to_row(record, DEFAULT_COT_TEMPLATE))
         counts[split] += 1

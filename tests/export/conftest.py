@@ -24,6 +24,15 @@ def private_datasets_cache(tmp_path, monkeypatch):
     monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "datasets-cache")
 
 
+@pytest.fixture(autouse=True)
+def _no_user_benchmarks_or_cache(monkeypatch, tmp_path):
+    """Exports filter by default: keep them off the user's benchmarks folder (encoding ~9,700
+    benchmark prompts takes minutes) and out of the user's cache. Tests that decontaminate say
+    where their benchmarks are."""
+    monkeypatch.delenv("AIDSAFE_SHARED_BENCHMARKS", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg-cache"))
+
+
 @pytest.fixture(scope="session")
 def generated_run(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("export-run")
@@ -120,4 +129,6 @@ def mined_pairs(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def pairs_dir(generated_pairs, tmp_path) -> Path:
+    """A copy of the pairs run. Its prompts are one template with numbers, near-duplicates to the
+    export's dedup, so tests that count its rows export with --no-dedup."""
     return Path(shutil.copytree(generated_pairs, tmp_path / "pairs"))

@@ -90,7 +90,11 @@ def test_card_metadata_is_valid_for_the_hub_and_the_body_describes_the_run(run_d
     assert "| deliberator | deliberator_b | `teacher-x` |" in body
     assert f"- samples: {stats['samples']}" in body
     assert f"- teacher prompt tokens: {stats['tokens']['prompt']}" in body
-    assert "## Filters\n\nNone applied at export" in body
+    # Filters on by default: the twelve prompts share a template but are not near-duplicates (0.90 < 0.95).
+    assert (
+        f"## Filters\n\nApplied at export to the {stats['samples']} samples of the run; {stats['samples']} kept."
+        in body
+    )
     assert "127.0.0.1" not in body  # the endpoint is not part of the data
 
 

@@ -11,6 +11,7 @@ from huggingface_hub import DatasetCard
 from aidsafe.errors import AidsafeError
 from aidsafe.export import ExportRequest, export_run
 from aidsafe.export.card_kinds import BIBTEX
+from aidsafe.export.filters import FilterSettings
 from aidsafe.export.formats import dpo_row, guardreasoner_row, in_test_split
 from aidsafe.guard.formats import GUARDREASONER_INSTRUCTION
 from aidsafe.train import DEFAULT_COT_TEMPLATE, TrainRecipe, load_train_data
@@ -103,7 +104,7 @@ def test_without_a_format_each_kind_gets_its_first(pairs_dir, generated_traces, 
 
 def test_a_pairs_export_is_what_train_dpo_reads_from_the_run(pairs_dir, tmp_path, run_cli):
     out = tmp_path / "pairs-export"
-    code, _, err = run_cli("export", pairs_dir, "-o", out, "-f", "dpo", "--test-size", "0.3")
+    code, _, err = run_cli("export", pairs_dir, "-o", out, "-f", "dpo", "--test-size", "0.3", "--no-dedup")
     assert code == 0, err
     records = {r["prompt"]: r for r in read_jsonl(pairs_dir / "samples.jsonl")}
     loaded = datasets.load_dataset(str(out))
@@ -126,7 +127,7 @@ def test_a_pairs_export_is_what_train_dpo_reads_from_the_run(pairs_dir, tmp_path
 
 def test_keep_beliefs_adds_the_belief_column_and_the_trainer_drops_it(pairs_dir, tmp_path, run_cli):
     out = tmp_path / "pairs-beliefs"
-    code, _, err = run_cli("export", pairs_dir, "-o", out, "--keep-beliefs")
+    code, _, err = run_cli("export", pairs_dir, "-o", out, "--keep-beliefs", "--no-dedup")
     assert code == 0, err
     rows = datasets.load_dataset(str(out), split="train")
     assert rows.column_names == ["prompt", "chosen", "rejected", "belief"]
@@ -212,7 +213,7 @@ def test_the_trainer_never_reads_another_exports_cached_rows(pairs_dir, mined_pa
     # datasets keys its cache of a local folder on the folder's name and configs: two exports both
     # called `dataset` with a `dpo` train split would share it unless the trainer rebuilds.
     first, second = tmp_path / "a" / "dataset", tmp_path / "b" / "dataset"
-    export_run(ExportRequest(pairs_dir, first, ("dpo",)))
+    export_run(ExportRequest(pairs_dir, first, ("dpo",), filters=FilterSettings(dedup=False)))
     export_run(ExportRequest(mined_pairs, second, ("dpo",)))
     recipe = TrainRecipe(mode="dpo")
     assert len(load_train_data(str(first), recipe)) == 6

@@ -49,7 +49,7 @@ def _final_loss(err: str, mode: str) -> float:
 
 def test_export_of_pairs_trains_with_train_dpo(pairs_dir, tmp_path, run_cli, tiny_model):
     data = tmp_path / "pairs-dataset"
-    code, _, err = run_cli("export", pairs_dir, "-o", data, "-f", "dpo", "--keep-beliefs")
+    code, _, err = run_cli("export", pairs_dir, "-o", data, "-f", "dpo", "--keep-beliefs", "--no-dedup")
     assert code == 0, err
     out = tmp_path / "dpo"
     code, _, err = run_cli("train", "dpo", "dpo", "--model", tiny_model, "--data", data, "--output", out, *FAST_DPO)
