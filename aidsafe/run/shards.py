@@ -71,8 +71,8 @@ def record_shard(run_dir: Path, shard: Shard | None) -> None:
 def _stored_shard(run_dir: Path) -> str | None:
     try:
         return json.loads((run_dir / SHARD_FILE).read_text(encoding="utf-8"))["shard"]
-    except FileNotFoundError:
-        return None
+    except (FileNotFoundError, NotADirectoryError, PermissionError):
+        return None  # no record, or no directory we can read: the run directory's own check says which
     except (OSError, ValueError, KeyError, TypeError):
         raise AidsafeError(f"{run_dir / SHARD_FILE}: not a shard record as aidsafe writes it") from None
 

@@ -69,7 +69,7 @@ def test_a_missing_resource_is_its_own_error_type():
 
 def test_an_unknown_agent_lists_the_built_ins_and_a_broken_card_names_its_file(tmp_path):
     with pytest.raises(
-        AidsafeError, match=r"agents.refiner: agent 'nope' is not a card path, a built-in agent \(deliberator"
+        AidsafeError, match=r"agents.refiner: agent 'nope' is not a card path, a built-in agent \(.*\bdeliberator\b"
     ):
         load_pipeline(_recipe(tmp_path, "[deliberator]"), ["agents.refiner=nope"])
     broken = tmp_path / "no such file.yaml"  # the old wording check took this for a missing card
