@@ -30,10 +30,11 @@ SCHEMAS: dict[str, tuple[str, str]] = {
     "recipe": ("aidsafe.generation.recipe", "Recipe"),
     "pairs-recipe": ("aidsafe.pairs.recipe", "PairsRecipe"),
     "guardreasoner-recipe": ("aidsafe.guard.traces", "TraceRecipe"),
+    "thinkguard-recipe": ("aidsafe.guard.critiques", "CritiqueRecipe"),
     "train-recipe": ("aidsafe.train.recipe", "TrainRecipe"),
     "policies": ("aidsafe.generation.policies", "PolicySet"),
     "card": ("aidsafe.generation.cards", "AgentCard"),
-    "guardreasoner-card": ("aidsafe.guard.traces", "TraceCard"),
+    "guard-card": ("aidsafe.guard.synthesis", "TeacherCard"),  # agents/guard/: GuardReasoner, ThinkGuard
 }
 
 
@@ -74,13 +75,15 @@ def builtin_schema_kind(relative: Path) -> str | None:
     if parts[0] == "policies":
         return "policies"
     if parts[0] == "agents":
-        return "guardreasoner-card" if parts[1:2] == ("guard",) else "card"
+        return "guard-card" if parts[1:2] == ("guard",) else "card"
     if parts[0] == "recipes":
         if parts[1:2] == ("accelerate",):
             return None
         if parts[1:2] == ("train",):
             return "train-recipe"
-        return {"aidsafe-pairs.yaml": "pairs-recipe", "guardreasoner.yaml": "guardreasoner-recipe"}.get(
+        if relative.name.startswith("aidsafe-pairs"):
+            return "pairs-recipe"
+        return {"guardreasoner.yaml": "guardreasoner-recipe", "thinkguard.yaml": "thinkguard-recipe"}.get(
             relative.name, "recipe"
         )
     return None

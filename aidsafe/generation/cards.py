@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from aidsafe.config.resources import resolve_resource
 from aidsafe.config.yamlio import load_yaml, register_config_model, validate_model
-from aidsafe.generation.schemas import OUTPUT_SCHEMAS
+from aidsafe.generation.schemas import OUTPUT_SCHEMAS, known_output_schema
 
 __all__ = ["AgentCard", "load_card", "template_fields", "render_template"]
 
@@ -35,7 +35,7 @@ class AgentCard(BaseModel):
     @field_validator("output_schema")
     @classmethod
     def _known_schema(cls, name: str) -> str:
-        if name not in OUTPUT_SCHEMAS:
+        if not known_output_schema(name):
             raise ValueError(f"unknown output schema {name!r}; expected one of: {', '.join(OUTPUT_SCHEMAS)}")
         return name
 

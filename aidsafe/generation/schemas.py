@@ -38,6 +38,7 @@ __all__ = [
     "DEFAULT_MIN_CHARS",
     "OUTPUT_SCHEMAS",
     "output_schema",
+    "known_output_schema",
     "register_output_schema",
     "text_pattern",
     "call_model",
@@ -107,12 +108,26 @@ def register_output_schema(model: type[BaseModel]) -> type[BaseModel]:
     return model
 
 
+# Later stages whose cards name their own output schemas (registered when the module loads). A
+# card is valid whichever command loads it, so a name not yet known loads these, by name: this
+# stage still imports no later one.
+_STAGE_SCHEMA_MODULES = ("aidsafe.pairs.schemas", "aidsafe.eval.cot_judge", "aidsafe.eval.judges")
+
+
+def known_output_schema(name: str) -> bool:
+    if name not in OUTPUT_SCHEMAS:
+        import importlib
+
+        for module in _STAGE_SCHEMA_MODULES:
+            importlib.import_module(module)
+    return name in OUTPUT_SCHEMAS
+
+
 def output_schema(name: str) -> type[BaseModel]:
     """The output model named `name`; KeyError lists the known names."""
-    try:
-        return OUTPUT_SCHEMAS[name]
-    except KeyError:
-        raise KeyError(f"unknown output schema {name!r}; expected one of: {', '.join(OUTPUT_SCHEMAS)}") from None
+    if not known_output_schema(name):
+        raise KeyError(f"unknown output schema {name!r}; expected one of: {', '.join(OUTPUT_SCHEMAS)}")
+    return OUTPUT_SCHEMAS[name]
 
 
 # Per-call models -------------------------------------------------------------------------------

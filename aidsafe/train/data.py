@@ -99,17 +99,8 @@ def load_train_data(ref: str, recipe: TrainRecipe) -> Dataset:
 
 
 def read_run_samples(path: Path) -> list[dict[str, Any]]:
-    """Records of samples.jsonl (a cut-off last line from a killed run is skipped)."""
-    samples = []
-    # A killed run can leave a cut-off last line; that sample is redone when the run resumes.
-    for number, record in read_jsonl(path, skip_partial_tail=True):
-        for key, kind in (("prompt", str), ("response", str), ("thoughts", list)):
-            if not isinstance(record.get(key), kind):
-                raise AidsafeError(f"{path}:{number}: field {key!r} missing or not a {kind.__name__}")
-        samples.append(record)
-    if not samples:
-        raise AidsafeError(f"{path}: no samples yet")
-    return samples
+    """Records of a generation run's samples.jsonl (a cut-off last line from a killed run is skipped)."""
+    return _read_run(path, "generation", "samples")
 
 
 def _holds_traces(path: Path) -> bool:
@@ -121,15 +112,7 @@ def _holds_traces(path: Path) -> bool:
 
 def read_run_traces(path: Path) -> list[dict[str, Any]]:
     """Records of a traces run's samples.jsonl, checked (a cut-off last line is skipped)."""
-    traces = []
-    for number, record in read_jsonl(path, skip_partial_tail=True):
-        for key in _TRACE_COLUMNS:
-            if not isinstance(record.get(key), str):
-                raise AidsafeError(f"{path}:{number}: field {key!r} missing or not a str")
-        traces.append(record)
-    if not traces:
-        raise AidsafeError(f"{path}: no traces yet")
-    return traces
+    return _read_run(path, "guardreasoner", "traces")
 
 
 def format_trace(record: dict[str, Any]) -> dict[str, str]:
@@ -139,15 +122,7 @@ def format_trace(record: dict[str, Any]) -> dict[str, str]:
 
 def read_run_critiques(path: Path) -> list[dict[str, Any]]:
     """Records of a ThinkGuard run's samples.jsonl, both targets checked (a cut-off last line is skipped)."""
-    critiques = []
-    for number, record in read_jsonl(path, skip_partial_tail=True):
-        for key in ("input", "output", "output_label_only"):
-            if not isinstance(record.get(key), str):
-                raise AidsafeError(f"{path}:{number}: field {key!r} missing or not a str")
-        critiques.append(record)
-    if not critiques:
-        raise AidsafeError(f"{path}: no critiques yet")
-    return critiques
+    return _read_run(path, "thinkguard", "critiques")
 
 
 def _first_has(path: Path, key: str) -> bool:
@@ -166,10 +141,15 @@ def _holds_pairs(path: Path) -> bool:
 
 def read_run_pairs(path: Path) -> list[dict[str, Any]]:
     """Records of a pairs run's samples.jsonl, each side checked (a cut-off last line is skipped)."""
-    pairs = list(iter_records(path, "pairs"))  # the export reads pairs with the same checks
-    if not pairs:
-        raise AidsafeError(f"{path}: no pairs yet")
-    return pairs
+    return _read_run(path, "pairs", "pairs")
+
+
+def _read_run(path: Path, kind: str, noun: str) -> list[dict[str, Any]]:
+    # The export reads every kind's records with the same checks (aidsafe.export.kinds).
+    records = list(iter_records(path, kind))
+    if not records:
+        raise AidsafeError(f"{path}: no {noun} yet")
+    return records
 
 
 def format_sample(record: dict[str, Any], cot_template: str) -> dict[str, list[dict[str, str]]]:

@@ -25,6 +25,7 @@ def _load(relative: Path, kind: str) -> object:
     from aidsafe.generation.cards import load_card
     from aidsafe.generation.policies import load_policies
     from aidsafe.generation.recipe import load_recipe
+    from aidsafe.guard.critiques import load_critique_recipe
     from aidsafe.guard.traces import load_trace_recipe
     from aidsafe.pairs.recipe import load_pairs_pipeline
     from aidsafe.train.recipe import load_train_recipe
@@ -33,7 +34,10 @@ def _load(relative: Path, kind: str) -> object:
     loaders = {
         "recipe": load_recipe, "pairs-recipe": load_pairs_pipeline, "guardreasoner-recipe": load_trace_recipe,
         "train-recipe": load_train_recipe, "policies": load_policies, "card": load_card,
-        "guardreasoner-card": lambda p: load_trace_recipe(str(REPO / "recipes" / "guardreasoner.yaml")).card,
+        "thinkguard-recipe": load_critique_recipe,
+        # A guard card loads through the recipe that names it.
+        "guard-card": lambda p: {"guardreasoner_teacher": load_trace_recipe("guardreasoner").card,
+                                 "thinkguard_teacher": load_critique_recipe("thinkguard").loaded.card}[Path(p).stem],
     }  # fmt: skip
     return loaders[kind](path)
 
