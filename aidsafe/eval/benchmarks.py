@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from aidsafe.errors import AidsafeError
+from aidsafe.guard.predict import read_records
 from aidsafe.sources import looks_like_hub_id, prompt_id
 
 __all__ = ["BENCHMARKS", "BenchmarkSpec", "SafetyItem", "load_benchmarks", "parse_benchmarks"]
@@ -172,23 +173,10 @@ def _read_file(path: Path) -> list[tuple[str, Any]]:
             import pyarrow.parquet as pq
 
             return [(f"{path}: row {i}", row) for i, row in enumerate(pq.read_table(path).to_pylist())]
-        text = path.read_text(encoding="utf-8")
+        if suffix not in (".jsonl", ".json"):
+            raise AidsafeError(
+                f"{path}: unsupported file type {suffix or '(none)'}; expected .jsonl, .json, .csv or .parquet"
+            )
+        return read_records(path)  # a JSON array or JSONL, read as `predict guard` reads benchmarks
     except UnicodeDecodeError:
         raise AidsafeError(f"{path}: not UTF-8 text") from None
-    if suffix == ".json" and text.lstrip().startswith("["):
-        try:
-            return [(f"{path}: record {i}", row) for i, row in enumerate(json.loads(text))]
-        except json.JSONDecodeError as exc:
-            raise AidsafeError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
-    if suffix not in (".jsonl", ".json"):
-        raise AidsafeError(
-            f"{path}: unsupported file type {suffix or '(none)'}; expected .jsonl, .json, .csv or .parquet"
-        )
-    rows = []
-    for number, line in enumerate(text.split("\n"), start=1):
-        if line.strip():
-            try:
-                rows.append((f"{path}:{number}", json.loads(line)))
-            except json.JSONDecodeError as exc:
-                raise AidsafeError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
-    return rows
