@@ -34,6 +34,12 @@ START_LIMIT = 8  # where an adaptive limit begins (slow start doubles it per rou
 _LATENCY_BLOWUP = 3.0  # smoothed latency this many times the best seen counts as overload
 _LATENCY_ALPHA = 0.1  # weight of one reply in the smoothed latency
 _BASELINE_DRIFT = 1.01  # per reply, how far the best latency may rise toward the current one
+# Above the last level that worked, one more per this many windows: the sawtooth's dips get rarer
+# (goodput), at the price of finding new capacity more slowly (a replica added behind a URL).
+_PROBE_WINDOWS = 2
+# A cut with no clean window since the previous one keeps 90% of the previous recovery target, so
+# a server whose capacity dropped is approached in a few cuts rather than by plain halving.
+_SAFE_DECAY = 0.9
 _COOLDOWN_S = 2.0  # first wait before a failed replica is preferred again
 _COOLDOWN_MAX_S = 60.0
 
@@ -53,9 +59,11 @@ class AdaptiveLimit:
     - On an overload (429 / 503 / timeout / latency blow-up): halve, once per burst.
     - After it: climb back one per reply to the last *clean level*, the highest limit that
       served a whole window of replies (as many as the limit) without an overload while that
-      many requests were really in flight; above it, or with none known, one more per window.
-    A clean level is used for one cut only, so a server whose capacity dropped gets plain
-    halving next time instead of being driven back to a level that no longer works."""
+      many requests were really in flight; above it one more per two windows, with none known
+      one more per window.
+    A clean level is used for one cut only; a cut with no new one aims at 90% of the last
+    target, so a server whose capacity dropped is approached in a few cuts instead of being
+    driven back to a level that no longer works."""
 
     ceiling: int
     limit: float = START_LIMIT
@@ -96,8 +104,10 @@ class AdaptiveLimit:
     def _grow(self) -> None:
         if not self._cut_ever or (self.safe is not None and self.limit < self.safe):
             self.limit += 1.0  # slow start, or climbing back to the clean level
+        elif self.safe is not None:
+            self.limit += 1.0 / (_PROBE_WINDOWS * self.limit)  # above a level that worked: probe slowly
         else:
-            self.limit += 1.0 / self.limit  # probing: one more per window of replies
+            self.limit += 1.0 / self.limit  # no level known: one more per window of replies
         self.limit = min(self.limit, float(self.ceiling))
 
     def _cut(self, started: float) -> None:
@@ -106,7 +116,9 @@ class AdaptiveLimit:
         if started < self._last_cut:
             return
         clean, self.clean_level = self.clean_level, None
-        self.safe = None if clean is None else float(min(clean, self.allowed - 1))
+        if clean is None and self.safe is not None:
+            clean = self.safe * _SAFE_DECAY  # no new clean window since the last cut: trust it less
+        self.safe = None if clean is None else float(max(1.0, min(clean, self.allowed - 1)))
         self.limit = max(1.0, self.limit / 2.0)
         self._cut_ever = True
         self._streak = self._streak_peak = 0

@@ -52,12 +52,15 @@ def test_limit_slow_starts_then_halves_once_per_burst_and_climbs_back_to_its_cle
     for _ in range(6):  # back to the clean level one per reply
         limit.observe(Outcome.OK, 0.3, clock(), others_in_flight=limit.allowed - 1)
     assert limit.allowed == 13
-    limit.observe(Outcome.OK, 0.3, clock(), others_in_flight=12)
-    assert limit.allowed == 13  # above it, probing again
+    for _ in range(13):  # above it, probing at half the pace: one window is not enough
+        limit.observe(Outcome.OK, 0.3, clock(), others_in_flight=12)
+    assert limit.allowed == 13
     limit.observe(Outcome.FAILED, 0.3, clock())  # a 500 or 400 says nothing about load
     assert limit.allowed == 13
-    limit.observe(Outcome.OVERLOADED, 0.0, clock.now + 0.2)  # no new clean window: plain halving
-    assert limit.allowed == 6 and limit.safe is None
+    limit.observe(Outcome.OVERLOADED, 0.0, clock.now + 0.2)  # the window at 13 was clean: 12, below what failed
+    assert limit.allowed == 6 and limit.safe == 12
+    limit.observe(Outcome.OVERLOADED, 0.0, clock.now + 0.3)  # again before a new clean window: 90% of 12,
+    assert limit.allowed == 3 and limit.safe == 5  # but never above the level that just failed (6)
 
 
 def test_a_window_below_the_limit_proves_only_what_was_in_flight():
