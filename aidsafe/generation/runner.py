@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,9 +23,10 @@ from aidsafe.errors import AidsafeError, RunSetupError
 from aidsafe.generation.graph import GraphDeps, build_graph
 from aidsafe.generation.pipeline import Pipeline, cli_overrides, load_pipeline
 from aidsafe.generation.records import sample_record, write_corpus_stats
-from aidsafe.run.executor import NothingFinished, RecipeJournal, check_something_finished, execute
+from aidsafe.run.executor import NothingFinished, RecipeJournal, check_something_finished
 from aidsafe.run.journal import RunDirectory, input_digest
 from aidsafe.run.shards import MergeResult, check_shard, merge_runs, parse_shard, record_shard
+from aidsafe.run.stage import run_stage
 from aidsafe.run.task import Rejection, RunContext, Task, describe_exception
 from aidsafe.sources import Prompt, read_prompts
 from aidsafe.teacher.types import InvalidOutputError, Teacher, TeacherError, TeacherStats
@@ -95,36 +95,23 @@ async def generate_async(
     check_shard(run_dir.path, shard)
     journal = RecipeJournal(run_dir, pipeline.recipe_hash, pipeline.resolved_recipe())
 
-    owns_teacher = teacher is None
-    if teacher is None:
-        from aidsafe.teacher.client import TeacherClient
+    def finish(teacher_stats: TeacherStats, wall_s: float) -> dict[str, Any]:
+        record_shard(run_dir.path, shard)  # with the journal: a rerun with another shard is refused
+        return write_corpus_stats(run_dir, inputs=len(prompts), repeated_inputs=repeats, teacher=teacher_stats,
+                                  wall_s=wall_s)  # fmt: skip
 
-        teacher = TeacherClient.from_settings(pipeline.recipe.teacher, env, pipeline.recipe.seed)
-    started = time.monotonic()
-    task = GenerationTask(pipeline, teacher, check_endpoints=owns_teacher)
-    stats: dict[str, Any] = {}
-    try:
-        outcome = await execute(
-            task,
-            prompts,
-            journal,
-            workers=2 * pipeline.recipe.teacher.most_in_flight,
-            stats=teacher.stats,
-            retry_rejected=request.retry_rejected,
-            progress=request.progress,
-        )
-    finally:
-        if owns_teacher:
-            await teacher.aclose()
-        if journal.opened:  # a run that failed its pre-flight leaves no trace in the directory
-            record_shard(run_dir.path, shard)
-            stats = write_corpus_stats(
-                run_dir,
-                inputs=len(prompts),
-                repeated_inputs=repeats,
-                teacher=teacher.stats,
-                wall_s=time.monotonic() - started,
-            )
+    outcome, stats = await run_stage(
+        lambda client, owns: GenerationTask(pipeline, client, check_endpoints=owns),
+        prompts,
+        journal,
+        teacher_settings=pipeline.recipe.teacher,
+        seed=pipeline.recipe.seed,
+        env=env,
+        teacher=teacher,
+        workers=2 * pipeline.recipe.teacher.most_in_flight,
+        request=request,
+        write_stats=finish,
+    )
     check_something_finished(outcome, run_dir.rejected_path, stats, noun="sample")
     return stats
 

@@ -10,7 +10,6 @@ live here once.
 from __future__ import annotations
 
 import json
-import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -24,9 +23,10 @@ from aidsafe.config.yamlio import load_yaml, register_config_model, validate_mod
 from aidsafe.errors import AidsafeError
 from aidsafe.generation.cards import template_fields
 from aidsafe.generation.recipe import _NON_SEMANTIC_TEACHER, TeacherSettings
-from aidsafe.run.executor import RecipeJournal, check_something_finished, execute
+from aidsafe.run.executor import RecipeJournal, check_something_finished
 from aidsafe.run.journal import RunDirectory, input_digest
 from aidsafe.run.jsonl import write_atomic
+from aidsafe.run.stage import run_stage
 from aidsafe.run.task import Rejection, Task
 from aidsafe.teacher.types import Endpoint, InvalidOutputError, Teacher, TeacherError
 
@@ -180,26 +180,18 @@ async def run_guard_stage(
         rows = rows[: request.limit]
     run_dir = RunDirectory(Path(request.output))
     journal = RecipeJournal(run_dir, loaded.recipe_hash, loaded.resolved())
-    owns_teacher = teacher is None
-    if teacher is None:
-        from aidsafe.teacher.client import TeacherClient
-
-        teacher = TeacherClient.from_settings(loaded.recipe.teacher, env, loaded.recipe.seed)
-    started = time.monotonic()
-    try:
-        outcome = await execute(
-            make_task(teacher, owns_teacher),
-            rows,
-            journal,
-            workers=loaded.recipe.teacher.most_in_flight,
-            stats=teacher.stats,
-            retry_rejected=request.retry_rejected,
-            progress=request.progress,
-        )
-    finally:
-        if owns_teacher:
-            await teacher.aclose()
-    stats = write_stats(run_dir, len(rows), repeats, time.monotonic() - started, skipped)
+    outcome, stats = await run_stage(
+        make_task,
+        rows,
+        journal,
+        teacher_settings=loaded.recipe.teacher,
+        seed=loaded.recipe.seed,
+        env=env,
+        teacher=teacher,
+        workers=loaded.recipe.teacher.most_in_flight,
+        request=request,
+        write_stats=lambda _teacher_stats, wall_s: write_stats(run_dir, len(rows), repeats, wall_s, skipped),
+    )
     check_something_finished(outcome, run_dir.rejected_path, stats, noun=noun)
     return stats
 

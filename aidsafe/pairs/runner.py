@@ -10,7 +10,6 @@ attempt's scores (`attempts`), so stats.json counts them too.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,8 +21,9 @@ from aidsafe.generation.runner import _rejection
 from aidsafe.pairs.graph import PairDeps, build_pairs_graph
 from aidsafe.pairs.recipe import PairPipeline, load_pairs_pipeline
 from aidsafe.pairs.records import Chosen, attempt_scores, pair_record, read_chosen, write_pairs_stats
-from aidsafe.run.executor import NothingFinished, RecipeJournal, check_something_finished, execute
+from aidsafe.run.executor import NothingFinished, RecipeJournal, check_something_finished
 from aidsafe.run.journal import RunDirectory
+from aidsafe.run.stage import run_stage
 from aidsafe.run.task import Rejection, RunContext, Task
 from aidsafe.teacher.types import Teacher
 
@@ -63,30 +63,20 @@ async def make_pairs_async(
     run_dir = RunDirectory(Path(request.output))
     journal = RecipeJournal(run_dir, pipeline.recipe_hash, pipeline.resolved_recipe())
 
-    owns_teacher = teacher is None
-    if teacher is None:
-        from aidsafe.teacher.client import TeacherClient
-
-        teacher = TeacherClient.from_settings(pipeline.recipe.teacher, env, pipeline.recipe.seed)
-    started = time.monotonic()
-    task = PairsTask(pipeline, teacher, check_endpoints=owns_teacher)
-    stats: dict[str, Any] = {}
-    try:
-        outcome = await execute(
-            task,
-            chosen,
-            journal,
-            workers=2 * pipeline.recipe.teacher.most_in_flight,
-            stats=teacher.stats,
-            retry_rejected=request.retry_rejected,
-            progress=request.progress,
-        )
-    finally:
-        if owns_teacher:
-            await teacher.aclose()
-        if journal.opened:
-            stats = write_pairs_stats(run_dir, inputs=len(chosen), teacher=teacher.stats,
-                                      wall_s=time.monotonic() - started)  # fmt: skip
+    outcome, stats = await run_stage(
+        lambda client, owns: PairsTask(pipeline, client, check_endpoints=owns),
+        chosen,
+        journal,
+        teacher_settings=pipeline.recipe.teacher,
+        seed=pipeline.recipe.seed,
+        env=env,
+        teacher=teacher,
+        workers=2 * pipeline.recipe.teacher.most_in_flight,
+        request=request,
+        write_stats=lambda teacher_stats, wall_s: write_pairs_stats(
+            run_dir, inputs=len(chosen), teacher=teacher_stats, wall_s=wall_s
+        ),
+    )
     # no_separation is a verdict, not a failure: only a run where every sample failed otherwise is one.
     if outcome.attempted and not any(r.reason == "no_separation" for r in outcome.rejected.values()):
         check_something_finished(outcome, run_dir.rejected_path, stats, noun="sample")
