@@ -266,11 +266,10 @@ def check_sampling(fmt: str, samples: int, temperature: float, top_p: float) -> 
 def _reason(exc: TeacherError, attempts: int) -> str:
     """One line (the CLI prints errors as one): for a failed request what went wrong on the wire
     (`HTTP 400: ...`), without the client's "agent: teacher ... at ..." prefix."""
-    import openai  # here, not at the top: `eval guard` imports this module and needs no HTTP client
+    from aidsafe.teacher.retry import describe_failure  # here: `eval guard` needs no HTTP client
+    from aidsafe.teacher.wire import WireError
 
-    from aidsafe.teacher.retry import describe_failure
-
-    if isinstance(exc.__cause__, openai.APIError):
+    if isinstance(exc.__cause__, WireError):
         tried = f" ({attempts} attempts)" if exc.transient else ""
         return describe_failure(exc.__cause__) + tried
     return " ".join(str(exc).split())[:300]

@@ -1,54 +1,57 @@
-"""The request body of one call: the sampling settings split into the SDK's own parameters and
-the extra body, and the structured-output fields for the endpoint's mode. Pure."""
+"""The JSON body of one request: the model, the conversation or prompt, the sampling settings, and
+the structured-output fields for the endpoint's mode. Pure."""
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
-from openai.resources.chat.completions import AsyncCompletions as AsyncChatCompletions
-from openai.resources.completions import AsyncCompletions as AsyncTextCompletions
 from pydantic import BaseModel
 
-__all__ = ["CHAT_PARAMS", "TEXT_PARAMS", "request_kwargs", "split_sampling"]
+__all__ = ["chat_body", "completion_body", "flat_sampling"]
 
-# The SDK's `create` takes only OpenAI's own parameters; server-specific sampling settings such as
-# vLLM's top_k, min_p or repetition_penalty must travel in `extra_body`.
-CHAT_PARAMS = frozenset(inspect.signature(AsyncChatCompletions.create).parameters) - {"self"}
-TEXT_PARAMS = frozenset(inspect.signature(AsyncTextCompletions.create).parameters) - {"self", "model", "prompt"}
+# The chat API's `max_tokens` is deprecated, and OpenAI's reasoning models refuse it; vLLM, SGLang
+# and current llama.cpp read `max_completion_tokens` (docs/teacher.md "Sampling").
+_CHAT_RENAMES = {"max_tokens": "max_completion_tokens"}
 
 
-def request_kwargs(
-    sampling: Mapping[str, Any], schema: type[BaseModel], mode: str, named_tool: bool = False
+def chat_body(
+    model: str,
+    messages: Sequence[Mapping[str, Any]],
+    sampling: Mapping[str, Any],
+    schema: type[BaseModel] | None = None,
+    mode: str = "json_schema",
+    named_tool: bool = False,
 ) -> dict[str, Any]:
-    """Keyword arguments for `ChatOpenAI.ainvoke`: the sampling settings, and the structured-output
-    fields in `extra_body`."""
-    kwargs = split_sampling(sampling, CHAT_PARAMS)
-    kwargs["extra_body"] = {**kwargs.get("extra_body", {}), **_structured_output_fields(schema, mode, named_tool)}
-    return kwargs
+    """`POST /chat/completions`: with `schema`, the fields that make the server produce it."""
+    body = {"model": model, "messages": list(messages), **flat_sampling(sampling, _CHAT_RENAMES)}
+    if schema is not None:
+        body.update(_structured_output_fields(schema, mode, named_tool))
+    return body
 
 
-def split_sampling(sampling: Mapping[str, Any], sdk_params: frozenset[str]) -> dict[str, Any]:
-    """The SDK method's own parameters as they are; the other settings (and a given `extra_body`)
-    merged into `extra_body`, which the SDK sends untouched."""
-    kwargs = {name: value for name, value in sampling.items() if name in sdk_params}
-    extra_body = {name: value for name, value in sampling.items() if name not in sdk_params}
-    extra_body.update(kwargs.pop("extra_body", None) or {})
-    if extra_body:
-        kwargs["extra_body"] = extra_body
-    return kwargs
+def completion_body(model: str, prompt: str, sampling: Mapping[str, Any]) -> dict[str, Any]:
+    """`POST /completions`: the prompt as it is, no chat template."""
+    return {"model": model, "prompt": prompt, **flat_sampling(sampling)}
+
+
+def flat_sampling(sampling: Mapping[str, Any], renames: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The sampling settings as top-level body fields, a few under the name the endpoint reads
+    (`renames`). An `extra_body` mapping (the openai SDK's name for server-specific fields, which
+    recipes written for it use) is merged in unchanged, as the SDK does: that is how a field can
+    travel under its own name next to a renamed one."""
+    renames = renames or {}
+    flat = {renames.get(name, name): value for name, value in sampling.items() if name != "extra_body"}
+    flat.update(sampling.get("extra_body") or {})
+    return flat
 
 
 @lru_cache(maxsize=256)
 def _structured_output_fields(schema: type[BaseModel], mode: str, named_tool: bool = False) -> dict[str, Any]:
     """Request body fields that make the server produce `schema`.
 
-    They go in the extra body, which the openai SDK sends untouched: as typed parameters the SDK
-    walks the whole schema on every call, and a `response_format` makes langchain-openai take the
-    SDK's `parse()` path, which re-parses the reply we parse ourselves (together about a
-    millisecond of CPU per call). Cached, since building a JSON schema costs about as much.
+    Cached: building a JSON schema costs about a millisecond of CPU, on every call otherwise.
     """
     json_schema = schema.model_json_schema()
     name = schema.__name__

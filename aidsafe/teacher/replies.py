@@ -5,13 +5,22 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
-from typing import TypeVar
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
-from langchain_core.messages import AIMessage
 from pydantic import BaseModel, ValidationError
 
-__all__ = ["clean_reply", "excerpt", "parse_reply", "reask", "reply_text", "short_error", "valid_unicode"]
+__all__ = [
+    "clean_reply",
+    "content_text",
+    "excerpt",
+    "has_tool_call",
+    "parse_reply",
+    "reask",
+    "reply_text",
+    "short_error",
+    "valid_unicode",
+]
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -48,14 +57,32 @@ def clean_reply(text: str) -> str:
     return text
 
 
-def reply_text(reply: AIMessage) -> str:
-    """The text to validate: the forced tool call's arguments, else the content (servers that
-    ignore tool_choice answer in plain content)."""
-    if reply.tool_calls:
-        return json.dumps(reply.tool_calls[0]["args"])
-    if reply.invalid_tool_calls:
-        return reply.invalid_tool_calls[0].get("args") or ""
-    return reply.text
+def reply_text(message: Mapping[str, Any]) -> str:
+    """The text to validate, from a reply's `choices[0].message`: the forced tool call's
+    arguments, else the content (servers that ignore tool_choice answer in plain content)."""
+    if has_tool_call(message):
+        arguments = (message["tool_calls"][0].get("function") or {}).get("arguments")
+        if arguments is None or isinstance(arguments, str):
+            return arguments or ""
+        return json.dumps(arguments)  # a few servers send the arguments as an object
+    return content_text(message.get("content"))
+
+
+def has_tool_call(message: Mapping[str, Any] | None) -> bool:
+    calls = message.get("tool_calls") if message else None
+    return bool(calls) and isinstance(calls, list) and isinstance(calls[0], dict)
+
+
+def content_text(content: Any) -> str:
+    """A message's content as text: a str as it is, a list of content parts joined (the newer
+    OpenAI form), anything else (null, when the model only called a tool) empty."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(
+            part["text"] for part in content if isinstance(part, dict) and isinstance(part.get("text"), str)
+        )
+    return ""
 
 
 def parse_reply(text: str, cut_off: bool, schema: type[M], check: Callable[[M], None] | None) -> M:

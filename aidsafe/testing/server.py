@@ -1,5 +1,5 @@
 """A scripted OpenAI-compatible HTTP server on 127.0.0.1, so tests and benchmarks run the real
-client stack (langchain-openai, openai, aiohttp, sockets) with no model.
+client stack (aidsafe's HTTP client, aiohttp, sockets) with no model.
 
 Replies come from a `responder(request_json) -> str | dict`: a str is the assistant's content; a
 dict overrides parts of the reply: `content`, `tool_calls` (a list of `{"name", "arguments"}`,

@@ -1,0 +1,48 @@
+"""LangSmith runs for teacher calls, when tracing is on (LANGSMITH_TRACING=true, or a
+`langsmith.tracing_context`): one `llm` run per call, nested under the LangGraph node that made
+it, with the request body as input and the parsed reply, token usage and attempts as output.
+
+The client speaks HTTP itself (wire.py), so no langchain chat model reports these runs; this
+module does, and costs one context check per call when tracing is off.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+from pydantic import BaseModel
+
+from aidsafe.teacher.types import CallRecord
+
+__all__ = ["traced_call"]
+
+
+@contextlib.asynccontextmanager
+async def traced_call(call: CallRecord, body: Mapping[str, Any], outcome: list[Any]) -> AsyncIterator[None]:
+    """Wrap one call; the caller appends its result to `outcome` before the block ends."""
+    # Imported here: LangGraph has loaded langsmith already, but `aidsafe predict guard` has not.
+    from langsmith.run_helpers import trace
+    from langsmith.utils import tracing_is_enabled
+
+    if not tracing_is_enabled():
+        yield
+        return
+    inputs = {key: value for key, value in body.items() if key != "model"}
+    metadata = {"ls_provider": "openai", "ls_model_name": call.model, "ls_model_type": "chat", "role": call.role}
+    async with trace(call.agent, "llm", inputs=inputs, metadata=metadata) as run:
+        yield
+        result = outcome[0] if outcome else None
+        run.end(
+            outputs={
+                "output": result.model_dump(mode="json") if isinstance(result, BaseModel) else result,
+                "attempts": call.attempts,
+                "transport_retries": call.transport_retries,
+                "usage_metadata": {
+                    "input_tokens": call.prompt_tokens,
+                    "output_tokens": call.completion_tokens,
+                    "total_tokens": call.prompt_tokens + call.completion_tokens,
+                },
+            }
+        )

@@ -1,0 +1,181 @@
+"""The HTTP exchange with an OpenAI-compatible server: a JSON body out, a JSON object back, over
+one aiohttp connection pool, and the failures the retry policy (retry.py) tells apart.
+
+Why not the openai SDK (or langchain-openai over it): a profile at 64 calls in flight found the
+two spending about 57% of the client's CPU per call re-validating messages against typed dicts,
+building request objects, and wrapping and unwrapping replies we parse ourselves; on one event
+loop that CPU is what keeps the teacher waiting (docs/performance.md). The OpenAI wire format is
+small and stable: this module speaks it directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import urllib.request
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+import orjson
+
+__all__ = ["ConnectionFailed", "NotJSONReply", "RequestTimedOut", "StatusError", "Wire", "WireError"]
+
+_MAX_MESSAGE_CHARS = 300
+
+
+class WireError(Exception):
+    """A request that got no usable HTTP answer; `message` is one line."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class StatusError(WireError):
+    """The server answered with a non-2xx status. `error` is the JSON body's "error" object (the
+    whole body when it has none; None when the body is not JSON), `text` the raw body."""
+
+    def __init__(self, status: int, headers: Mapping[str, str], text: str, error: Any) -> None:
+        super().__init__(f"HTTP {status}")
+        self.status = status
+        self.headers = headers
+        self.text = text
+        self.error = error
+
+    @property
+    def server_message(self) -> str:
+        # vLLM and OpenAI both send {"error": {"message": ...}}; other servers and proxies send
+        # {"message": ...}, {"detail": ...} or an HTML page: their raw text is the best we have.
+        if isinstance(self.error, dict) and isinstance(self.error.get("message"), str):
+            return one_line(self.error["message"])
+        return one_line(self.text) or f"Error code: {self.status}"
+
+
+class ConnectionFailed(WireError):
+    """No HTTP answer at all: refused, reset, or closed mid-reply. The cause is chained."""
+
+
+class RequestTimedOut(ConnectionFailed):
+    """No whole reply within the request's time limit."""
+
+
+class NotJSONReply(ConnectionFailed):
+    """A success status with a body that is not a JSON object: a proxy's or load balancer's
+    error page in front of the server. A transport fault like a reset connection, so it is
+    retried."""
+
+
+class Wire:
+    """One connection pool for every request of a run. The session is made on first use, since
+    aiohttp binds it to the running event loop."""
+
+    def __init__(self, user_agent: str) -> None:
+        self._user_agent = user_agent
+        self._session: aiohttp.ClientSession | None = None
+        self._proxies: dict[tuple[str, str], str | None] = {}
+
+    def _open(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            # No connection cap here: the lanes (lanes.py) already hold requests to each replica's
+            # limit, and a second cap would queue requests the lanes let through.
+            connector = aiohttp.TCPConnector(limit=0, limit_per_host=0)
+            # No session timeout (aiohttp's default is 5 minutes): `request` sets each deadline.
+            # No trust_env: it reads ~/.netrc and the proxy settings in a worker thread on every
+            # request; the proxy is looked up once per host instead (`_proxy`).
+            self._session = aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=None))
+        return self._session
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def request(
+        self, method: str, url: str, *, api_key: str, timeout_s: float, body: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """The reply's JSON object. `timeout_s` bounds the whole exchange, not each read: a server
+        sending a byte now and then (a slow proxy, a stalled stream) would otherwise hold the
+        request for ever, and `teacher.timeout_s` is documented as per request."""
+        headers = {"Authorization": f"Bearer {api_key}", "User-Agent": self._user_agent}
+        data = None
+        if body is not None:
+            data = _encode(body)
+            headers["Content-Type"] = "application/json"
+        deadline = asyncio.timeout(timeout_s)
+        try:
+            async with deadline:
+                session = self._open()
+                async with session.request(method, url, data=data, headers=headers, proxy=self._proxy(url)) as response:
+                    raw = await response.read()
+                    status, reply_headers = response.status, response.headers
+                    kind = response.content_type
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            # aiohttp may turn the deadline's cancellation into a connection error: the deadline
+            # knows which it was.
+            if deadline.expired():
+                raise RequestTimedOut(f"no whole reply within {timeout_s:g} s") from exc
+            raise ConnectionFailed(connection_failure(exc)) from exc
+        text = raw.decode("utf-8", "replace")
+        if not 200 <= status < 300:
+            raise StatusError(status, reply_headers, text, _error_object(text))
+        try:
+            reply = _decode(raw)
+        except ValueError:
+            what = "not JSON"
+        else:
+            if isinstance(reply, dict):
+                return reply
+            what = "not a JSON object"
+        raise NotJSONReply(one_line(f"HTTP {status} with a {kind or 'no content type'} body, {what}: {text[:160]!r}"))
+
+
+    def _proxy(self, url: str) -> str | None:
+        """The proxy HTTP(S)_PROXY / NO_PROXY give for `url`'s host, as other HTTP clients honour them."""
+        parts = urlsplit(url)
+        key = (parts.scheme, parts.netloc)
+        if key not in self._proxies:
+            bypass = parts.hostname is not None and urllib.request.proxy_bypass(parts.hostname)
+            self._proxies[key] = None if bypass else urllib.request.getproxies().get(parts.scheme)
+        return self._proxies[key]
+
+
+def _encode(body: Mapping[str, Any]) -> bytes:
+    """The body as JSON. orjson takes a few percent of the client's CPU per call off the stdlib
+    encoder's (prompts carry the whole policy block); it refuses a str with a lone surrogate,
+    which the stdlib writes as an escape (\\udXXX) that servers decode as they please."""
+    try:
+        return orjson.dumps(body)
+    except orjson.JSONEncodeError:
+        return json.dumps(body).encode("ascii")
+
+
+def _decode(raw: bytes) -> Any:
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        # orjson refuses an escaped lone surrogate ("\\ud800"), which a model can write and the
+        # stdlib decodes; replies.py deals with it.
+        return json.loads(raw)
+
+
+def _error_object(text: str) -> Any:
+    try:
+        body = json.loads(text)
+    except ValueError:
+        return None
+    return body.get("error", body) if isinstance(body, dict) else body
+
+
+def connection_failure(exc: BaseException) -> str:
+    root = exc
+    while root.__cause__ is not None:
+        root = root.__cause__
+    detail = f"{type(root).__name__}: {root}".rstrip(": ")
+    return one_line(f"connection failed ({detail})")
+
+
+def one_line(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= _MAX_MESSAGE_CHARS else text[: _MAX_MESSAGE_CHARS - 3] + "..."

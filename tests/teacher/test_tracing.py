@@ -1,0 +1,103 @@
+"""LangSmith tracing of teacher calls: with tracing on, each call is an `llm` run under the
+caller's run (a LangGraph node in a real run), sent to a loopback LangSmith endpoint by the
+real langsmith client; with it off, nothing is sent."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import langsmith
+import pytest
+from pydantic import BaseModel
+
+from aidsafe.teacher import Endpoint, TeacherClient
+from aidsafe.testing.server import ScriptedServer, responder_by_schema_name
+
+
+class Verdict(BaseModel):
+    safe: bool
+
+
+class _Ingest(BaseHTTPRequestHandler):
+    """Accepts whatever the langsmith client sends and keeps the bodies."""
+
+    bodies: list[bytes]
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def _answer(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length:
+            self.bodies.append(self.rfile.read(length))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"{}")
+
+    do_GET = do_POST = do_PATCH = _answer
+
+
+@pytest.fixture
+def langsmith_client():
+    handler = type("Ingest", (_Ingest,), {"bodies": []})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    client = langsmith.Client(api_url=f"http://127.0.0.1:{server.server_port}", api_key="test-key")
+    yield client, handler.bodies
+    server.shutdown()
+    server.server_close()
+
+
+def _runs(bodies: list[bytes]) -> list[dict]:
+    """The run objects in the multipart (or JSON batch) bodies the client posted."""
+    runs = []
+    for body in bodies:
+        for part in re.findall(rb"\r\n\r\n(\{.*?\})\r\n--", body, re.DOTALL) or [body]:
+            try:
+                runs.append(json.loads(part))
+            except ValueError:
+                continue
+    return runs
+
+
+async def _ask(teacher: TeacherClient, server: ScriptedServer) -> None:
+    await teacher.generate(
+        agent="judge",
+        role="verdict",
+        messages=[{"role": "user", "content": "Is this safe?"}],
+        schema=Verdict,
+        endpoint=Endpoint(base_url=server.base_url, model="scripted-model"),
+        sampling={"max_tokens": 16},
+    )
+
+
+async def test_a_traced_call_is_an_llm_run_under_its_caller(langsmith_client):
+    client, bodies = langsmith_client
+    with ScriptedServer(responder_by_schema_name({"Verdict": lambda request: Verdict(safe=True)})) as server:
+        async with TeacherClient(env={}) as teacher:
+            with langsmith.tracing_context(enabled=True, client=client, project_name="aidsafe-test"):
+                async with langsmith.trace("deliberate", "chain") as node:
+                    await _ask(teacher, server)
+    client.flush()
+    runs = _runs(bodies)
+    llm = [run for run in runs if run.get("run_type") == "llm"]
+    assert [run["name"] for run in llm] == ["judge"]
+    assert llm[0]["parent_run_id"] == str(node.id)
+    text = b"".join(bodies).decode()
+    assert "Is this safe?" in text and '"max_completion_tokens":16' in text.replace(" ", "")
+    assert '"safe":true' in text.replace(" ", "")  # the parsed reply, as the run's output
+
+
+async def test_nothing_is_traced_when_tracing_is_off(langsmith_client):
+    client, bodies = langsmith_client
+    with ScriptedServer(responder_by_schema_name({"Verdict": lambda request: Verdict(safe=True)})) as server:
+        async with TeacherClient(env={}) as teacher:
+            with langsmith.tracing_context(enabled=False, client=client):
+                await _ask(teacher, server)
+    client.flush()
+    assert _runs(bodies) == []
