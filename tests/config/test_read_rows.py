@@ -192,10 +192,12 @@ def test_a_hub_id_reads_its_split_with_the_chosen_columns(hub_cache):
     assert [(p.id, p.prompt) for p in prompts] == [("a", "first"), ("b", "second\u2028line")]
 
 
-def test_a_hub_split_that_is_not_there_is_one_line(hub_cache):
+@pytest.mark.parametrize("ref", ["someone/prompts:nosuch", "someone/prompts:otherconfig:train"])
+def test_a_hub_split_or_config_that_is_not_there_is_one_line(hub_cache, ref):
+    """datasets says so on several lines (the configs it has on the next); we say it on one."""
     hub_cache("someone/prompts", {"train": ROWS})
-    with pytest.raises(AidsafeError, match=r"^someone/prompts:nosuch: cannot load Hugging Face dataset \(") as caught:
-        read_rows("someone/prompts:nosuch")
+    with pytest.raises(AidsafeError, match=rf"^{ref}: cannot load Hugging Face dataset \(\w+: ") as caught:
+        read_rows(ref)
     assert "\n" not in str(caught.value)
 
 
