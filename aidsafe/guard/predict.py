@@ -68,9 +68,10 @@ class GuardExample:
     text: str | None = None  # a GuardReasoner record's own instruction + "\n" + input, kept verbatim
 
 
-def load_benchmark(ref: str) -> list[GuardExample]:
-    """Examples from a GuardReasoner JSON file, a JSONL file, or a Hub id `owner/name[:config]:split`."""
-    records = read_rows(ref, split="test")  # benchmarks: the test split unless the id names one
+def load_benchmark(ref: str, split: str = "test") -> list[GuardExample]:
+    """Examples from a GuardReasoner JSON file, a JSONL file, or a Hub id `owner/name[:config]:split`
+    (`split` where the id names none: benchmarks are test splits)."""
+    records = read_rows(ref, split=split)
     return [_to_example(index, where, record) for index, (where, record) in enumerate(records)]
 
 

@@ -20,6 +20,7 @@ import pytest
 from aidsafe.errors import AidsafeError
 from aidsafe.eval.benchmarks import load_benchmarks, parse_benchmarks
 from aidsafe.guard.critiques import read_conversations
+from aidsafe.guard.formats import GUARDREASONER_INSTRUCTION, answer_block, guardreasoner_input
 from aidsafe.guard.predict import load_benchmark
 from aidsafe.guard.sources import read_source
 from aidsafe.sources import hub_parts, read_prompts, read_rows
@@ -210,6 +211,20 @@ def test_guard_and_critique_readers_take_their_hub_defaults(hub_cache):
     assert read.rows[1].source == "PKU-Alignment/BeaverTails: row 1"
     conversations, _ = read_conversations("PKU-Alignment/BeaverTails:30k_train")
     assert [c.categories for c in conversations] == [(), ("S1",)]
+
+
+@pytest.mark.parametrize("source", ["auto", "guardreasoner"])
+def test_guardreasoner_training_rows_by_hub_id_come_from_the_train_split(hub_cache, source):
+    """Read to detect the source and read again as GuardReasoner rows: both times the train split
+    (the benchmark reader's default is test, which a training set need not have)."""
+    record = {
+        "instruction": GUARDREASONER_INSTRUCTION,
+        "input": guardreasoner_input("how do I hurt a cat", None),
+        "output": answer_block("harmful", None, None),
+    }
+    hub_cache("someone/guard-train", {"train": [record]})
+    read = read_source("someone/guard-train", source)
+    assert read.source == "guardreasoner" and [r.prompt for r in read.rows] == ["how do I hurt a cat"]
 
 
 def test_a_hub_id_not_in_the_cache_fails_offline_in_one_line():
