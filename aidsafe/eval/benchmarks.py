@@ -18,15 +18,12 @@ responses: a prompt is asked once.
 
 from __future__ import annotations
 
-import csv
 import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from aidsafe.errors import AidsafeError
-from aidsafe.guard.predict import read_records
-from aidsafe.sources import looks_like_hub_id, prompt_id
+from aidsafe.sources import prompt_id, read_rows
 
 __all__ = ["BENCHMARKS", "BenchmarkSpec", "SafetyItem", "load_benchmarks", "parse_benchmarks"]
 
@@ -82,7 +79,7 @@ def load_benchmarks(chosen: list[tuple[BenchmarkSpec, str]], limit: int | None =
     """Every chosen benchmark's items, each read and checked before any request; `limit` per benchmark."""
     items: list[SafetyItem] = []
     for spec, ref in chosen:
-        rows = _read(ref, spec)
+        rows = read_rows(ref, noun="prompts")
         seen: set[str] = set()
         taken = 0
         for where, row in rows:
@@ -99,9 +96,7 @@ def load_benchmarks(chosen: list[tuple[BenchmarkSpec, str]], limit: int | None =
     return items
 
 
-def _item(spec: BenchmarkSpec, where: str, row: Any) -> SafetyItem | None:
-    if not isinstance(row, dict):
-        raise AidsafeError(f"{where}: expected an object with the benchmark's columns, got {type(row).__name__}")
+def _item(spec: BenchmarkSpec, where: str, row: dict[str, Any]) -> SafetyItem | None:
     if spec.name == "wildchat":
         if row.get("toxic") is False or str(row.get("toxic")).lower() == "false":
             return None  # the paper's WildChat figures are about unsafe prompts
@@ -143,40 +138,3 @@ def _xstest_kind(where: str, row: dict[str, Any]) -> str:
     if isinstance(kind, str) and kind.strip():  # XSTest v2 files: the unsafe contrasts are contrast_*
         return "unsafe" if kind.startswith("contrast_") else "safe"
     raise AidsafeError(f"{where}: expected 'label' safe/unsafe or an XSTest 'type' (contrast_* = unsafe)")
-
-
-def _read(ref: str, spec: BenchmarkSpec) -> list[tuple[str, Any]]:
-    path = Path(ref).expanduser()
-    if path.is_file():
-        return _read_file(path)
-    if path.exists():
-        raise AidsafeError(f"{ref}: is a directory; expected a .jsonl, .json, .csv or .parquet file for {spec.name}")
-    if not looks_like_hub_id(ref):
-        raise AidsafeError(f"{ref}: file not found (and not a Hugging Face dataset id like owner/name:split)")
-    name, _, split = ref.partition(":")
-    import datasets
-
-    try:
-        dataset = datasets.load_dataset(name, split=split or "train")
-    except Exception as exc:  # noqa: BLE001 - offline, gated, bad split: all end the command before any request
-        raise AidsafeError(f"{ref}: cannot load Hugging Face dataset ({type(exc).__name__}: {exc})") from None
-    return [(f"{ref}: row {i}", row) for i, row in enumerate(dataset)]
-
-
-def _read_file(path: Path) -> list[tuple[str, Any]]:
-    suffix = path.suffix.lower()
-    try:
-        if suffix == ".csv":
-            with path.open(encoding="utf-8-sig", newline="") as handle:
-                return [(f"{path}:{n}", row) for n, row in enumerate(csv.DictReader(handle), start=2)]
-        if suffix == ".parquet":
-            import pyarrow.parquet as pq
-
-            return [(f"{path}: row {i}", row) for i, row in enumerate(pq.read_table(path).to_pylist())]
-        if suffix not in (".jsonl", ".json"):
-            raise AidsafeError(
-                f"{path}: unsupported file type {suffix or '(none)'}; expected .jsonl, .json, .csv or .parquet"
-            )
-        return read_records(path)  # a JSON array or JSONL, read as `predict guard` reads benchmarks
-    except UnicodeDecodeError:
-        raise AidsafeError(f"{path}: not UTF-8 text") from None

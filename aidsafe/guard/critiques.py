@@ -48,7 +48,7 @@ from aidsafe.guard.synthesis import (
 )
 from aidsafe.run.journal import input_digest
 from aidsafe.run.task import Rejection, RunContext, Task
-from aidsafe.sources import looks_like_hub_id
+from aidsafe.sources import read_rows
 from aidsafe.teacher.types import Teacher
 
 __all__ = [
@@ -230,49 +230,17 @@ def read_conversations(ref: str) -> tuple[list[Conversation], int]:
     to booleans) from JSONL / JSON / Parquet or a Hub id `owner/name[:split]` (e.g.
     `PKU-Alignment/BeaverTails:30k_train`). Returns the rows and how many repeated an earlier one."""
     rows, seen, repeats = [], set(), 0
-    for where, record in _read_rows(ref):
+    for where, record in read_rows(ref):
         row = _conversation(where, record)
         if row.id in seen:
             repeats += 1
             continue
         seen.add(row.id)
         rows.append(row)
-    if not rows:
-        raise AidsafeError(f"{ref}: no rows")
     return rows, repeats
 
 
-def _read_rows(ref: str) -> list[tuple[str, Any]]:
-    path = Path(ref).expanduser()
-    if path.is_file() and path.suffix.lower() == ".parquet":
-        import pyarrow.parquet as pq
-
-        try:
-            table = pq.read_table(path)
-        except Exception as exc:  # noqa: BLE001 (pyarrow raises several types for corrupt files)
-            raise AidsafeError(f"{path}: cannot read Parquet ({exc})") from None
-        return [(f"{path}: row {i}", row) for i, row in enumerate(table.to_pylist())]
-    if path.is_file():
-        from aidsafe.guard.predict import read_records  # the one JSON / JSONL reader of guard data
-
-        return read_records(path)
-    if path.exists():
-        raise AidsafeError(f"{ref}: is a directory; expected a .jsonl, .json or .parquet file")
-    if not looks_like_hub_id(ref):
-        raise AidsafeError(f"{ref}: file not found (and not a Hugging Face dataset id like owner/name:split)")
-    name, _, split = ref.partition(":")
-    import datasets
-
-    try:
-        dataset = datasets.load_dataset(name, split=split or "train")
-    except Exception as exc:  # noqa: BLE001 (offline, gated, bad split: all end the run before any call)
-        raise AidsafeError(f"{ref}: cannot load Hugging Face dataset ({type(exc).__name__}: {exc})") from None
-    return [(f"{ref}: row {i}", row) for i, row in enumerate(dataset)]
-
-
-def _conversation(where: str, record: Any) -> Conversation:
-    if not isinstance(record, dict):
-        raise AidsafeError(f"{where}: expected an object with {', '.join(_COLUMNS)}, got {type(record).__name__}")
+def _conversation(where: str, record: dict[str, Any]) -> Conversation:
     missing = [c for c in _COLUMNS if c not in record]
     if missing:
         raise AidsafeError(

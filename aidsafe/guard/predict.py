@@ -37,7 +37,7 @@ from aidsafe.run.executor import execute
 from aidsafe.run.journal import JournalIndex, input_digest
 from aidsafe.run.jsonl import append_jsonl, cut_partial_tail, read_jsonl, write_atomic
 from aidsafe.run.task import Rejection, RunContext, Task
-from aidsafe.sources import looks_like_hub_id
+from aidsafe.sources import read_rows
 from aidsafe.teacher.types import Endpoint, TeacherError
 
 __all__ = [
@@ -49,7 +49,6 @@ __all__ = [
     "check_sampling",
     "load_benchmark",
     "predict_guard",
-    "read_records",
     "render_prompt",
     "split_logprobs",
 ]
@@ -69,17 +68,10 @@ class GuardExample:
     text: str | None = None  # a GuardReasoner record's own instruction + "\n" + input, kept verbatim
 
 
-def load_benchmark(ref: str) -> list[GuardExample]:
-    """Examples from a GuardReasoner JSON file, a JSONL file, or a Hub id `owner/name[:config]:split`."""
-    path = Path(ref).expanduser()
-    if path.is_file():
-        records = read_records(path)
-    elif looks_like_hub_id(ref):
-        records = _read_hub(ref)
-    else:
-        raise AidsafeError(f"{ref}: file not found (and not a Hugging Face dataset id like owner/name:split)")
-    if not records:
-        raise AidsafeError(f"{ref}: the benchmark has no rows")
+def load_benchmark(ref: str, split: str = "test") -> list[GuardExample]:
+    """Examples from a GuardReasoner JSON file, a JSONL file, or a Hub id `owner/name[:config]:split`
+    (`split` where the id names none: benchmarks are test splits)."""
+    records = read_rows(ref, split=split)
     return [_to_example(index, where, record) for index, (where, record) in enumerate(records)]
 
 
@@ -340,41 +332,7 @@ def _rewrite_in_order(output: Path, prompts: list[str]) -> None:
     write_atomic(output, "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows))
 
 
-def read_records(path: Path) -> list[tuple[str, dict[str, Any]]]:
-    """(where, record) of a JSON array or JSONL file; one-line errors naming the bad line."""
-    text = path.read_text(encoding="utf-8")
-    if path.suffix.lower() == ".json" and text.lstrip().startswith("["):
-        try:
-            records = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise AidsafeError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
-        return [(f"{path}: record {i}", record) for i, record in enumerate(records)]
-    rows = []
-    for number, line in enumerate(text.split("\n"), start=1):
-        if line.strip():
-            try:
-                rows.append((f"{path}:{number}", json.loads(line)))
-            except json.JSONDecodeError as exc:
-                raise AidsafeError(f"{path}:{number}: not valid JSON ({exc.msg})") from None
-    return rows
-
-
-def _read_hub(ref: str) -> list[tuple[str, dict[str, Any]]]:
-    """`owner/name:split` or `owner/name:config:split` (default split: test)."""
-    name, *rest = ref.split(":")
-    config, split = (rest[0], rest[1]) if len(rest) == 2 else (None, rest[0] if rest else "test")
-    import datasets
-
-    try:
-        dataset = datasets.load_dataset(name, config, split=split)
-    except Exception as exc:  # noqa: BLE001 - offline, gated, bad split: all end the command before any request
-        raise AidsafeError(f"{ref}: cannot load Hugging Face dataset ({type(exc).__name__}: {exc})") from None
-    return [(f"{ref}: row {i}", row) for i, row in enumerate(dataset)]
-
-
-def _to_example(index: int, where: str, record: Any) -> GuardExample:
-    if not isinstance(record, dict):
-        raise AidsafeError(f"{where}: expected an object, got {type(record).__name__}")
+def _to_example(index: int, where: str, record: dict[str, Any]) -> GuardExample:
     gold = {column: record[column] for column in WILDGUARD_GOLD_FIELDS.values() if column in record}
     if isinstance(record.get("category"), dict):  # BeaverTails: {category key: bool}
         gold["categories"] = [

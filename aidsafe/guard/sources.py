@@ -24,8 +24,6 @@ through `traces.read_labelled`. `auto` picks the source from the columns, or fro
 
 from __future__ import annotations
 
-import csv
-import json
 import math
 from collections import Counter
 from collections.abc import Iterable
@@ -36,8 +34,7 @@ from typing import Any
 from aidsafe.errors import AidsafeError
 from aidsafe.guard.formats import GUARDREASONER_INSTRUCTION, guardreasoner_input
 from aidsafe.run.journal import input_digest
-from aidsafe.run.jsonl import read_jsonl
-from aidsafe.sources import looks_like_hub_id
+from aidsafe.sources import hub_parts, read_rows
 
 __all__ = [
     "HUB_DEFAULTS",
@@ -87,15 +84,10 @@ def read_source(ref: str, source: str = "auto") -> SourceRows:
         rows, repeats = read_labelled(ref)
         return SourceRows(source, rows, repeats)
     path = Path(ref).expanduser()
-    if path.is_file():
-        records = _read_file(path)
-    elif looks_like_hub_id(ref):
-        hub_source, records = _read_hub(ref)
-        source = hub_source if source == "auto" and hub_source else source
-    else:
-        raise AidsafeError(f"{ref}: file not found (and not a Hugging Face dataset id like owner/name[:config]:split)")
-    if not records:
-        raise AidsafeError(f"{ref}: no rows")
+    hub_source, _, config, split = hub_reference(ref)  # used only when `ref` is no file
+    records = read_rows(ref, config=config, split=split)
+    if source == "auto" and hub_source and not path.is_file():
+        source = hub_source
     if source == "auto":
         source = detect_source(records[0][1], records[0][0])
     if source in ("guardreasoner", "labelled"):  # the GuardReasoner readers keep the text byte for byte
@@ -251,51 +243,8 @@ def _columns_error(where: str, record: dict[str, Any], source: str, missing: lis
     )
 
 
-def _read_file(path: Path) -> list[tuple[str, dict[str, Any]]]:
-    suffix = path.suffix.lower()
-    try:
-        if suffix == ".jsonl" or (suffix == ".json" and not path.read_text(encoding="utf-8").lstrip().startswith("[")):
-            return [(f"{path}:{number}", row) for number, row in read_jsonl(path)]
-        if suffix == ".json":
-            records = json.loads(path.read_text(encoding="utf-8"))
-            return [(f"{path}: record {i}", r) for i, r in enumerate(records) if isinstance(r, dict)]
-        if suffix == ".csv":
-            # utf-8-sig: a byte-order mark would stick to the first column's name.
-            with path.open(encoding="utf-8-sig", newline="") as handle:
-                return [(f"{path}:{number}", row) for number, row in enumerate(csv.DictReader(handle), start=2)]
-        if suffix == ".parquet":
-            import pyarrow.parquet as pq
-
-            return [(f"{path}: row {i}", row) for i, row in enumerate(pq.read_table(path).to_pylist())]
-    except UnicodeDecodeError:
-        from aidsafe.config.yamlio import utf8_error
-
-        raise utf8_error(path) from None
-    except json.JSONDecodeError as exc:
-        raise AidsafeError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
-    except (OSError, ValueError) as exc:  # pyarrow's errors for a corrupt file are ValueError/OSError kinds
-        raise AidsafeError(f"{path}: cannot read ({type(exc).__name__}: {exc})") from None
-    raise AidsafeError(f"{path}: unsupported file type {suffix or '(none)'}; expected .jsonl, .json, .csv or .parquet")
-
-
 def hub_reference(ref: str) -> tuple[str | None, str, str | None, str]:
     """(source or None, name, config, split) of `owner/name[:config]:split`, with the known
     sources' defaults (their training split) where the id gives none."""
-    name, *rest = ref.split(":")
-    source, config, split = HUB_DEFAULTS.get(name.lower(), (None, None, "train"))
-    if len(rest) == 2:
-        config, split = rest[0] or None, rest[1]
-    elif len(rest) == 1:
-        split = rest[0]
-    return source, name, config, split
-
-
-def _read_hub(ref: str) -> tuple[str | None, list[tuple[str, dict[str, Any]]]]:
-    source, name, config, split = hub_reference(ref)
-    import datasets
-
-    try:
-        dataset = datasets.load_dataset(name, config, split=split)
-    except Exception as exc:  # noqa: BLE001 - offline, gated, bad split: all end the run before any teacher call
-        raise AidsafeError(f"{ref}: cannot load Hugging Face dataset ({type(exc).__name__}: {exc})") from None
-    return source, [(f"{ref}: row {i}", row) for i, row in enumerate(dataset)]
+    source, config, split = HUB_DEFAULTS.get(ref.split(":", 1)[0].lower(), (None, None, "train"))
+    return (source, *hub_parts(ref, config, split))

@@ -318,7 +318,7 @@ def read_labelled(ref: str) -> tuple[list[LabelledRow], int]:
     from aidsafe.guard.predict import load_benchmark  # the one reader of guard benchmark files
 
     rows, seen, repeats = [], set(), 0
-    for example in load_benchmark(ref):
+    for example in load_benchmark(ref, split="train"):  # training data: a Hub id's train split by default
         where = f"{ref}: row {example.index}"
         label = example.label
         if not isinstance(label, str) or "answers:" not in label.lower():

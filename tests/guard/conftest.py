@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
-# ../shared/benchmarks next to the repository; AIDSAFE_SHARED_BENCHMARKS points elsewhere.
-_DEFAULT = Path(__file__).resolve().parents[3] / "shared" / "benchmarks"
+from tests.conftest import shared_benchmarks
 
 
 def shared_guardreasoner() -> Path:
-    root = Path(os.environ.get("AIDSAFE_SHARED_BENCHMARKS") or _DEFAULT)
-    return root / "guardreasoner"
+    """guardreasoner/ of the shared benchmarks folder (tests.conftest.locate_shared_benchmarks)."""
+    return shared_benchmarks() / "guardreasoner"
 
 
 @pytest.fixture(scope="session")

@@ -27,6 +27,7 @@ from aidsafe.guard.formats import BEAVERTAILS_CATEGORIES, parse_thinkguard, thin
 from aidsafe.run.task import Rejection
 from aidsafe.testing import ScriptedServer, schema_responder
 from aidsafe.testing.schema_responder import random_instance
+from tests.conftest import read_jsonl
 from tests.guard.beavertails_rows import ROWS, beavertails_row
 
 FAST = ["--set", "teacher.backoff_base_s=0.01", "--set", "teacher.backoff_max_s=0.05", "--no-progress"]
@@ -202,7 +203,7 @@ def _sent(server):
 
 
 def _records(out):
-    return [json.loads(line) for line in (out / "samples.jsonl").read_text(encoding="utf-8").splitlines()]
+    return read_jsonl(out / "samples.jsonl")
 
 
 def test_a_teacher_that_only_follows_the_schema_gives_gold_critiques(tmp_path, run_cli, conversations):
@@ -273,7 +274,7 @@ def test_a_teacher_disagreeing_with_gold_is_rejected_with_the_reason(tmp_path, r
         args = ["generate", "thinkguard", "--input", conversations, "--output", out, *FAST]
         code, _, err = run_cli(*args, "--base-url", server.base_url, "--model", "m")
     assert code == 2 and re.search(r"no critique finished: 5 of 5 rejected, \d at critique \(label_disagree", err), err
-    rejected = [json.loads(line) for line in (out / "rejected.jsonl").read_text().splitlines()]
+    rejected = read_jsonl(out / "rejected.jsonl")
     assert {(r["reason"], r["transient"]) for r in rejected} == {("label_disagree", False)}
     assert json.loads((out / "stats.json").read_text())["rejected_by_reason"] == {"label_disagree": 5}
 

@@ -15,6 +15,7 @@ from aidsafe.cli import main
 from aidsafe.guard.formats import BEAVERTAILS_CATEGORIES, parse_thinkguard
 from aidsafe.testing import ScriptedServer, schema_responder
 from aidsafe.train import load_train_data, load_train_recipe
+from tests.conftest import read_jsonl
 from tests.guard.beavertails_rows import ROWS, beavertails_row
 
 TRAIN = [
@@ -59,7 +60,7 @@ def critique_run(tmp_path_factory) -> Path:
 
 
 def _records(run: Path) -> list[dict]:
-    return [json.loads(line) for line in (run / "samples.jsonl").read_text(encoding="utf-8").splitlines()]
+    return read_jsonl(run / "samples.jsonl")
 
 
 def test_export_writes_both_targets_as_prompt_completion(critique_run, tmp_path, run_cli):

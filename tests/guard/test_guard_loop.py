@@ -20,6 +20,7 @@ import pytest
 from aidsafe.guard.formats import parse_answers
 from aidsafe.testing import ScriptedServer, schema_responder
 from aidsafe.testing.tiny_model import build_tiny_model
+from tests.conftest import read_jsonl
 
 # The same third-party deprecations tests/train/conftest.py ignores (TRL / PEFT call transformers'
 # renamed gradient-checkpointing methods); not ours to fix.
@@ -92,7 +93,7 @@ def test_sources_to_traces_to_rsft_to_sampling_to_hsdpo_to_eval(tmp_path, run_cl
         args = ["generate", "guardreasoner", "--input", source, "--output", traces, *FAST]
         code, _, err = run_cli(*args, "--base-url", teacher.base_url, "--model", "teacher")
     assert code == 0, err
-    records = [json.loads(line) for line in (traces / "samples.jsonl").read_text(encoding="utf-8").splitlines()]
+    records = read_jsonl(traces / "samples.jsonl")
     assert len(records) == 3 and all(set(r["labels"]) == {"prompt", "refusal", "response"} for r in records)
 
     # 2. R-SFT straight from the traces run directory.
@@ -124,7 +125,7 @@ def test_sources_to_traces_to_rsft_to_sampling_to_hsdpo_to_eval(tmp_path, run_cl
     hard = tmp_path / "runs" / "hs"
     code, _, err = run_cli("pairs", "hard-samples", samples, "--output", hard)
     assert code == 0, err
-    pairs = [json.loads(line) for line in (hard / "pairs.jsonl").read_text(encoding="utf-8").splitlines()]
+    pairs = read_jsonl(hard / "pairs.jsonl")
     by_pair = {next(k for k in WRONG_SEEDS if k in p["prompt"]): p for p in pairs}
     assert {k: (p["task"], p["raw_weight"], p["weight"]) for k, p in by_pair.items()} == {
         "hotwire": ("prompt", 0, 0.8),

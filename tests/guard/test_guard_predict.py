@@ -72,7 +72,7 @@ def test_load_benchmark_from_jsonl_and_hub(tmp_path, monkeypatch):
     assert len(load_benchmark("allenai/wildguardmix:wildguardtest:test")) == 2
     load_benchmark("PKU-Alignment/BeaverTails:30k_test")
     assert calls == [(("allenai/wildguardmix", "wildguardtest"), {"split": "test"}),
-                     (("PKU-Alignment/BeaverTails", None), {"split": "30k_test"})]  # fmt: skip
+                     (("PKU-Alignment/BeaverTails",), {"split": "30k_test"})]  # fmt: skip
     with pytest.raises(AidsafeError, match="file not found"):
         load_benchmark(str(tmp_path / "missing.json"))
     (tmp_path / "odd.jsonl").write_text('{"text": "hi"}\n')

@@ -15,6 +15,7 @@ from aidsafe.guard.sources import SOURCES, aegis_vote, hub_reference, read_sourc
 from aidsafe.guard.traces import TraceRecipe, check_trace, trace_schema
 from aidsafe.run.task import Rejection
 from aidsafe.testing import ScriptedServer, schema_responder
+from tests.conftest import read_jsonl
 
 
 def jsonl(path, rows):
@@ -212,7 +213,7 @@ def test_generate_from_beavertails_lets_the_teacher_choose(tmp_path, run_cli):
         sent = [r for r in server.requests if "Correct labels" in r.text]
     assert code == 0, err
     assert "Request: not given: decide harmful or unharmful yourself" in sent[0].text
-    records = [json.loads(line) for line in (out / "samples.jsonl").read_text(encoding="utf-8").splitlines()]
+    records = read_jsonl(out / "samples.jsonl")
     by_response = {r["input"].split("AI assistant:\n")[1].strip(): r for r in records}
     for row in BEAVERTAILS:
         record = by_response[row["response"]]

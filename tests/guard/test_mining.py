@@ -9,6 +9,7 @@ import pytest
 from aidsafe.errors import AidsafeError
 from aidsafe.guard.formats import GUARDREASONER_INSTRUCTION, answer_block, guardreasoner_input, guardreasoner_prompt
 from aidsafe.guard.mining import mine_files, mine_row, scale_weights
+from tests.conftest import read_jsonl
 
 
 def out(request: str | None, completion: str | None, response: str | None, pad: int = 0) -> str:
@@ -145,7 +146,7 @@ def test_cli_writes_pairs_readable_by_the_dpo_loader(run_cli, tmp_path):
     path = write(tmp_path / "p.jsonl", [row("q", None, g, [out("harmful", None, None), out("unharmful", None, None)])])
     code, _, err = run_cli("pairs", "hard-samples", path, "--output", tmp_path / "hs")
     assert code == 0, err
-    [record] = [json.loads(line) for line in (tmp_path / "hs" / "pairs.jsonl").read_text().splitlines()]
+    [record] = read_jsonl(tmp_path / "hs" / "pairs.jsonl")
     assert {k: record[k] for k in ("weight", "task", "raw_weight")} == {
         "weight": 1.0,
         "task": "prompt",
@@ -195,7 +196,7 @@ def test_predict_samples_writes_the_layout_that_mining_reads(run_cli, tmp_path):
     assert code == 0, err
     assert sorted(b["seed"] for b in bodies) == [0, 0, 1, 1, 2, 2]
     assert {(b["temperature"], b["top_p"]) for b in bodies} == {(0.7, 0.95)}
-    rows = [json.loads(line) for line in preds.read_text(encoding="utf-8").splitlines()]
+    rows = read_jsonl(preds)
     assert [len(r["predicts"]) for r in rows] == [3, 3] and rows[0]["predict"] == rows[0]["predicts"][0]
     [pair], _ = mine_files([preds])  # q0: right [k0], wrong [k1, k2] -> rejected the longest, k2
     assert (pair.chosen, pair.rejected, pair.raw_weight, pair.weight) == (

@@ -147,7 +147,7 @@ def test_a_teacher_that_only_follows_the_schema_gives_valid_traces(tmp_path, run
         again = run_cli(*args, "--base-url", server.base_url, "--model", "teacher-x")  # resume: nothing left
         assert again[0] == 0 and len([r for r in server.requests if "Correct labels" in r.text]) == len(sent)
     assert code == 0, err
-    records = [json.loads(line) for line in (out / "samples.jsonl").read_text(encoding="utf-8").splitlines()]
+    records = [row for _, row in read_jsonl(out / "samples.jsonl")]
     assert len(records) == len(rows) == len(sent)  # one teacher call per row, every one a trace
     by_prompt = {r["input"].split("\n")[1]: r for r in records}
     for prompt, response, labels in LABELLED:
@@ -184,7 +184,7 @@ def test_a_teacher_disagreeing_with_gold_is_rejected_with_the_reason(tmp_path, r
         args = ["generate", "guardreasoner", "--input", source, "--output", out, *FAST]
         code, _, err = run_cli(*args, "--base-url", server.base_url, "--model", "teacher-x")
     assert code == 2 and re.search(r"no trace finished: 4 of 4 rejected, \d at trace \(answers_disagree", err), err
-    rejected = [json.loads(line) for line in (out / "rejected.jsonl").read_text().splitlines()]
+    rejected = [row for _, row in read_jsonl(out / "rejected.jsonl")]
     assert {(r["reason"], r["transient"]) for r in rejected} == {("answers_disagree", False)}
     assert not (out / "samples.jsonl").exists() or not (out / "samples.jsonl").read_text()
 

@@ -8,6 +8,7 @@ import pytest
 
 from aidsafe.errors import AidsafeError
 from aidsafe.train import load_train_data, load_train_recipe
+from tests.conftest import read_jsonl
 
 SFT = load_train_recipe("sft")
 DPO = load_train_recipe("dpo")
@@ -136,7 +137,7 @@ def test_a_real_generate_run_is_sft_data(tmp_path):
     request = GenerateRequest(recipe="aidsafe", input=str(prompts), output=run, progress=False,
                               overrides=["dedup.enabled=false"])  # fmt: skip
     generate(request, env={}, teacher=FakeTeacher())
-    records = [json.loads(line) for line in (run / "samples.jsonl").read_text().splitlines()]
+    records = read_jsonl(run / "samples.jsonl")
 
     dataset = load_train_data(str(run), SFT)
     assert [row["prompt"][0]["content"] for row in dataset] == [r["prompt"] for r in records]
