@@ -117,6 +117,7 @@ def peer_command(args: argparse.Namespace, python: Path, script: str, base_url: 
         str(python), str(HERE / script), "--base-url", base_url, "--model", args.model,
         "--prompts", str(args.prompts), "--concurrency", str(args.concurrency),
         "--work-dir", str(work), "--out", str(work / "result.json"),
+        *(["--batch", str(args.distilabel_batch)] if args.distilabel_batch and script == "run_distilabel.py" else []),
     ]  # fmt: skip
 
 
@@ -217,6 +218,12 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--latency", type=float, default=0.3, help="server seconds per call")
     parser.add_argument("--model", default="bench")
+    parser.add_argument(
+        "--distilabel-batch",
+        type=int,
+        default=None,
+        help="distilabel input_batch_size (default concurrency // 5: its five stages keep at most that many in flight)",
+    )
     parser.add_argument("--timeout", type=float, default=600, help="seconds a framework's run may take")
     args = parser.parse_args()
     chosen = [name.strip() for name in args.frameworks.split(",") if name.strip()]

@@ -51,7 +51,7 @@ def main() -> None:
     import distilabel
 
     args = workload.runner_args(__doc__.split("\n\n")[0])
-    batch = max(1, args.concurrency // workload.STAGES)
+    batch = args.batch or max(1, args.concurrency // workload.STAGES)
     with Pipeline(name="aidsafe-bench-peers", cache_dir=args.work_dir / "distilabel-cache") as pipeline:
         previous = LoadDataFromDicts(
             data=[{"prompt": p} for p in workload.prompt_texts(args.prompts)], batch_size=batch

@@ -87,6 +87,9 @@ def runner_args(description: str) -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, required=True, help="requests in flight at most")
     parser.add_argument("--work-dir", type=Path, required=True, help="caches and outputs of this run")
     parser.add_argument("--out", type=Path, required=True, help="where the result JSON goes")
+    parser.add_argument(
+        "--batch", type=int, default=None, help="distilabel: input_batch_size (default concurrency // 5)"
+    )
     return parser.parse_args()
 
 
