@@ -56,6 +56,8 @@ from benchmarks.peers.calls import is_workload_call, workload_responder
 from benchmarks.peers.results import Figures, Measurement, figures, format_header, format_table, median_figures
 from benchmarks.peers.venvs import PEERS, InstallError, ensure_venv
 
+__all__ = ["main"]
+
 HERE = Path(__file__).resolve().parent
 FRAMEWORKS = ("aidsafe", "distilabel", "curator")
 

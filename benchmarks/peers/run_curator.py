@@ -30,6 +30,8 @@ if _litellm is not None and _litellm.origin:
 
 from bespokelabs import curator  # noqa: E402
 
+__all__ = ["Stage", "main"]
+
 
 class Stage(curator.LLM):
     """Call `stage` of five: the prompt and the previous stage's answer in, this answer added."""

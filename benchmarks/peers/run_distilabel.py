@@ -22,6 +22,8 @@ from distilabel.pipeline import Pipeline  # noqa: E402
 from distilabel.steps import LoadDataFromDicts  # noqa: E402
 from distilabel.steps.tasks import Task  # noqa: E402
 
+__all__ = ["Stage", "main"]
+
 
 class Stage(Task):
     """Call `stage` of five: the prompt and the previous stage's answer in, this answer out."""
