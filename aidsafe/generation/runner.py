@@ -1,8 +1,9 @@
 """`aidsafe generate`: the AIDSAFE graph as a `Task` on the executor (aidsafe.run.executor).
 
 One prompt is one LangGraph thread (thread id = sample id), stored once per sample or after every
-step (`teacher.checkpoint`, aidsafe.run.checkpoints). The executor owns the rest: workers (twice the teacher's call limit, so the teacher stays busy while
-some samples are between calls), the run directory, resume, pruning, progress, the breaker.
+step (`teacher.checkpoint`, aidsafe.run.checkpoints). The executor owns the rest: workers (twice
+the teacher's call limit, so the teacher stays busy while some samples are between calls), the
+run directory, resume, pruning, progress, the breaker.
 
 A sample's record is written only when its graph reached END: either `ainvoke` returned, or
 (after a kill between the last step and the journal line) the stored checkpoint has no task

@@ -141,7 +141,8 @@ def test_stop_after_the_last_node_publishes_the_stored_end_state_without_new_cal
     from aidsafe.testing import FakeTeacher
 
     request = GenerateRequest(recipe="aidsafe", input=str(prompts_file([PROMPT])), output=tmp_path / "run",
-                              progress=False, overrides=["dedup.enabled=false", f"teacher.checkpoint={mode}"])  # fmt: skip
+                              progress=False,
+                              overrides=["dedup.enabled=false", f"teacher.checkpoint={mode}"])  # fmt: skip
     append = RunDirectory.append_sample
 
     def stopped(self, record, digest):
