@@ -29,6 +29,8 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--latency", type=float, default=0.3, help="server seconds per call")
     parser.add_argument("--dedup", action="store_true", help="also run embedding dedup (MiniLM on CPU)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a recipe override passed to aidsafe generate, e.g. teacher.checkpoint=step")  # fmt: skip
     args = parser.parse_args()
 
     with (
@@ -58,6 +60,7 @@ def main() -> None:
             str(args.concurrency),
             "--set",
             f"dedup.enabled={str(args.dedup).lower()}",
+            *(flag for override in args.set for flag in ("--set", override)),
             "--no-progress",
         ]
         launched = time.monotonic()
@@ -72,7 +75,8 @@ def main() -> None:
     generating_s = finished - first_call
     ideal_s = calls * args.latency / args.concurrency
     cpu_s = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
-    print(f"prompts {args.prompts}  concurrency {args.concurrency}  latency {args.latency}s  dedup {args.dedup}")
+    print(f"prompts {args.prompts}  concurrency {args.concurrency}  latency {args.latency}s  dedup {args.dedup}"
+          + "".join(f"  {override}" for override in args.set))  # fmt: skip
     print(f"samples {stats['samples']}  rejected {stats['rejected']}  calls {calls}")
     print(f"time to first call      {first_call - launched:7.2f} s")
     print(f"generation wall         {generating_s:7.2f} s  (ideal {ideal_s:.2f} s)")
