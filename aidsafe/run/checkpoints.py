@@ -5,8 +5,8 @@
 - `sample` (default): the thread is stored when the graph exits: at END, on an exception (a
   transient teacher failure included) and on cancellation (Ctrl-C). LangGraph's
   `durability="exit"`. One checkpoint per sample instead of one per step plus one write per
-  task: the SQLite thread (aiosqlite) and the GIL it takes per write were a third of the client's
-  CPU (docs/performance.md, **Checkpoints.**). A hard kill (kill -9, OOM, a lost node) stores
+  task: storing every step was about a fifth of the client's CPU per call (docs/performance.md,
+  **Checkpoints.**). A hard kill (kill -9, OOM, a lost node) stores
   nothing for the samples in flight: on resume they start over, so their finished calls are
   made again; nothing is duplicated or lost, since only the journal says what is finished.
 - `step`: stored after every step before the next starts (`durability="sync"`); a hard kill
