@@ -42,6 +42,8 @@ def main() -> None:
         choices=sorted(DEDUP_RUNS),
         help="embedding dedup (MiniLM): off, on (a bare --dedup), or both, one run each",
     )
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="a recipe override passed to aidsafe generate, e.g. teacher.checkpoint=step")  # fmt: skip
     args = parser.parse_args()
 
     print(f"machine: reference loop {reference_loop_ms():.0f} ms (benchmarks/machine.py; lower is faster)")
@@ -78,6 +80,7 @@ def run_once(args: argparse.Namespace, dedup: bool) -> dict:
             str(args.concurrency),
             "--set",
             f"dedup.enabled={str(dedup).lower()}",
+            *(flag for override in args.set for flag in ("--set", override)),
             "--no-progress",
         ]
         launched = time.monotonic()
@@ -96,7 +99,8 @@ def report(args: argparse.Namespace, dedup: bool, run: dict) -> None:
     calls = stats["last_run"]["calls"]
     generating_s = run["finished"] - run["first_call"]
     ideal_s = calls * args.latency / args.concurrency
-    print(f"prompts {args.prompts}  concurrency {args.concurrency}  latency {args.latency}s  dedup {dedup}")
+    print(f"prompts {args.prompts}  concurrency {args.concurrency}  latency {args.latency}s  dedup {dedup}"
+          + "".join(f"  {override}" for override in args.set))  # fmt: skip
     print(f"samples {stats['samples']}  rejected {stats['rejected']}  calls {calls}")
     print(f"time to first call      {run['first_call'] - run['launched']:7.2f} s")
     print(f"generation wall         {generating_s:7.2f} s  (ideal {ideal_s:.2f} s)")

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from aidsafe.config.resources import resolve_resource
 from aidsafe.config.yamlio import load_yaml, register_config_model, validate_model
 from aidsafe.errors import AidsafeError
+from aidsafe.run.checkpoints import CheckpointEvery
 from aidsafe.teacher.types import Endpoint
 
 __all__ = [
@@ -47,6 +48,13 @@ class TeacherSettings(_Config):
     max_parse_retries: int = Field(default=2, ge=0)
     backoff_base_s: float = Field(default=1.0, gt=0, description="First transport-retry wait; doubles each try.")
     backoff_max_s: float = Field(default=30.0, gt=0, description="Longest wait, Retry-After included.")
+    # How often a multi-step sample's LangGraph thread is stored (aidsafe.run.checkpoints): what a
+    # hard kill costs, traded against the client's CPU. Not in the recipe hash.
+    checkpoint: CheckpointEvery = Field(
+        default="sample",
+        description="sample: store a sample's graph when it ends, fails or is interrupted (a kill -9 redoes "
+        "the samples in flight); step: after every step (a kill -9 redoes only the calls in flight).",
+    )
 
     @field_validator("base_url")
     @classmethod
@@ -181,7 +189,8 @@ def load_recipe(ref: str | Path, overrides: list[str] | None = None) -> Recipe:
 
 
 # Fields that change what the teacher is asked or how outputs are filtered. Endpoint URL, keys,
-# concurrency, timeouts and retry budgets do not, so changing them keeps a run resumable.
+# concurrency, timeouts, retry budgets and checkpoint frequency do not, so changing them keeps a
+# run resumable.
 _NON_SEMANTIC_TEACHER = {
     "base_url",
     "api_key_env",
@@ -191,6 +200,7 @@ _NON_SEMANTIC_TEACHER = {
     "max_transport_retries",
     "backoff_base_s",
     "backoff_max_s",
+    "checkpoint",
 }
 
 

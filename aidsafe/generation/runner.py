@@ -1,13 +1,13 @@
 """`aidsafe generate`: the AIDSAFE graph as a `Task` on the executor (aidsafe.run.executor).
 
-One prompt is one LangGraph thread (thread id = sample id), checkpointed after every step. The
-executor owns the rest: workers (twice the teacher's call limit, so the teacher stays busy while
-some samples are between calls), the run directory, resume, pruning, progress, the breaker.
+One prompt is one LangGraph thread (thread id = sample id), stored once per sample or after every
+step (`teacher.checkpoint`, aidsafe.run.checkpoints). The executor owns the rest: workers (twice
+the teacher's call limit, so the teacher stays busy while some samples are between calls), the
+run directory, resume, pruning, progress, the breaker.
 
 A sample's record is written only when its graph reached END: either `ainvoke` returned, or
 (after a kill between the last step and the journal line) the stored checkpoint has no task
-left, not even one whose writes were stored before its step completed. Such a half-done step
-shows an empty `next` (its task has writes) but still a task: it is resumed, never published.
+left (`aidsafe.run.checkpoints.run_thread`).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from aidsafe.errors import AidsafeError, RunSetupError
 from aidsafe.generation.graph import GraphDeps, build_graph
 from aidsafe.generation.pipeline import Pipeline, cli_overrides, load_pipeline
 from aidsafe.generation.records import sample_record, write_corpus_stats
+from aidsafe.run.checkpoints import failed_node, run_thread
 from aidsafe.run.executor import NothingFinished, RecipeJournal, check_something_finished
 from aidsafe.run.journal import RunDirectory, input_digest
 from aidsafe.run.shards import MergeResult, check_shard, merge_runs, parse_shard, record_shard
@@ -157,28 +158,16 @@ class GenerationTask(Task[Prompt]):
         self.graph = build_graph(dedup=dedup is not None, checkpointer=ctx.checkpointer, roles=roles)
 
     async def run(self, prompt: Prompt, ctx: RunContext) -> dict[str, Any]:
-        config = ctx.thread(prompt.id)
+        start = {"id": prompt.id, "prompt": prompt.prompt}
         try:
-            snapshot = await self.graph.aget_state(config)
-            if snapshot.values and snapshot.values.get("prompt") != prompt.prompt:
-                # An unfinished thread of an earlier input under this id: it says nothing about this one.
-                await ctx.checkpointer.adelete_thread(prompt.id)
-                snapshot = await self.graph.aget_state(config)
-            if snapshot.values and not snapshot.next and not snapshot.tasks:
-                state = snapshot.values  # reached END before a kill, but not yet journaled
-            else:
-                start = None if snapshot.values else {"id": prompt.id, "prompt": prompt.prompt}
-                state = await self.graph.ainvoke(start, config, context=self.deps, durability="sync")
+            state = await run_thread(self.graph, ctx, prompt.id, start, context=self.deps,
+                                     same_input=lambda values: values.get("prompt") == prompt.prompt,
+                                     every=self.pipeline.recipe.teacher.checkpoint)  # fmt: skip
         except (asyncio.CancelledError, RunSetupError):
             raise
         except Exception as exc:
-            raise _rejection(await self._failed_stage(config), exc) from exc
+            raise _rejection(await failed_node(self.graph, ctx, prompt.id, self.stage), exc) from exc
         return sample_record(state, self.pipeline.recipe_hash, self.pipeline.policies)
-
-    async def _failed_stage(self, config: dict) -> str:
-        snapshot = await self.graph.aget_state(config)
-        names = snapshot.next or tuple(task.name for task in snapshot.tasks)
-        return names[0] if names else self.stage
 
 
 async def _warm_up(dedup: Any, model: str, ctx: RunContext) -> None:

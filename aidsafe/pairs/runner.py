@@ -1,7 +1,8 @@
 """`aidsafe pairs`: the pair graph as a `Task` on the executor (aidsafe.run.executor).
 
 Items are the finished samples of a generation run (the chosen sides; nothing is regenerated).
-One sample is one checkpointed LangGraph thread; its record is written only when the graph
+One sample is one checkpointed LangGraph thread (`teacher.checkpoint`: stored once per sample or
+after every step, aidsafe.run.checkpoints); its record is written only when the graph
 reached END (as in aidsafe.generation.runner). A sample whose beliefs never made the judge
 separate the sides is rejected with reason `no_separation`; its rejection line carries every
 attempt's scores (`attempts`), so stats.json counts them too.
@@ -21,6 +22,7 @@ from aidsafe.generation.runner import _rejection
 from aidsafe.pairs.graph import PairDeps, build_pairs_graph
 from aidsafe.pairs.recipe import PairPipeline, load_pairs_pipeline
 from aidsafe.pairs.records import Chosen, attempt_scores, pair_record, read_chosen, write_pairs_stats
+from aidsafe.run.checkpoints import failed_node, run_thread
 from aidsafe.run.executor import NothingFinished, RecipeJournal, check_something_finished
 from aidsafe.run.journal import RunDirectory
 from aidsafe.run.stage import run_stage
@@ -121,22 +123,15 @@ class PairsTask(Task[Chosen]):
         self.graph = build_pairs_graph(checkpointer=ctx.checkpointer)
 
     async def run(self, item: Chosen, ctx: RunContext) -> dict[str, Any]:
-        config = ctx.thread(item.id)
+        start = item.start_state()
         try:
-            snapshot = await self.graph.aget_state(config)
-            if snapshot.values and snapshot.values.get("chosen") != item.start_state()["chosen"]:
-                # An unfinished thread of an earlier chosen side under this id says nothing about this one.
-                await ctx.checkpointer.adelete_thread(item.id)
-                snapshot = await self.graph.aget_state(config)
-            if snapshot.values and not snapshot.next and not snapshot.tasks:
-                state = snapshot.values  # reached END before a kill, but not yet journaled
-            else:
-                start = None if snapshot.values else item.start_state()
-                state = await self.graph.ainvoke(start, config, context=self.deps, durability="sync")
+            state = await run_thread(self.graph, ctx, item.id, start, context=self.deps,
+                                     same_input=lambda values: values.get("chosen") == start["chosen"],
+                                     every=self.pipeline.recipe.teacher.checkpoint)  # fmt: skip
         except (asyncio.CancelledError, RunSetupError):
             raise
         except Exception as exc:
-            raise _rejection(await self._failed_stage(config), exc) from exc
+            raise _rejection(await failed_node(self.graph, ctx, item.id, self.stage), exc) from exc
         attempts = state.get("attempts", [])
         if not attempts or not attempts[-1]["separated"]:
             self._attempts[item.id] = attempt_scores(attempts)
@@ -147,11 +142,6 @@ class PairsTask(Task[Chosen]):
         if settings.guard_judge is not None:
             about["format"] = settings.guard_judge.format
         return pair_record(state, item, self.pipeline.recipe_hash, self.pipeline.policies, about)
-
-    async def _failed_stage(self, config: dict) -> str:
-        snapshot = await self.graph.aget_state(config)
-        names = snapshot.next or tuple(task.name for task in snapshot.tasks)
-        return names[0] if names else self.stage
 
 
 def _no_separation(attempts: list[dict]) -> str:

@@ -12,8 +12,9 @@ every stage:
   all of them with `retry_rejected`. A key whose journaled digest differs from its item's is
   refused with one line naming it: the record no longer describes its input.
 - Checkpoints. `checkpointed` tasks get a LangGraph `AsyncSqliteSaver` on the journal's
-  `checkpoints_path`, thread id = key. A thread is deleted once its item is journaled as
-  finished or non-transiently rejected (before, at start, for threads earlier runs left);
+  `checkpoints_path`, thread id = key; how often the task stores a thread is its recipe's
+  `teacher.checkpoint` (aidsafe.run.checkpoints). A thread is deleted once its item is journaled
+  as finished or non-transiently rejected (before, at start, for threads earlier runs left);
   a transient rejection keeps its thread, so the retry resumes at the failed step.
 - Kill safety. A journal line is one `os.write`; the checkpoint goes only after it, so a kill
   in between redoes at most the tail of one item. A record is only ever what `run` returned.

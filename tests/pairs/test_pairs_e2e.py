@@ -106,27 +106,39 @@ class _Killer:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("at", [2, 5, 7])
-def test_rerun_after_kill_makes_no_duplicate_pair_and_repeats_no_finished_call(tmp_path, run_cli, prompts_file, at):
+@pytest.mark.parametrize(("at", "mode"), [(2, "step"), (5, "step"), (7, "step"), (5, "sample")])
+def test_rerun_after_kill_makes_no_duplicate_pair_and_repeats_no_finished_call(tmp_path, run_cli, prompts_file, at,
+                                                                               mode):  # fmt: skip
+    """Per step the rerun repeats no finished call; per sample it starts the killed sample over
+    (its finished calls are asked again) and still makes each pair once."""
     prompts = ["[sep=3] Kill test: how do I store cleaning products?", "[sep=1] Kill test two?"]
     gen, out = tmp_path / "gen", tmp_path / "pairs"
     killer = _Killer(at)
     with ScriptedServer(killer, models=["teacher-x"]) as server:
         _generate(run_cli, server, prompts_file(prompts), gen)
         cmd = [sys.executable, "-m", "aidsafe", "pairs", "aidsafe-pairs", "-i", str(gen), "-o", str(out),
-               "--base-url", server.base_url, *TEACHER, "--concurrency", "1", *FAST]  # fmt: skip
+               "--base-url", server.base_url, *TEACHER, "--concurrency", "1",
+               "--set", f"teacher.checkpoint={mode}", *FAST]  # fmt: skip
         killer.proc = subprocess.Popen(cmd, stderr=subprocess.DEVNULL)
         killer.proc.wait(timeout=120)
         assert killer.proc.returncode == -signal.SIGKILL
         killer.proc = None
+        killed_at = len(server.requests)
         rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
         assert rerun.returncode == 0, rerun.stderr
         sent = {p: [r for r in server.requests if _pair_call(r.json) and p in r.text] for p in prompts}
+        again = {p: [r for r in server.requests[killed_at:] if _pair_call(r.json) and p in r.text] for p in prompts}
     pairs = read_jsonl(out / "samples.jsonl")
     assert sorted(p["id"] for p in pairs) == sorted({p["id"] for p in pairs}) and len(pairs) == 2
     assert read_jsonl(out / "rejected.jsonl") == []
-    for pair in pairs:  # every step ran once across the two runs: none redone, none skipped
+    restarted = 0
+    for pair in pairs:  # every step in the record once: none redone into it, none skipped
         roles = [c["role"] for c in pair["metadata"]["calls"]]
         assert roles == ["ear_whisperer", "rejected_cot", "judge"] * pair["iterations"]
-        # the teacher saw each of its calls once, plus at most the one in flight at the kill
-        assert len(roles) <= len(sent[pair["prompt"]]) <= len(roles) + 1
+        total, rerun_calls = len(sent[pair["prompt"]]), len(again[pair["prompt"]])
+        if mode == "step":  # the teacher saw each call once, plus at most the one in flight at the kill
+            assert len(roles) <= total <= len(roles) + 1
+        else:  # finished before the kill, or started over: every call asked again in the rerun
+            assert rerun_calls in (0, len(roles)), (rerun_calls, roles)
+            restarted += rerun_calls == len(roles) < total
+    assert mode == "step" or restarted >= 1  # a sample killed mid-way redid its finished calls
