@@ -60,9 +60,11 @@ def test_show_prints_a_table_and_one_sample_as_text(run_cli, generation_run):
     assert code == 0, err
     ids = [json.loads(line)["id"] for line in (generation_run / "samples.jsonl").read_text().split("\n") if line]
     assert all(i in out for i in ids[:3]) and ids[3] not in out and "stop reason" in out
-    code, out, err = run_cli("show", generation_run, ids[2])
+    # The journal is in finishing order, which concurrency makes any order: find the sample by text.
+    records = [json.loads(line) for line in (generation_run / "samples.jsonl").read_text().split("\n") if line]
+    record = next(r for r in records if "rich markup" in r["prompt"])
+    code, out, err = run_cli("show", generation_run, record["id"])
     assert code == 0, err
-    record = json.loads((generation_run / "samples.jsonl").read_text().split("\n")[2])
     flat = " ".join(out.split())  # rich wraps long lines
     for title in ("Prompt", "Intents", "Refined thoughts", "Deliberation", "Removed thoughts"):
         assert title in out
