@@ -8,7 +8,9 @@ their functions so that `aidsafe --help` and the first teacher call start quickl
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 from functools import cache
 from typing import Any
 
@@ -43,6 +45,18 @@ def _command() -> Any:
     return typer.main.get_command(app)
 
 
+def _terminate_like_ctrl_c(signum: int, frame: Any) -> None:
+    """SIGTERM (Slurm preemption, `ray stop`, `kill`, a container's stop) does what Ctrl-C does:
+    whatever handles SIGINT now runs (inside asyncio.run, the runner's handler, which cancels the
+    run so that finished records are kept and in-flight samples store their checkpoints;
+    elsewhere a KeyboardInterrupt). Otherwise a stop would cost what kill -9 costs."""
+    handler = signal.getsignal(signal.SIGINT)
+    if callable(handler):
+        handler(signal.SIGINT, frame)
+    else:
+        raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: user errors become one red line on stderr and exit code 2, never a traceback.
 
@@ -52,6 +66,8 @@ def main(argv: list[str] | None = None) -> None:
     from rich.console import Console
 
     stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+    in_main_thread = threading.current_thread() is threading.main_thread()  # signals need it
+    previous = signal.signal(signal.SIGTERM, _terminate_like_ctrl_c) if in_main_thread else None
     try:
         code = _command().main(args=argv, prog_name="aidsafe", standalone_mode=False)
     except AidsafeError as exc:
@@ -68,6 +84,9 @@ def main(argv: list[str] | None = None) -> None:
             sys.exit(2)
         show()
         sys.exit(exc.exit_code)
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
     if code == _INTERRUPTED:  # typer turns Ctrl-C into this exit code
         stderr.print("interrupted; rerun the same command to resume")
     if isinstance(code, int) and code:

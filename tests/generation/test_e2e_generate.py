@@ -209,7 +209,9 @@ def test_kill_9_then_rerun_loses_and_duplicates_nothing(tmp_path, prompts_file, 
 
 
 @pytest.mark.slow
-def test_ctrl_c_stops_cleanly_and_rerun_finishes(tmp_path, prompts_file):
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_ctrl_c_or_sigterm_stops_cleanly_and_rerun_finishes(tmp_path, prompts_file, stop):
+    # SIGTERM is how Slurm, Ray and container runtimes stop a job: it must not cost what kill -9 does.
     prompts = _prompts(20)
     source = prompts_file(prompts)
     out = tmp_path / "run"
@@ -217,7 +219,7 @@ def test_ctrl_c_stops_cleanly_and_rerun_finishes(tmp_path, prompts_file):
         cmd = _generate_cmd(source, out, server.base_url, concurrency=2)
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         _wait_until(proc, lambda: len(server.requests) >= 12)
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(stop)
         _, err = proc.communicate(timeout=60)
         assert proc.returncode == 130, err
         assert err.strip().splitlines()[-1] == "interrupted; rerun the same command to resume"
