@@ -56,7 +56,9 @@ def main() -> None:
     results: dict[str, list[dict[str, float]]] = {"old": [], "new": []}
     with tempfile.TemporaryDirectory() as tmp:
         old_tree = Path(tmp) / "old"
-        subprocess.run(["git", "-C", str(_REPO), "worktree", "add", "-q", "--detach", str(old_tree), args.old], check=True)
+        subprocess.run(
+            ["git", "-C", str(_REPO), "worktree", "add", "-q", "--detach", str(old_tree), args.old], check=True
+        )
         try:
             for run in range(1, args.runs + 1):
                 for label, tree in (("old", old_tree), ("new", _REPO)):

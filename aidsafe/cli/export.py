@@ -102,7 +102,9 @@ def export(
         benchmarks_dir=Path(shared) if shared else None,
         cache_dir=cache,
     )
-    request = ExportRequest(run_dir, output, tuple(dict.fromkeys(formats)), test_size, license_, hub, keep_beliefs, filters)
+    request = ExportRequest(
+        run_dir, output, tuple(dict.fromkeys(formats)), test_size, license_, hub, keep_beliefs, filters
+    )
     console = Console(stderr=True, highlight=False, soft_wrap=True)
     # A spinner on a terminal (encoding a large corpus takes minutes); nothing in a pipe or a log.
     with console.status("filtering prompts (duplicates, benchmark contamination), writing Parquet ..."):

@@ -69,7 +69,9 @@ def generate(
 
     # The recipe's `kind` picks the pipeline: `kind: guardreasoner` traces, `kind: thinkguard`
     # critiques, none: the AIDSAFE graph.
-    guard_data = generate_traces if is_trace_recipe(recipe) else generate_critiques if is_critique_recipe(recipe) else None
+    guard_data = (
+        generate_traces if is_trace_recipe(recipe) else generate_critiques if is_critique_recipe(recipe) else None
+    )
     if guard_data is not None and shard:
         raise AidsafeError("--shard: only AIDSAFE generation runs shard so far; split the labelled input instead")
     stats = (guard_data or run)(request, env=dict(os.environ))
@@ -81,7 +83,9 @@ def generate(
 
 @app.command("merge")
 def merge(
-    shards: Annotated[list[Path], typer.Argument(metavar="SHARD_DIR...", help="Run directories of `generate --shard`.")],
+    shards: Annotated[
+        list[Path], typer.Argument(metavar="SHARD_DIR...", help="Run directories of `generate --shard`.")
+    ],
     output: Annotated[Path, typer.Option("--output", "-o", help="The merged run directory (new).")],
 ) -> None:
     """Combine the shard runs of one recipe into one run directory (stats recomputed)."""
@@ -105,10 +109,14 @@ app.add_typer(launch, name="launch")
 @launch.command("ray")
 def launch_ray(
     recipe: RecipeArg,
-    input: Annotated[str, typer.Option("--input", "-i", help="Prompts, visible from every node (shared path or Hub id).")],
+    input: Annotated[
+        str, typer.Option("--input", "-i", help="Prompts, visible from every node (shared path or Hub id).")
+    ],
     output: Annotated[Path, typer.Option("--output", "-o", help="Root folder: shard-K-of-N/ and merged/ go in it.")],
     shards: Annotated[int, typer.Option(help="How many shards (Ray tasks).", min=1)],
-    address: Annotated[str | None, typer.Option(help="Ray cluster address (auto, ray://...); none: a local Ray.")] = None,
+    address: Annotated[
+        str | None, typer.Option(help="Ray cluster address (auto, ray://...); none: a local Ray.")
+    ] = None,
     base_url: Annotated[str | None, typer.Option(help="Teacher endpoint.")] = None,
     model: Annotated[str | None, typer.Option(help="Teacher model name.")] = None,
     prompt_field: Annotated[str, typer.Option(help="Input field holding the prompt.")] = "prompt",
@@ -153,7 +161,9 @@ def validate(recipe: RecipeArg, set_: SetOpt = []) -> None:  # noqa: B006
 
         pairs = load_pairs_pipeline(recipe, set_)
         roles = ", ".join(f"{role}: {agent.name}" for role, agent in pairs.agents.items())
-        typer.echo(f"ok: recipe {pairs.recipe.name} ({pairs.recipe_hash}); pairs, policies {pairs.policies.id}; {roles}")
+        typer.echo(
+            f"ok: recipe {pairs.recipe.name} ({pairs.recipe_hash}); pairs, policies {pairs.policies.id}; {roles}"
+        )
         return
 
     pipeline = load_pipeline(recipe, set_)

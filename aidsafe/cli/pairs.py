@@ -18,6 +18,7 @@ from aidsafe.cli.generate import RecipeArg, SetOpt
 
 __all__ = ["app"]
 
+
 class _RecipeOrCommand(TyperGroup):
     """A first argument that names no subcommand is a recipe for `make`: the issue's
     `aidsafe pairs aidsafe-pairs -i ...` and `aidsafe pairs hard-samples ...` both hold."""
@@ -30,7 +31,9 @@ class _RecipeOrCommand(TyperGroup):
 
 app = typer.Typer(
     cls=_RecipeOrCommand,
-    help="Build preference pairs: `pairs RECIPE -i RUN_DIR` (make, from a generation run) or `pairs hard-samples FILES`.",
+    help=(
+        "Build preference pairs: `pairs RECIPE -i RUN_DIR` (make, from a generation run) or `pairs hard-samples FILES`."
+    ),
     no_args_is_help=True,
 )
 

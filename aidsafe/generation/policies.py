@@ -65,4 +65,3 @@ def render_policies(policy_set: PolicySet) -> str:
             lines.append("Disallowed: " + "; ".join(policy.disallowed))
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks)
-

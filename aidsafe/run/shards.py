@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from aidsafe.errors import AidsafeError
-from aidsafe.run.jsonl import write_atomic
 from aidsafe.run.journal import RunDirectory
+from aidsafe.run.jsonl import write_atomic
 
 __all__ = ["MergeResult", "Shard", "check_shard", "merge_runs", "parse_shard", "record_shard"]
 

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import random
 
-from tenacity import RetryCallState
-
 from aidsafe.teacher.lanes import Outcome
 from aidsafe.teacher.wire import ConnectionFailed, RequestTimedOut, StatusError, WireError, one_line
 
@@ -63,7 +61,7 @@ def retry_after_s(exc: BaseException | None) -> float | None:
 
 
 class Backoff:
-    """tenacity wait strategy: the server's Retry-After when given, else exponential backoff with
+    """How long to wait before try `attempt + 1`: the server's Retry-After when given, else exponential backoff with
     "equal jitter" (half fixed, half random) so concurrent callers do not retry in lockstep.
     Everything is capped at `max_s`. The random source is the caller's seeded generator."""
 
@@ -72,12 +70,12 @@ class Backoff:
         self._max_s = max_s
         self._rng = rng
 
-    def __call__(self, state: RetryCallState) -> float:
-        outcome = state.outcome
-        server_wait = retry_after_s(outcome.exception() if outcome is not None else None)
+    def wait(self, attempt: int, failure: BaseException | None) -> float:
+        """`attempt`: the tries made so far (1 after the first); `failure`: how the last ended."""
+        server_wait = retry_after_s(failure)
         if server_wait is not None:
             return min(server_wait, self._max_s)
-        delay = min(self._max_s, self._base_s * 2 ** (state.attempt_number - 1))
+        delay = min(self._max_s, self._base_s * 2 ** (attempt - 1))
         return delay / 2 + self._rng.uniform(0, delay / 2)
 
 

@@ -7,8 +7,8 @@ import pytest
 from aidsafe.config.overrides import apply_overrides
 from aidsafe.config.yamlio import load_yaml
 from aidsafe.errors import AidsafeError
-from tests.conftest import REPO
 from tests.cli.test_cli_errors import _one_line_error
+from tests.conftest import REPO
 
 RECIPE = (REPO / "recipes" / "aidsafe.yaml").read_text(encoding="utf-8")
 

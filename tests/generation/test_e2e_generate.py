@@ -109,7 +109,15 @@ def test_record_format(tmp_path, run_cli, prompts_file):
     record = read_jsonl(out / "samples.jsonl")[0]
     assert list(record)[:2] == ["id", "input_sha"]  # the journal's scan reads only this prefix
     assert set(record) == {
-        "id", "input_sha", "prompt", "intents", "thoughts", "response", "deliberation", "removed", "metadata"
+        "id",
+        "input_sha",
+        "prompt",
+        "intents",
+        "thoughts",
+        "response",
+        "deliberation",
+        "removed",
+        "metadata",
     }
     assert all(set(t) == {"id", "text", "policies"} for t in record["thoughts"])
     assert {r["reason"] for r in record["removed"]} == {"near_duplicate", "redundant"}

@@ -63,11 +63,15 @@ def _wait_for(server: ScriptedServer, count: int) -> None:
 def test_metadata_names_no_replica_url(tmp_path, run_cli, prompts_file):
     """Replica URLs are where, not what: not in the recipe hash, so adding one keeps a run resumable."""
     source = prompts_file(["[m] What is a safe way to store bleach?"])
-    with ScriptedServer(aidsafe_responder(), models=["teacher-x"]) as a, ScriptedServer(aidsafe_responder(), models=["teacher-x"]) as b:
+    with (
+        ScriptedServer(aidsafe_responder(), models=["teacher-x"]) as a,
+        ScriptedServer(aidsafe_responder(), models=["teacher-x"]) as b,
+    ):
         one, two = tmp_path / "one", tmp_path / "two"
         for out, urls in ((one, f"[{a.base_url}]"), (two, f"[{a.base_url},{b.base_url}]")):
-            code, _, err = run_cli("generate", "aidsafe", "--input", source, "--output", out, "--model", "teacher-x",
-                                   "--set", f"teacher.base_url={urls}", "--set", "dedup.enabled=false", *FAST)  # fmt: skip
+            code, _, err = run_cli("generate", "aidsafe", "--input", source, "--output", out,
+                                   "--model", "teacher-x", "--set", f"teacher.base_url={urls}",
+                                   "--set", "dedup.enabled=false", *FAST)  # fmt: skip
             assert code == 0, err
     hashes = {json.loads((d / "run.json").read_text())["recipe_hash"] for d in (one, two)}
     assert len(hashes) == 1

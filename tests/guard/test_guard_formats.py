@@ -7,6 +7,7 @@ import math
 
 import pytest
 
+from aidsafe.generation.policies import load_policies
 from aidsafe.guard.formats import (
     BEAVERTAILS_CATEGORIES,
     GUARDREASONER_INSTRUCTION,
@@ -24,7 +25,6 @@ from aidsafe.guard.formats import (
     thinkguard_prompt,
     verdict_score,
 )
-from aidsafe.generation.policies import load_policies
 
 ANSWERS = "\n\n---\n\nAnswers: \nRequest: harmful\nCompletion: refusal\nResponse: unharmful"
 

@@ -11,10 +11,8 @@ import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import openai
 import pytest
 from pydantic import BaseModel
-from tenacity import RetryCallState
 
 from aidsafe.errors import AidsafeError, TeacherUnreachable
 from aidsafe.teacher import (
@@ -26,6 +24,7 @@ from aidsafe.teacher import (
     clean_reply,
 )
 from aidsafe.teacher.retry import Backoff
+from aidsafe.teacher.wire import ConnectionFailed, StatusError
 from aidsafe.testing.server import Fault, ScriptedServer, responder_by_schema_name
 
 MODEL = "scripted-model"
@@ -282,7 +281,9 @@ async def test_retry_after_is_capped_at_backoff_max(client):
 async def test_slow_reply_times_out_is_retried_then_transient():
     async with TeacherClient(env={}, max_transport_retries=1, backoff_base_s=0.01) as client:
         with verdict_server(fault_plan=lambda index, request: Fault.SLOW, slow_s=5) as server:
-            with pytest.raises(TransientTeacherError, match=r"failed 2 times in a row, last: request timed out after 0.2 s: "):
+            with pytest.raises(
+                TransientTeacherError, match=r"failed 2 times in a row, last: request timed out after 0.2 s: "
+            ):
                 await ask(client, server, timeout_s=0.2)
             assert len(server.requests) == 2
 
@@ -317,20 +318,17 @@ async def test_unknown_model_is_not_retried(client, server):
 
 
 def test_backoff_is_seeded_exponential_and_prefers_retry_after():
-    def state(attempt: int, exc: BaseException) -> RetryCallState:
-        retry_state = RetryCallState(None, None, (), {})
-        retry_state.attempt_number = attempt
-        retry_state.set_exception((type(exc), exc, None))
-        return retry_state
-
     def waits(seed: int) -> list[float]:
         backoff = Backoff(base_s=1.0, max_s=30.0, rng=random.Random(seed))
-        return [backoff(state(n, openai.APIConnectionError(request=None))) for n in range(1, 8)]
+        return [backoff.wait(n, ConnectionFailed("connection failed (reset)")) for n in range(1, 8)]
 
     assert waits(1) == waits(1) != waits(2)
     for attempt, wait in enumerate(waits(1), start=1):
         delay = min(30.0, 2.0 ** (attempt - 1))
         assert delay / 2 <= wait <= delay
+    backoff = Backoff(base_s=1.0, max_s=30.0, rng=random.Random(0))
+    assert backoff.wait(1, StatusError(429, {"retry-after": "7"}, "", None)) == 7.0
+    assert backoff.wait(1, StatusError(503, {"retry-after": "600"}, "", None)) == 30.0  # capped
 
 
 # Raw-text completions -------------------------------------------------------------------------

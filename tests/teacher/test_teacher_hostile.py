@@ -26,7 +26,9 @@ class Verdict(BaseModel):
 
 
 def verdict_server(**kwargs) -> ScriptedServer:
-    return ScriptedServer(responder_by_schema_name({"Verdict": lambda request: Verdict(safe=True, reason="fine")}), **kwargs)
+    return ScriptedServer(
+        responder_by_schema_name({"Verdict": lambda request: Verdict(safe=True, reason="fine")}), **kwargs
+    )
 
 
 def faults_at(*faults: Fault | None):

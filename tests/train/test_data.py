@@ -46,7 +46,9 @@ def test_bad_line_inside_a_run_is_an_error(run_dir):
 
 
 def test_record_without_response_names_the_line(run_dir):
-    (run_dir / "samples.jsonl").write_text(json.dumps({"id": "s1", "prompt": "p", "thoughts": []}) + "\n", encoding="utf-8")
+    (run_dir / "samples.jsonl").write_text(
+        json.dumps({"id": "s1", "prompt": "p", "thoughts": []}) + "\n", encoding="utf-8"
+    )
     with pytest.raises(AidsafeError, match=r"samples.jsonl:1: field 'response' missing or not a str"):
         load_train_data(str(run_dir), SFT)
 

@@ -49,9 +49,9 @@ def test_missing_local_data_is_not_found_without_asking_the_hub(tmp_path, monkey
 
 @pytest.mark.parametrize("ref", ["./nosuch", "../nosuch", "/no/such/model", "runs/a/model"])
 def test_a_missing_model_folder_is_not_found_before_loading(tmp_path, monkeypatch, ref):
-    from aidsafe.train.run import train_model
-
     import json
+
+    from aidsafe.train.run import train_model
 
     monkeypatch.chdir(tmp_path)
     data = tmp_path / "data.jsonl"
