@@ -13,7 +13,7 @@ calls: intents, initial CoT, two deliberation turns, refiner) and every other JS
 a random object valid for the request's own schema (`schema_responder`).
 
 - aidsafe: the real `aidsafe generate aidsafe` CLI in a subprocess (executor, journal, LangGraph
-  with its SQLite checkpointer, the openai client over aiohttp), `--concurrency 64`, dedup off
+  with its SQLite checkpointer, aidsafe's own HTTP client over aiohttp), `--concurrency 64`, dedup off
   (the peers do no dedup).
 - distilabel (run_distilabel.py): a Pipeline of a loader and five chained Tasks, each with its
   own OpenAILLM (structured output through instructor), input_batch_size 64 // 5 = 12 so that the
