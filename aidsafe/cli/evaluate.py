@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from aidsafe.errors import AidsafeError
+from aidsafe.run.loop import run_async
 
 __all__ = ["app", "choose"]
 
@@ -176,7 +177,6 @@ def eval_safety(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")] = False,
 ) -> None:
     """Safety of a served student on the paper's Table 2 benchmarks, judged, with 95% intervals."""
-    import asyncio
     import re
 
     from aidsafe.eval.benchmarks import load_benchmarks, parse_benchmarks
@@ -199,7 +199,7 @@ def eval_safety(
         concurrency=concurrency,
     )
     out = output or Path("runs/eval-safety") / re.sub(r"[^A-Za-z0-9._-]+", "_", model)
-    report = asyncio.run(evaluate_safety(items, settings, out, progress=not as_json))
+    report = run_async(evaluate_safety(items, settings, out, progress=not as_json))
     if as_json:
         typer.echo(json.dumps(report.to_dict(), indent=2))
         return

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from aidsafe.cli.evaluate import choose
+from aidsafe.run.loop import run_async
 
 __all__ = ["app"]
 
@@ -36,7 +37,6 @@ def predict_guard(
     top_p: Annotated[float, typer.Option(help="Nucleus sampling (the paper samples 0.95).")] = 1.0,
 ) -> None:
     """Predict with a guard model served by vLLM (greedy, completions endpoint); resumable."""
-    import asyncio
 
     from rich.console import Console
 
@@ -48,7 +48,7 @@ def predict_guard(
     check_sampling(format, samples, temperature, top_p)
     examples = load_benchmark(benchmark)
     policy_set = load_policies(policies) if format == "thinkguard" else None
-    stats = asyncio.run(
+    stats = run_async(
         run(
             examples,
             output,

@@ -36,6 +36,7 @@ from aidsafe.pairs.roles import judge_order
 from aidsafe.run.executor import RecipeJournal, check_something_finished, execute
 from aidsafe.run.journal import RunDirectory, input_digest
 from aidsafe.run.jsonl import write_atomic
+from aidsafe.run.loop import run_async
 from aidsafe.run.task import RunContext, Task
 from aidsafe.teacher.types import Teacher
 
@@ -106,7 +107,7 @@ class Matched:
 
 def evaluate_cot(request: CotEvalRequest, env: Mapping[str, str], teacher: Teacher | None = None) -> dict[str, Any]:
     """Grade (or compare) with every judge; returns the report (aidsafe.eval.cot_report)."""
-    return asyncio.run(_evaluate(request, env, teacher))
+    return run_async(_evaluate(request, env, teacher))
 
 
 async def _evaluate(request: CotEvalRequest, env: Mapping[str, str], teacher: Teacher | None) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from aidsafe.generation.records import sample_record, write_corpus_stats
 from aidsafe.run.checkpoints import failed_node, run_thread
 from aidsafe.run.executor import NothingFinished, RecipeJournal, check_something_finished
 from aidsafe.run.journal import RunDirectory, input_digest
+from aidsafe.run.loop import run_async
 from aidsafe.run.shards import MergeResult, check_shard, merge_runs, parse_shard, record_shard
 from aidsafe.run.stage import run_stage
 from aidsafe.run.task import Rejection, RunContext, Task, describe_exception
@@ -76,7 +77,7 @@ def _read_stats(run_dir: Path) -> dict[str, Any]:
 
 def generate(request: GenerateRequest, env: Mapping[str, str], teacher: Teacher | None = None) -> dict[str, Any]:
     """Generate a corpus; returns the stats written to stats.json."""
-    return asyncio.run(generate_async(request, env, teacher))
+    return run_async(generate_async(request, env, teacher))
 
 
 async def generate_async(

@@ -22,7 +22,6 @@ Rejections, for a teacher without guided decoding: `empty` (a blank explanation)
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 from collections.abc import Mapping
@@ -47,6 +46,7 @@ from aidsafe.guard.synthesis import (
     run_guard_stage,
 )
 from aidsafe.run.journal import input_digest
+from aidsafe.run.loop import run_async
 from aidsafe.run.task import Rejection, RunContext, Task
 from aidsafe.sources import read_rows
 from aidsafe.teacher.types import Teacher
@@ -402,4 +402,4 @@ async def generate_critiques_async(
 
 
 def generate_critiques(request: Any, env: Mapping[str, str], teacher: Teacher | None = None) -> dict[str, Any]:
-    return asyncio.run(generate_critiques_async(request, env, teacher))
+    return run_async(generate_critiques_async(request, env, teacher))

@@ -21,7 +21,6 @@ Records are the released GuardReasonerTrain shape, `instruction` (byte-identical
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 from collections.abc import Mapping
@@ -46,6 +45,7 @@ from aidsafe.guard.synthesis import (
     run_guard_stage,
 )
 from aidsafe.run.journal import input_digest
+from aidsafe.run.loop import run_async
 from aidsafe.run.task import Rejection, RunContext, Task
 from aidsafe.teacher.types import Teacher
 
@@ -453,4 +453,4 @@ async def generate_traces_async(request: Any, env: Mapping[str, str], teacher: T
 
 
 def generate_traces(request: Any, env: Mapping[str, str], teacher: Teacher | None = None) -> dict[str, Any]:
-    return asyncio.run(generate_traces_async(request, env, teacher))
+    return run_async(generate_traces_async(request, env, teacher))

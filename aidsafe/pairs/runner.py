@@ -25,6 +25,7 @@ from aidsafe.pairs.records import Chosen, attempt_scores, pair_record, read_chos
 from aidsafe.run.checkpoints import failed_node, run_thread
 from aidsafe.run.executor import NothingFinished, RecipeJournal, check_something_finished
 from aidsafe.run.journal import RunDirectory
+from aidsafe.run.loop import run_async
 from aidsafe.run.stage import run_stage
 from aidsafe.run.task import Rejection, RunContext, Task
 from aidsafe.teacher.types import Teacher
@@ -48,7 +49,7 @@ class PairsRequest:
 
 def make_pairs(request: PairsRequest, env: Mapping[str, str], teacher: Teacher | None = None) -> dict[str, Any]:
     """Build preference pairs from a generation run; returns the stats written to stats.json."""
-    return asyncio.run(make_pairs_async(request, env, teacher))
+    return run_async(make_pairs_async(request, env, teacher))
 
 
 async def make_pairs_async(
