@@ -101,7 +101,7 @@ class FilterReport:
         for row in self.dropped.values():
             if row["reason"] == "contaminated":
                 by[row["benchmark"]] = by.get(row["benchmark"], 0) + 1
-        return by
+        return dict(sorted(by.items()))  # by name: the card and export.json do not depend on run order
 
     def summary(self) -> dict[str, Any]:
         """What export.json, the export's result and the card carry (the rows are in filtered.jsonl)."""
