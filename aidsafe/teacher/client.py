@@ -37,7 +37,7 @@ from aidsafe.teacher.replies import (
     valid_unicode,
 )
 from aidsafe.teacher.retry import Backoff, describe_failure, is_transient, load_outcome, timed_out, timeout_hint
-from aidsafe.teacher.tracing import traced_call
+from aidsafe.teacher.tracing import traced
 from aidsafe.teacher.types import (
     CallRecord,
     Endpoint,
@@ -294,11 +294,8 @@ class TeacherClient:
         time of a call that finally failed were spent all the same. A TeacherError carries the
         call's record, for the sample's rejection. With tracing on, the call is a LangSmith run."""
         started = time.perf_counter()
-        outcome: list[Any] = []
         try:
-            async with traced_call(call, body, outcome):
-                result = await work
-                outcome.append(result)
+            result = await traced(call, body, work)
         except Exception as exc:
             call.latency_s = time.perf_counter() - started
             self.stats.record(call, ok=False)

@@ -8,32 +8,30 @@ module does, and costs one context check per call when tracing is off.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator, Mapping
-from typing import Any
+from collections.abc import Awaitable, Mapping
+from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
 from aidsafe.teacher.types import CallRecord
 
-__all__ = ["traced_call"]
+__all__ = ["traced"]
+
+T = TypeVar("T")
 
 
-@contextlib.asynccontextmanager
-async def traced_call(call: CallRecord, body: Mapping[str, Any], outcome: list[Any]) -> AsyncIterator[None]:
-    """Wrap one call; the caller appends its result to `outcome` before the block ends."""
+async def traced(call: CallRecord, body: Mapping[str, Any], work: Awaitable[T]) -> T:
+    """`await work`, as one LangSmith `llm` run when tracing is on."""
     # Imported here: LangGraph has loaded langsmith already, but `aidsafe predict guard` has not.
     from langsmith.run_helpers import trace
     from langsmith.utils import tracing_is_enabled
 
     if not tracing_is_enabled():
-        yield
-        return
+        return await work
     inputs = {key: value for key, value in body.items() if key != "model"}
     metadata = {"ls_provider": "openai", "ls_model_name": call.model, "ls_model_type": "chat", "role": call.role}
     async with trace(call.agent, "llm", inputs=inputs, metadata=metadata) as run:
-        yield
-        result = outcome[0] if outcome else None
+        result = await work
         run.end(
             outputs={
                 "output": result.model_dump(mode="json") if isinstance(result, BaseModel) else result,
@@ -46,3 +44,4 @@ async def traced_call(call: CallRecord, body: Mapping[str, Any], outcome: list[A
                 },
             }
         )
+    return result

@@ -101,3 +101,32 @@ async def test_nothing_is_traced_when_tracing_is_off(langsmith_client):
                 await _ask(teacher, server)
     client.flush()
     assert _runs(bodies) == []
+
+
+async def test_a_call_made_in_a_langgraph_node_is_traced_under_that_node(langsmith_client):
+    # What docs/teacher.md "Tracing with LangSmith" promises for a real run: the node's run is
+    # LangGraph's own, and the teacher call's llm run is its child.
+    from typing import TypedDict
+
+    from langgraph.graph import END, START, StateGraph
+
+    class State(TypedDict, total=False):
+        done: bool
+
+    client, bodies = langsmith_client
+    with ScriptedServer(responder_by_schema_name({"Verdict": lambda request: Verdict(safe=True)})) as server:
+        async with TeacherClient(env={}) as teacher:
+
+            async def deliberate(state: State) -> State:
+                await _ask(teacher, server)
+                return {"done": True}
+
+            graph = StateGraph(State).add_node("deliberate", deliberate)
+            graph = graph.add_edge(START, "deliberate").add_edge("deliberate", END).compile()
+            with langsmith.tracing_context(enabled=True, client=client, project_name="aidsafe-test"):
+                await graph.ainvoke({})
+    client.flush()
+    runs = {run["id"]: run for run in _runs(bodies) if "id" in run and "name" in run}
+    llm = [run for run in runs.values() if run.get("run_type") == "llm"]
+    assert [run["name"] for run in llm] == ["judge"]
+    assert runs[llm[0]["parent_run_id"]]["name"] == "deliberate"
