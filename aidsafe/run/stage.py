@@ -22,8 +22,7 @@ async def run_stage(
     items: Iterable[Any],
     journal: RecipeJournal,
     *,
-    teacher_settings: Any,
-    seed: int,
+    recipe: Any,
     env: Mapping[str, str],
     teacher: Any = None,
     workers: int,
@@ -31,14 +30,15 @@ async def run_stage(
     write_stats: Callable[[Any, float], dict[str, Any]],
 ) -> tuple[Outcome, dict[str, Any]]:
     """`make_task(teacher, check_endpoints)`: the stage's task (endpoints are checked only on a
-    client made here). `write_stats(teacher_stats, wall_s)` runs once the journal was opened, also
+    client made here). `recipe`: the stage's recipe, whose `teacher` settings and `seed` make the
+    client. `write_stats(teacher_stats, wall_s)` runs once the journal was opened, also
     when the run stops early (Ctrl-C, the breaker), so stats.json matches the journals; a run that
     failed its pre-flight leaves no trace. `request`: the CLI request (retry_rejected, progress)."""
     owns_teacher = teacher is None
     if teacher is None:
         from aidsafe.teacher.client import TeacherClient
 
-        teacher = TeacherClient.from_settings(teacher_settings, env, seed)
+        teacher = TeacherClient.from_settings(recipe.teacher, env, recipe.seed)
     started = time.monotonic()
     stats: dict[str, Any] = {}
     try:
