@@ -12,7 +12,7 @@ __version__ = "0.1.0"
 
 _EXPORTS = {
     "AidsafeError": "aidsafe.errors",
-    "load_policies": "aidsafe.generation.policies",
+    "load_policies": "aidsafe.agents.policies",
     "load_recipe": "aidsafe.generation.recipe",
     "load_pipeline": "aidsafe.generation.pipeline",
     "build_graph": "aidsafe.generation.graph",

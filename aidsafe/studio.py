@@ -25,8 +25,9 @@ def make_graph(config: Any = None, env: Mapping[str, str] | None = None) -> Any:
     from langgraph._internal._constants import CONFIG_KEY_RUNTIME
     from langgraph.runtime import Runtime
 
+    from aidsafe.config.overrides import cli_overrides
     from aidsafe.generation.graph import GraphDeps, build_graph
-    from aidsafe.generation.pipeline import cli_overrides, load_pipeline
+    from aidsafe.generation.pipeline import load_pipeline
     from aidsafe.teacher.client import TeacherClient
 
     env = os.environ if env is None else env

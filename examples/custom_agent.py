@@ -14,8 +14,7 @@ validates the reply, re-asks on errors and records provenance; or build the outp
 
 from __future__ import annotations
 
-from aidsafe.generation.agents import AgentContext
-from aidsafe.generation.schemas import DeliberationTurn
+from aidsafe.agents import AgentContext, DeliberationTurn
 
 
 class OverRefusalReviewer:

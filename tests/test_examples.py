@@ -5,13 +5,13 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from aidsafe.generation.schemas import DeliberationTurn
+from aidsafe.agents.schemas import DeliberationTurn
 from aidsafe.testing import ScriptedServer, aidsafe_responder, check_agent
 from tests.conftest import REPO, read_jsonl
 
 
 def test_custom_agent_conforms_to_the_deliberator_role():
-    from aidsafe.generation.agents import _import_file
+    from aidsafe.agents.resolve import _import_file
 
     module = _import_file(REPO / "examples" / "custom_agent.py")
     output = check_agent(module.OverRefusalReviewer(), "deliberator")

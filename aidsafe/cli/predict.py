@@ -40,7 +40,7 @@ def predict_guard(
 
     from rich.console import Console
 
-    from aidsafe.generation.policies import load_policies
+    from aidsafe.agents.policies import load_policies
     from aidsafe.guard.predict import check_sampling, load_benchmark
     from aidsafe.guard.predict import predict_guard as run
 

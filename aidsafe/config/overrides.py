@@ -16,7 +16,7 @@ import yaml
 from aidsafe.config.yamlio import Yaml12Loader
 from aidsafe.errors import AidsafeError
 
-__all__ = ["apply_overrides", "parse_override"]
+__all__ = ["apply_overrides", "cli_overrides", "parse_override"]
 
 
 def parse_override(item: str) -> tuple[list[str], Any]:
@@ -63,3 +63,15 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
                 parent = ".".join(parts[:depth])
                 raise AidsafeError(f"--set {item!r}: {parent} holds the value {node!r}, not a mapping")
     return result
+
+
+def cli_overrides(base_url: str | None, model: str | None, concurrency: int | None, sets: list[str]) -> list[str]:
+    """CLI flags as recipe overrides; explicit --set values come last and win."""
+    flags = []
+    if base_url:
+        flags.append(f"teacher.base_url={base_url}")
+    if model:
+        flags.append(f"teacher.model={model}")
+    if concurrency:
+        flags.append(f"teacher.concurrency={concurrency}")
+    return flags + list(sets)

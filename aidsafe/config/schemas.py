@@ -32,8 +32,8 @@ SCHEMAS: dict[str, tuple[str, str]] = {
     "guardreasoner-recipe": ("aidsafe.guard.traces", "TraceRecipe"),
     "thinkguard-recipe": ("aidsafe.guard.critiques", "CritiqueRecipe"),
     "train-recipe": ("aidsafe.train.recipe", "TrainRecipe"),
-    "policies": ("aidsafe.generation.policies", "PolicySet"),
-    "card": ("aidsafe.generation.cards", "AgentCard"),
+    "policies": ("aidsafe.agents.policies", "PolicySet"),
+    "card": ("aidsafe.agents.cards", "AgentCard"),
     "guard-card": ("aidsafe.guard.synthesis", "TeacherCard"),  # agents/guard/: GuardReasoner, ThinkGuard
 }
 

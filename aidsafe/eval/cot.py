@@ -23,14 +23,15 @@ from typing import Any
 
 import yaml
 
+from aidsafe.agents.context import ResolvedAgent, agent_rng, run_agent
+from aidsafe.agents.policies import PolicySet, load_policies
+from aidsafe.agents.resolve import resolve_agent
+from aidsafe.agents.schemas import DEFAULT_MIN_CHARS
+from aidsafe.agents.settings import AgentSlot, TeacherSettings
 from aidsafe.errors import AidsafeError, RunSetupError
 from aidsafe.eval.cot_judge import COT_ROLES, CRITERIA, CotAgentContext
 from aidsafe.eval.cot_report import build_report
-from aidsafe.generation.agents import ResolvedAgent, agent_rng, resolve_agent, run_agent
-from aidsafe.generation.policies import PolicySet, load_policies
-from aidsafe.generation.recipe import AgentSlot, TeacherSettings
 from aidsafe.generation.runner import _rejection
-from aidsafe.generation.schemas import DEFAULT_MIN_CHARS
 from aidsafe.pairs.records import Chosen, read_chosen
 from aidsafe.pairs.roles import judge_order
 from aidsafe.run.executor import RecipeJournal, check_something_finished, execute
@@ -128,7 +129,7 @@ async def _evaluate(request: CotEvalRequest, env: Mapping[str, str], teacher: Te
     for judge_model in request.judges:  # every judge resolved first: a bad card stops before any call
         settings = TeacherSettings(base_url=judge_model.base_url, model=judge_model.model,
                                    api_key_env=request.api_key_env, concurrency=request.concurrency)  # fmt: skip
-        agent = resolve_agent(AgentSlot(agent=card), role.name, _JudgeSetup(settings), "--judge", role)
+        agent = resolve_agent(AgentSlot(agent=card), role, _JudgeSetup(settings), "--judge")
         judged.append({"model": judge_model, "settings": settings, "agent": agent})
     for entry in judged:
         entry["dir"] = _judge_dir(base, entry["model"], request.judges)

@@ -19,11 +19,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from aidsafe.generation.agents import AgentContext
-from aidsafe.generation.policies import PolicySet, render_policies
-from aidsafe.generation.roles import Turn
-from aidsafe.generation.schemas import DEFAULT_MIN_CHARS, register_output_schema
-from aidsafe.generation.schemas import _floored_text as floored_text
+from aidsafe.agents.context import AgentContext
+from aidsafe.agents.policies import PolicySet, render_policies
+from aidsafe.agents.roles import Turn
+from aidsafe.agents.schemas import DEFAULT_MIN_CHARS, floored_text, register_output_schema
 from aidsafe.pairs.roles import PairRoleSpec, render_answer, render_thoughts
 
 __all__ = [

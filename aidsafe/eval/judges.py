@@ -19,9 +19,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from aidsafe.generation.cards import AgentCard, load_card, render_template, template_fields
-from aidsafe.generation.schemas import DEFAULT_MIN_CHARS, register_output_schema
-from aidsafe.generation.schemas import _floored_text as floored_text
+from aidsafe.agents.cards import AgentCard, load_card, render_template, template_fields
+from aidsafe.agents.schemas import DEFAULT_MIN_CHARS, floored_text, register_output_schema
 
 __all__ = [
     "JUDGE_CARDS",

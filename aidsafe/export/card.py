@@ -170,7 +170,7 @@ def _splits(configs: dict[str, dict[str, int]]) -> list[str]:
 
 
 def _policies_section(recipe: dict[str, Any], policy_set: dict[str, Any]) -> str:
-    from aidsafe.generation.policies import load_policies
+    from aidsafe.agents.policies import load_policies
 
     ref = recipe.get("policies")
     head = f"## Policies\n\nPolicy set `{policy_set.get('id', ref)}`, version `{policy_set.get('version', '?')}`."

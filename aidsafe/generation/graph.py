@@ -20,10 +20,11 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, TypedDict
 
-from aidsafe.generation.agents import AgentContext, ResolvedAgent, agent_rng, run_agent
-from aidsafe.generation.policies import PolicySet
-from aidsafe.generation.roles import ROLES, RoleSpec, Turn, stop_reason
-from aidsafe.generation.schemas import DEFAULT_MIN_CHARS
+from aidsafe.agents.context import ResolvedAgent, agent_rng, run_agent
+from aidsafe.agents.policies import PolicySet
+from aidsafe.agents.roles import RoleSpec, Turn
+from aidsafe.agents.schemas import DEFAULT_MIN_CHARS
+from aidsafe.generation.roles import ROLES, GraphAgentContext, stop_reason
 from aidsafe.teacher.types import Teacher
 
 if TYPE_CHECKING:
@@ -77,7 +78,7 @@ class GraphDeps:
 
     async def run(self, agent: ResolvedAgent, state: SampleState) -> tuple[Any, list[dict]]:
         """Run one agent with a per-sample seeded RNG; return its output and call records."""
-        ctx = AgentContext(
+        ctx = GraphAgentContext(
             teacher=self.teacher,
             policies=self.policies,
             rng=agent_rng(self.seed, state["id"], state.get("rounds", 0), agent.name),

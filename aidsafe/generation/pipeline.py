@@ -5,16 +5,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from aidsafe.generation.agents import ResolvedAgent, resolve_agents
-from aidsafe.generation.policies import PolicySet, load_policies
+from aidsafe.agents.context import ResolvedAgent
+from aidsafe.agents.policies import PolicySet, load_policies
+from aidsafe.agents.resolve import resolve_agent
 from aidsafe.generation.recipe import Recipe, load_recipe, semantic_hash
+from aidsafe.generation.roles import ROLES
 from aidsafe.teacher.types import Endpoint
 
-__all__ = ["Pipeline", "load_pipeline", "cli_overrides"]
+__all__ = ["Pipeline", "load_pipeline", "resolve_agents"]
 
 
 @dataclass
@@ -49,18 +51,6 @@ class Pipeline:
         return data
 
 
-def cli_overrides(base_url: str | None, model: str | None, concurrency: int | None, sets: list[str]) -> list[str]:
-    """CLI flags as recipe overrides; explicit --set values come last and win."""
-    flags = []
-    if base_url:
-        flags.append(f"teacher.base_url={base_url}")
-    if model:
-        flags.append(f"teacher.model={model}")
-    if concurrency:
-        flags.append(f"teacher.concurrency={concurrency}")
-    return flags + list(sets)
-
-
 def load_pipeline(recipe_ref: str | Path, overrides: list[str] | None = None) -> Pipeline:
     recipe = load_recipe(recipe_ref, overrides)
     policy_path = recipe.base_dir / recipe.policies
@@ -69,3 +59,21 @@ def load_pipeline(recipe_ref: str | Path, overrides: list[str] | None = None) ->
     fingerprints = {role: [a.fingerprint for a in found] for role, found in agents.items()}
     recipe_hash = semantic_hash(recipe, {"policies": policies.model_dump(mode="json"), "agents": fingerprints})
     return Pipeline(recipe, policies, agents, recipe_hash)
+
+
+def resolve_agents(recipe: Recipe) -> dict[str, list[ResolvedAgent]]:
+    """Resolve every slot of the recipe, naming duplicates apart (deliberator, deliberator_2)."""
+    seen: dict[str, int] = {}
+    resolved: dict[str, list[ResolvedAgent]] = {}
+    for role, spec in ROLES.items():
+        found = getattr(recipe.agents, spec.slot)
+        slots = found if isinstance(found, list) else [] if found is None else [found]  # None: role left out
+        resolved[role] = []
+        for index, slot in enumerate(slots):
+            key = f"agents.{spec.slot}.{index}" if isinstance(found, list) else f"agents.{spec.slot}"
+            agent = resolve_agent(slot, spec, recipe, key)
+            seen[agent.name] = seen.get(agent.name, 0) + 1
+            if seen[agent.name] > 1:
+                agent = replace(agent, name=f"{agent.name}_{seen[agent.name]}")
+            resolved[role].append(agent)
+    return resolved

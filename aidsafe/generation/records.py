@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from aidsafe.generation.policies import PolicySet
+from aidsafe.agents.policies import PolicySet
 from aidsafe.run.journal import RunDirectory
 from aidsafe.run.jsonl import write_atomic
 from aidsafe.teacher.types import TeacherStats

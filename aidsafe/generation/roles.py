@@ -6,7 +6,7 @@ Agents (cards or Python) only produce a role's output; the `apply_*` functions h
 state. Keeping state changes in one place means a plugin cannot corrupt a sample.
 
 The rule for outputs: any reply that validates against the schema that was sent is usable
-(docs/agents.md). The schema says what it can (aidsafe.generation.schemas.call_model); where a
+(docs/agents.md). The schema says what it can (aidsafe.agents.schemas.call_model); where a
 valid reply could still be read two ways, the rule for applying it is lenient and fixed here:
 
 - deliberation: two corrections of one thought in a turn: the last wins (the others are dropped);
@@ -19,76 +19,27 @@ valid reply could still be read two ways, the rule for applying it is lenient an
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
-
-from pydantic import BaseModel
-
-from aidsafe.generation.policies import PolicySet, render_policies
-from aidsafe.generation.schemas import (
-    DEFAULT_MIN_CHARS,
+from aidsafe.agents.context import AgentContext
+from aidsafe.agents.policies import PolicySet, render_policies
+from aidsafe.agents.roles import RoleSpec, Turn, thought_ids
+from aidsafe.agents.schemas import (
     DeliberationTurn,
     InitialCoT,
     IntentList,
     Refinement,
-    call_model,
 )
 
 __all__ = [
-    "RoleSpec",
-    "Turn",
+    "GraphAgentContext",
     "ROLES",
     "role_spec",
     "template_values",
-    "thought_ids",
     "stop_reason",
     "apply_intents",
     "apply_initial_cot",
     "apply_turn",
     "apply_refinement",
 ]
-
-
-@dataclass(frozen=True)
-class Turn:
-    """What an `apply` needs besides the output and the state: who spoke, and the budget."""
-
-    agent: str
-    max_rounds: int
-
-
-@dataclass(frozen=True)
-class RoleSpec:
-    name: str  # the role: a card's `role`, the key of the recipe's agents
-    slot: str  # where the recipe names its agents: agents.<slot> (a list for the deliberators)
-    node: str  # the graph node that runs it
-    output: type[BaseModel]  # what its agents return; cards name it in `output_schema`
-    fields: frozenset[str]  # template placeholders its cards may use
-    apply: Callable[[Any, dict, Turn], dict]  # the state update its output makes
-    # The thought ids its per-call schema enumerates (none for roles that see no thoughts).
-    sees_thoughts: bool = False
-    # What JSON Schema cannot say, raised as ValueError (the teacher is re-asked with it). None of
-    # the built-in roles needs one: their schemas say everything (see the module docstring).
-    check: Callable[[Any, dict, PolicySet], None] | None = None
-
-    def call_model(self, state: dict, policies: PolicySet, min_chars: int = DEFAULT_MIN_CHARS) -> type[BaseModel]:
-        """The schema for one call of this role on `state`."""
-        ids = thought_ids(state) if self.sees_thoughts else ()
-        return call_model(self.output, policy_ids=tuple(policies.ids), thought_ids=ids, min_chars=min_chars)
-
-    def validate(self, output: BaseModel, state: dict, policies: PolicySet, min_chars: int = DEFAULT_MIN_CHARS) -> None:
-        """Raise ValueError unless `output` is valid for the schema of this call (and `check`).
-
-        Teacher replies were validated against that schema already; Python agents may build their
-        outputs themselves, and are held to the same contract."""
-        self.call_model(state, policies, min_chars).model_validate(output.model_dump())
-        if self.check is not None:
-            self.check(output, state, policies)
-
-
-def thought_ids(state: dict) -> tuple[str, ...]:
-    return tuple(thought["id"] for thought in state.get("thoughts", []))
 
 
 # How outputs change the state ------------------------------------------------------------------
@@ -242,6 +193,13 @@ def template_values(state: dict, policies: PolicySet, agent_name: str, max_round
         "max_rounds": str(max_rounds),
         "deliberation": _render_log(state.get("deliberation", [])),
     }
+
+
+class GraphAgentContext(AgentContext):
+    """The AgentContext of the AIDSAFE graph's agents: their templates are `template_values`."""
+
+    def template_values(self, state: dict, agent_name: str | None = None) -> dict[str, str]:
+        return template_values(state, self.policies, self.agent_name or agent_name or "", self.max_rounds)
 
 
 def _render_intents(intents: list[dict]) -> str:

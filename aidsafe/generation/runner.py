@@ -19,9 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from aidsafe.config.overrides import cli_overrides
 from aidsafe.errors import AidsafeError, RunSetupError
 from aidsafe.generation.graph import GraphDeps, build_graph
-from aidsafe.generation.pipeline import Pipeline, cli_overrides, load_pipeline
+from aidsafe.generation.pipeline import Pipeline, load_pipeline
 from aidsafe.generation.records import sample_record, write_corpus_stats
 from aidsafe.run.checkpoints import failed_node, run_thread
 from aidsafe.run.executor import NothingFinished, RecipeJournal, check_something_finished

@@ -32,10 +32,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from aidsafe.agents.cards import render_template
+from aidsafe.agents.policies import PolicySet, load_policies
 from aidsafe.config.yamlio import register_config_model
 from aidsafe.errors import AidsafeError
-from aidsafe.generation.cards import render_template
-from aidsafe.generation.policies import PolicySet, load_policies
 from aidsafe.guard.formats import BEAVERTAILS_CATEGORIES, parse_thinkguard, thinkguard_prompt
 from aidsafe.guard.synthesis import (
     GuardRecipe,
@@ -388,7 +388,7 @@ async def generate_critiques_async(
     request: Any, env: Mapping[str, str], teacher: Teacher | None = None
 ) -> dict[str, Any]:
     """`aidsafe generate thinkguard`: `request` is the CLI's `GenerateRequest`."""
-    from aidsafe.generation.pipeline import cli_overrides
+    from aidsafe.config.overrides import cli_overrides
 
     loaded = load_critique_recipe(
         request.recipe, cli_overrides(request.base_url, request.model, request.concurrency, request.overrides)

@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from aidsafe.generation.policies import PolicySet
+from aidsafe.agents.policies import PolicySet
 
 __all__ = [
     "BEAVERTAILS_CATEGORIES",

@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from aidsafe.generation.policies import PolicySet, load_policies
+from aidsafe.agents.policies import PolicySet, load_policies
 from aidsafe.guard.formats import UNPARSEABLE, llama_guard_3_prompt, verdict_mass
 from aidsafe.guard.predict import split_logprobs
 from aidsafe.teacher.types import CallRecord, Endpoint, InvalidOutputError

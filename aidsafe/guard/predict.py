@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from aidsafe.agents.policies import PolicySet
 from aidsafe.errors import AidsafeError
-from aidsafe.generation.policies import PolicySet
 from aidsafe.guard.evaluate import WILDGUARD_GOLD_FIELDS
 from aidsafe.guard.formats import (
     BEAVERTAILS_CATEGORIES,

@@ -18,11 +18,11 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from aidsafe.agents.cards import template_fields
+from aidsafe.agents.settings import NON_SEMANTIC_TEACHER, TeacherSettings
 from aidsafe.config.resources import resolve_resource
 from aidsafe.config.yamlio import load_yaml, register_config_model, validate_model
 from aidsafe.errors import AidsafeError
-from aidsafe.generation.cards import template_fields
-from aidsafe.generation.recipe import _NON_SEMANTIC_TEACHER, TeacherSettings
 from aidsafe.run.executor import RecipeJournal, check_something_finished
 from aidsafe.run.journal import RunDirectory, input_digest
 from aidsafe.run.jsonl import write_atomic
@@ -131,7 +131,7 @@ def load_guard_recipe(
                 f"expected some of {', '.join(sorted(card_fields))}"
             )
     body = recipe.model_dump(mode="json")
-    for key in _NON_SEMANTIC_TEACHER:  # where and how fast the teacher runs does not change an output
+    for key in NON_SEMANTIC_TEACHER:  # where and how fast the teacher runs does not change an output
         body["teacher"].pop(key, None)
     extra = dict(resources(recipe, path)) if resources is not None else {}
     payload = json.dumps({"recipe": body, "card": card.model_dump(mode="json"), **extra}, sort_keys=True)

@@ -30,9 +30,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from aidsafe.agents.cards import render_template
 from aidsafe.config.yamlio import register_config_model
 from aidsafe.errors import AidsafeError
-from aidsafe.generation.cards import render_template
 from aidsafe.guard.formats import GUARDREASONER_INSTRUCTION, TASKS, guardreasoner_input, parse_gold
 from aidsafe.guard.sources import read_source
 from aidsafe.guard.synthesis import (
@@ -437,7 +437,7 @@ class TraceTask(Task[LabelledRow]):
 
 async def generate_traces_async(request: Any, env: Mapping[str, str], teacher: Teacher | None = None) -> dict[str, Any]:
     """`aidsafe generate guardreasoner`: `request` is the CLI's `GenerateRequest`."""
-    from aidsafe.generation.pipeline import cli_overrides
+    from aidsafe.config.overrides import cli_overrides
 
     loaded = load_trace_recipe(
         request.recipe, cli_overrides(request.base_url, request.model, request.concurrency, request.overrides)

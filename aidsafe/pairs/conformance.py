@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from aidsafe.generation.policies import PolicySet
+from aidsafe.agents.policies import PolicySet
 from aidsafe.pairs.graph import PairAgentContext
 from aidsafe.pairs.roles import PAIR_ROLES, judge_order
 from aidsafe.teacher.types import Endpoint

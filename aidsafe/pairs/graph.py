@@ -13,10 +13,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, TypedDict
 
-from aidsafe.generation.agents import AgentContext, ResolvedAgent, agent_rng, run_agent
-from aidsafe.generation.policies import PolicySet
-from aidsafe.generation.roles import Turn
-from aidsafe.generation.schemas import DEFAULT_MIN_CHARS
+from aidsafe.agents.context import AgentContext, ResolvedAgent, agent_rng, run_agent
+from aidsafe.agents.policies import PolicySet
+from aidsafe.agents.roles import Turn
+from aidsafe.agents.schemas import DEFAULT_MIN_CHARS
 from aidsafe.pairs.roles import PAIR_ROLES, PairRoleSpec, judge_order, loop_route, pair_template_values
 from aidsafe.teacher.types import Teacher
 

@@ -18,9 +18,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from aidsafe.generation.agents import ResolvedAgent
-from aidsafe.generation.policies import PolicySet
-from aidsafe.generation.roles import Turn
+from aidsafe.agents.context import ResolvedAgent
+from aidsafe.agents.policies import PolicySet
+from aidsafe.agents.roles import Turn
 from aidsafe.guard.judge import GuardClient, guard_p_unsafe, render_judge_prompt
 from aidsafe.pairs.roles import PairRoleSpec, render_answer
 from aidsafe.teacher.types import Endpoint

@@ -15,12 +15,13 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
+from aidsafe.agents.context import ResolvedAgent
+from aidsafe.agents.policies import PolicySet, load_policies
+from aidsafe.agents.resolve import resolve_agent
+from aidsafe.agents.settings import NON_SEMANTIC_TEACHER, AgentSlot, TeacherSettings
 from aidsafe.config.resources import resolve_resource
 from aidsafe.config.yamlio import load_yaml, register_config_model, validate_model
 from aidsafe.errors import AidsafeError
-from aidsafe.generation.agents import ResolvedAgent, resolve_agent
-from aidsafe.generation.policies import PolicySet, load_policies
-from aidsafe.generation.recipe import _NON_SEMANTIC_TEACHER, AgentSlot, TeacherSettings
 from aidsafe.guard.judge import GUARD_JUDGE_FORMATS
 from aidsafe.pairs.guard_judge import resolve_guard_judge
 from aidsafe.pairs.roles import PAIR_ROLES
@@ -191,7 +192,7 @@ def load_pairs_pipeline(ref: str | Path, overrides: list[str] | None = None) -> 
     policy_path = recipe.base_dir / recipe.policies
     policies = load_policies(policy_path if policy_path.is_file() else recipe.policies)
     agents = {
-        role: resolve_agent(getattr(recipe.agents, spec.slot), role, recipe, f"agents.{spec.slot}", spec)
+        role: resolve_agent(getattr(recipe.agents, spec.slot), spec, recipe, f"agents.{spec.slot}")
         for role, spec in PAIR_ROLES.items()
         if not (role == "judge" and recipe.pairs.judge == "guard")
     }
@@ -216,7 +217,7 @@ def _guard_judge(recipe: PairsRecipe, policies: PolicySet) -> ResolvedAgent:
 
 def _semantic_hash(recipe: PairsRecipe, policies: PolicySet, fingerprints: dict[str, str]) -> str:
     body = recipe.model_dump(mode="json")
-    for key in _NON_SEMANTIC_TEACHER:
+    for key in NON_SEMANTIC_TEACHER:
         body["teacher"].pop(key, None)
     for slot in body["agents"].values():
         if slot is not None:

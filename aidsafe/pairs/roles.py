@@ -19,9 +19,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from aidsafe.generation.policies import PolicySet, render_policies
-from aidsafe.generation.roles import RoleSpec, Turn
-from aidsafe.generation.schemas import DEFAULT_MIN_CHARS, InitialCoT
+from aidsafe.agents.policies import PolicySet, render_policies
+from aidsafe.agents.roles import RoleSpec, Turn
+from aidsafe.agents.schemas import DEFAULT_MIN_CHARS, InitialCoT
 from aidsafe.pairs.schemas import Belief, JudgeVerdict, belief_call, judge_call, rejected_call
 
 __all__ = [

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from aidsafe.config.overrides import cli_overrides
 from aidsafe.errors import AidsafeError, RunSetupError
-from aidsafe.generation.pipeline import cli_overrides
 from aidsafe.generation.runner import _rejection
 from aidsafe.pairs.graph import PairDeps, build_pairs_graph
 from aidsafe.pairs.recipe import PairPipeline, load_pairs_pipeline

@@ -5,7 +5,7 @@
 - `JudgeVerdict` (judge): one `SideVerdict` per answer, `a` and `b` (which side is which is
   randomised per sample and iteration; aidsafe.pairs.roles maps them back). Faithfulness is an
   enum of 1..5, cited policy ids an enum of the set: a guided-decoding teacher cannot leave the
-  range. All schemas are strict-mode shaped like the generation ones (aidsafe.generation.schemas).
+  range. All schemas are strict-mode shaped like the generation ones (aidsafe.agents.schemas).
 """
 
 from __future__ import annotations
@@ -15,8 +15,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from aidsafe.generation.schemas import DEFAULT_MIN_CHARS, InitialCoT, call_model, register_output_schema
-from aidsafe.generation.schemas import _floored_text as floored_text
+from aidsafe.agents.schemas import DEFAULT_MIN_CHARS, InitialCoT, call_model, floored_text, register_output_schema
 
 __all__ = ["Belief", "SideVerdict", "JudgeVerdict", "FAITHFULNESS", "belief_call", "rejected_call", "judge_call"]
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from aidsafe.generation.policies import PolicySet, load_policies
+from aidsafe.agents.policies import PolicySet, load_policies
 from aidsafe.generation.roles import role_spec
 from aidsafe.teacher.types import Endpoint
 from aidsafe.testing.fake import FakeTeacher
@@ -59,7 +59,7 @@ def example_state(role: str, policies: PolicySet) -> dict[str, Any]:
 
 def check_agent(agent: Any, role: str, policies: PolicySet | str = "aidsafe", teacher: Any = None) -> BaseModel:
     """Run `agent` once in `role`; raise AssertionError with the reason if it does not conform."""
-    from aidsafe.generation.agents import AgentContext
+    from aidsafe.generation.roles import GraphAgentContext
 
     policy_set = load_policies(policies) if isinstance(policies, str) else policies
     assert isinstance(getattr(agent, "name", None), str), "an agent needs a string `name`"
@@ -69,7 +69,7 @@ def check_agent(agent: Any, role: str, policies: PolicySet | str = "aidsafe", te
         return check_pair_agent(agent, role, policy_set, teacher)
     spec = role_spec(role)
     state = example_state(role, policy_set)
-    ctx = AgentContext(
+    ctx = GraphAgentContext(
         teacher=teacher or FakeTeacher(),
         policies=policy_set,
         rng=random.Random(0),

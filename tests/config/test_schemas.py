@@ -22,8 +22,8 @@ def _builtin_yaml() -> list[Path]:
 
 def _load(relative: Path, kind: str) -> object:
     """Each file through the loader aidsafe itself uses for it."""
-    from aidsafe.generation.cards import load_card
-    from aidsafe.generation.policies import load_policies
+    from aidsafe.agents.cards import load_card
+    from aidsafe.agents.policies import load_policies
     from aidsafe.generation.recipe import load_recipe
     from aidsafe.guard.critiques import load_critique_recipe
     from aidsafe.guard.traces import load_trace_recipe

@@ -13,7 +13,7 @@ from aidsafe.generation.pipeline import load_pipeline
 from aidsafe.testing import FakeTeacher
 
 AGENT_FILE = """
-from aidsafe.generation.schemas import DeliberationTurn
+from aidsafe.agents.schemas import DeliberationTurn
 
 class Reviewer:
     def __init__(self):

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 import aidsafe.pairs.schemas  # noqa: F401  registers the pair roles' outputs (tests/pairs checks those cards)
+from aidsafe.agents.cards import AgentCard, load_card, template_fields
+from aidsafe.agents.context import CardAgent
+from aidsafe.agents.policies import load_policies
 from aidsafe.config.resources import builtin_names
-from aidsafe.generation.agents import CardAgent
-from aidsafe.generation.cards import AgentCard, load_card, template_fields
-from aidsafe.generation.policies import load_policies
 from aidsafe.generation.roles import ROLES, template_values
 from aidsafe.testing import default_reply, example_state
 

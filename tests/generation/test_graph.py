@@ -8,9 +8,9 @@ import sys
 
 import pytest
 
+from aidsafe.agents.schemas import DeliberationTurn
 from aidsafe.generation.graph import GraphDeps, build_graph, stop_route
 from aidsafe.generation.pipeline import load_pipeline
-from aidsafe.generation.schemas import DeliberationTurn
 from aidsafe.teacher.types import InvalidOutputError
 from aidsafe.testing import FakeTeacher, default_reply
 

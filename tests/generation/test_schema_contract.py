@@ -13,11 +13,12 @@ from dataclasses import replace
 
 import pytest
 
+from aidsafe.agents.policies import load_policies
+from aidsafe.agents.roles import Turn
+from aidsafe.agents.schemas import DeliberationTurn, InitialCoT, Refinement, call_model
 from aidsafe.generation.graph import GraphDeps, build_graph
 from aidsafe.generation.pipeline import load_pipeline
-from aidsafe.generation.policies import load_policies
-from aidsafe.generation.roles import ROLES, Turn, apply_refinement, apply_turn
-from aidsafe.generation.schemas import DeliberationTurn, InitialCoT, Refinement, call_model
+from aidsafe.generation.roles import ROLES, apply_refinement, apply_turn
 from aidsafe.teacher.body import _structured_output_fields
 from aidsafe.teacher.types import InvalidOutputError
 from aidsafe.testing import FakeTeacher, ScriptedServer, aidsafe_responder, example_state, schema_responder

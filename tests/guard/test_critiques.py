@@ -10,8 +10,8 @@ import re
 
 import pytest
 
+from aidsafe.agents.policies import load_policies
 from aidsafe.errors import AidsafeError
-from aidsafe.generation.policies import load_policies
 from aidsafe.guard.critiques import (
     CATEGORY_CODES,
     EXPLANATION_PATTERN,

@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from aidsafe.generation.policies import load_policies
+from aidsafe.agents.policies import load_policies
 from aidsafe.guard.formats import (
     BEAVERTAILS_CATEGORIES,
     GUARDREASONER_INSTRUCTION,

@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from aidsafe.generation.policies import PolicySet, load_policies
+from aidsafe.agents.policies import PolicySet, load_policies
 from aidsafe.guard.formats import thinkguard_prompt
 from aidsafe.guard.judge import (
     GUARD_JUDGE_FORMATS,

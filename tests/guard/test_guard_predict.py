@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from aidsafe.agents.policies import load_policies
 from aidsafe.errors import AidsafeError, TeacherUnreachable
-from aidsafe.generation.policies import load_policies
 from aidsafe.guard.evaluate import evaluate_file, evaluate_thinkguard_file
 from aidsafe.guard.formats import GUARDREASONER_INSTRUCTION, guardreasoner_input
 from aidsafe.guard.predict import load_benchmark, predict_guard, render_prompt

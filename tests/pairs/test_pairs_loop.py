@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from aidsafe.agents.cards import load_card, template_fields
+from aidsafe.agents.context import CardAgent
+from aidsafe.agents.policies import load_policies
 from aidsafe.errors import AidsafeError
-from aidsafe.generation.agents import CardAgent
-from aidsafe.generation.cards import load_card, template_fields
-from aidsafe.generation.policies import load_policies
 from aidsafe.pairs.roles import PAIR_ROLES, judge_order, pair_template_values, separated
 from aidsafe.pairs.runner import NothingFinished, PairsRequest, make_pairs
 from aidsafe.testing import FakeTeacher

@@ -19,7 +19,11 @@ FAST = ["--set", "teacher.backoff_base_s=0.01", "--set", "teacher.max_transport_
 
 # What each fixture was made with (tests/fixtures/legacy_runs/README.md) and how far it got: (args, done, total).
 COMMANDS = {
-    "generation": (["generate", "aidsafe", "-i", "{repo}/examples/prompts.jsonl", "--set", "dedup.enabled=false"], 4, 6),
+    "generation": (
+        ["generate", "aidsafe", "-i", "{repo}/examples/prompts.jsonl", "--set", "dedup.enabled=false"],
+        4,
+        6,
+    ),
     "guardreasoner": (["generate", "guardreasoner", "-i", "{fixtures}/labelled.jsonl"], 2, 4),
     "thinkguard": (["generate", "thinkguard", "-i", "{fixtures}/beavertails.jsonl"], 3, 5),
 }
@@ -43,9 +47,10 @@ def test_a_run_written_before_the_contract_resumes(kind, tmp_path, run_cli):
     after = _lines(run / "samples.jsonl")
     assert after[:done] == before  # nothing journaled is rewritten
     assert len(after) + len(_lines(run / "rejected.jsonl")) == total
-    assert json.loads((run / "run.json").read_text())["recipe_hash"] == json.loads(
-        (FIXTURES / kind / "run.json").read_text()
-    )["recipe_hash"]
+    assert (
+        json.loads((run / "run.json").read_text())["recipe_hash"]
+        == json.loads((FIXTURES / kind / "run.json").read_text())["recipe_hash"]
+    )
 
 
 def test_a_pairs_run_written_before_the_contract_resumes(tmp_path, run_cli):

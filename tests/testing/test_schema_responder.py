@@ -11,9 +11,9 @@ import sys
 import httpx
 import pytest
 
-from aidsafe.generation.policies import load_policies
+from aidsafe.agents.policies import load_policies
+from aidsafe.agents.schemas import text_pattern
 from aidsafe.generation.roles import ROLES
-from aidsafe.generation.schemas import text_pattern
 from aidsafe.testing import ScriptedServer, example_state, schema_responder
 from aidsafe.testing.schema_responder import random_instance, random_matching
 

@@ -13,9 +13,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from aidsafe.agents.schemas import OUTPUT_SCHEMAS, known_output_schema
 from aidsafe.config.resources import resolve_resource
 from aidsafe.config.yamlio import load_yaml, register_config_model, validate_model
-from aidsafe.generation.schemas import OUTPUT_SCHEMAS, known_output_schema
 
 __all__ = ["AgentCard", "load_card", "template_fields", "render_template"]
 

@@ -1,4 +1,8 @@
-"""Structured outputs of the AIDSAFE agents, and the per-call schemas sent to the teacher.
+"""Structured outputs of the chain-of-thought agents, and the per-call schemas sent to the teacher.
+
+Shared by every stage that writes or reads a policy-citing chain of thought: generation writes it,
+pairs writes a rejected one in the same shape, the CoT judges grade it; later stages register
+their own outputs here (`register_output_schema`) so a card can name them.
 
 Two kinds of model:
 
@@ -41,6 +45,7 @@ __all__ = [
     "known_output_schema",
     "register_output_schema",
     "text_pattern",
+    "floored_text",
     "call_model",
 ]
 
@@ -144,7 +149,7 @@ def text_pattern(min_chars: int) -> str:
 
 
 @lru_cache(maxsize=16)
-def _floored_text(min_chars: int) -> Any:
+def floored_text(min_chars: int) -> Any:
     """A stripped text of at least `min_chars` characters. The schema says it as a `pattern`;
     pydantic checks the stripped length (the same rule) and says so in words for the re-ask."""
 
@@ -165,7 +170,7 @@ def _floored_text(min_chars: int) -> Any:
 
 
 def _text(min_chars: int, description: str) -> Any:
-    return (_floored_text(min_chars), Field(description=description))
+    return (floored_text(min_chars), Field(description=description))
 
 
 def _enum(values: tuple[str, ...]) -> Any:
