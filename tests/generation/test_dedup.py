@@ -8,9 +8,10 @@ import threading
 import numpy as np
 import pytest
 
+from aidsafe.embeddings import load_embedder
 from aidsafe.errors import RunSetupError
 from aidsafe.generation import dedup as dedup_module
-from aidsafe.generation.dedup import ThoughtDeduplicator, load_embedder, near_duplicates
+from aidsafe.generation.dedup import ThoughtDeduplicator, near_duplicates
 
 
 def _thought(i: int, text: str) -> dict:
