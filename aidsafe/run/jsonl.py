@@ -148,11 +148,12 @@ def cut_partial_tail(path: Path) -> None:
 
 
 def encode_line(record: dict[str, Any]) -> bytes:
-    """One record as one UTF-8 JSON line; a lone surrogate (valid in JSON input) stays escaped."""
+    """One record as one UTF-8 JSON line; a lone surrogate (valid in JSON input) stays escaped.
+    NaN and Infinity are not JSON (and break every reader after us): refused, never written."""
     try:
-        return (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8")
+        return (json.dumps(record, ensure_ascii=False, allow_nan=False) + "\n").encode("utf-8")
     except UnicodeEncodeError:
-        return (json.dumps(record) + "\n").encode("ascii")
+        return (json.dumps(record, allow_nan=False) + "\n").encode("ascii")
 
 
 def append_jsonl(path: Path, record: dict[str, Any]) -> None:

@@ -385,8 +385,16 @@ def _first_choice(reply: Mapping[str, Any]) -> dict[str, Any]:
 def _add_usage(call: CallRecord, reply: Mapping[str, Any]) -> None:
     usage = reply.get("usage")
     if isinstance(usage, dict):
-        call.prompt_tokens += usage.get("prompt_tokens") or 0
-        call.completion_tokens += usage.get("completion_tokens") or 0
+        call.prompt_tokens += _token_count(usage.get("prompt_tokens"))
+        call.completion_tokens += _token_count(usage.get("completion_tokens"))
+
+
+def _token_count(value: Any) -> int:
+    """A server's token count, kept only when it is one (an integer in [0, 2^53)): a string, a
+    negative or an absurd count would otherwise be summed into every total, or lose the sample."""
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**53:
+        return value
+    return 0
 
 
 def _chat_message(call: CallRecord, endpoint: Endpoint, reply: Mapping[str, Any]) -> tuple[dict[str, Any], Any]:

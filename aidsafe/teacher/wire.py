@@ -20,9 +20,28 @@ from urllib.parse import urlsplit
 import aiohttp
 import orjson
 
-__all__ = ["ConnectionFailed", "NotJSONReply", "RequestTimedOut", "StatusError", "Wire", "WireError"]
+__all__ = [
+    "ConnectionFailed",
+    "NotJSONReply",
+    "ReplyTooLarge",
+    "RequestTimedOut",
+    "StatusError",
+    "Wire",
+    "WireError",
+    "reply_cap",
+]
 
 _MAX_MESSAGE_CHARS = 300
+# The largest reply a request may get, decompressed: a base for the envelope (ids, usage, the
+# prompt echoed back by some servers) plus a generous allowance per token the request allows
+# (a token is a few bytes of text, JSON escapes at most multiply it by six, and top-5 logprobs add
+# a few hundred bytes). Anything past it is a broken or hostile server: reading it would only
+# grow the client (a 200 MB body, an endless chunked stream, a gzip bomb), so reading stops there.
+_REPLY_BASE_BYTES = 8 << 20
+_REPLY_BYTES_PER_TOKEN = 2048
+_DEFAULT_MAX_TOKENS = 16384  # a request that names no limit: the server's own default, generously
+_ERROR_BODY_BYTES = 64 << 10  # an error page is read for its message only
+_CHUNK_BYTES = 64 << 10
 
 
 class WireError(Exception):
@@ -59,6 +78,11 @@ class ConnectionFailed(WireError):
 
 class RequestTimedOut(ConnectionFailed):
     """No whole reply within the request's time limit."""
+
+
+class ReplyTooLarge(WireError):
+    """The reply outgrew `reply_cap` while it was read (compressed or not). Not transient: a server
+    that answers a request with more than any reply to it can hold will do so again."""
 
 
 class NotJSONReply(ConnectionFailed):
@@ -108,9 +132,10 @@ class Wire:
             async with deadline:
                 session = self._open()
                 async with session.request(method, url, data=data, headers=headers, proxy=self._proxy(url)) as response:
-                    raw = await response.read()
                     status, reply_headers = response.status, response.headers
                     kind = response.content_type
+                    ok = 200 <= status < 300
+                    raw = await _read_capped(response, reply_cap(body) if ok else _ERROR_BODY_BYTES, cut=not ok)
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             # aiohttp may turn the deadline's cancellation into a connection error: the deadline
             # knows which it was.
@@ -140,6 +165,40 @@ class Wire:
         return self._proxies[key]
 
 
+def reply_cap(body: Mapping[str, Any] | None) -> int:
+    """The most bytes a reply to `body` may have, decompressed (see `_REPLY_BASE_BYTES`)."""
+    body = body or {}
+    tokens = body.get("max_completion_tokens", body.get("max_tokens"))
+    if not isinstance(tokens, int) or isinstance(tokens, bool) or tokens <= 0:
+        tokens = _DEFAULT_MAX_TOKENS
+    choices = body.get("n")
+    choices = choices if isinstance(choices, int) and not isinstance(choices, bool) and choices > 0 else 1
+    return _REPLY_BASE_BYTES + _REPLY_BYTES_PER_TOKEN * tokens * choices
+
+
+async def _read_capped(response: aiohttp.ClientResponse, cap: int, *, cut: bool) -> bytes:
+    """The body, read in chunks while it stays within `cap` bytes. aiohttp decompresses as it reads,
+    so the cap holds for the decompressed size, and with it for the compressed bytes read (a
+    compressed body is never much larger than what it expands to). `cut`: keep the first `cap`
+    bytes instead of failing (an error page is read for its message only)."""
+    declared = response.content_length
+    if declared is not None and declared > cap and not cut:
+        raise ReplyTooLarge(
+            f"HTTP {response.status} reply of {declared:,} bytes; a reply to this request is at most {cap:,}"
+        )
+    body = bytearray()
+    async for chunk in response.content.iter_chunked(_CHUNK_BYTES):
+        body += chunk
+        if len(body) > cap:
+            if cut:
+                return bytes(body[:cap])
+            raise ReplyTooLarge(
+                f"HTTP {response.status} reply past {cap:,} bytes (decompressed), more than a reply to this "
+                "request can hold; stopped reading"
+            )
+    return bytes(body)
+
+
 def _encode(body: Mapping[str, Any]) -> bytes:
     """The body as JSON. orjson takes a few percent of the client's CPU per call off the stdlib
     encoder's (prompts carry the whole policy block); it refuses a str with a lone surrogate,
@@ -151,17 +210,34 @@ def _encode(body: Mapping[str, Any]) -> bytes:
 
 
 def _decode(raw: bytes) -> Any:
+    """The JSON value of a reply body; ValueError when it is not standard JSON. orjson refuses
+    NaN, Infinity, numbers past a double and nesting past 1024; the stdlib fallback (for what
+    orjson alone refuses: an escaped lone surrogate "\\ud800", which a model can write and
+    replies.py deals with) is held to the same rules, so nothing non-finite or nested past the
+    interpreter's stack gets in."""
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError:
-        # orjson refuses an escaped lone surrogate ("\\ud800"), which a model can write and the
-        # stdlib decodes; replies.py deals with it.
-        return json.loads(raw)
+        try:
+            return json.loads(raw, parse_constant=_refuse_constant, parse_float=_finite_float)
+        except RecursionError:
+            raise ValueError("nested too deeply") from None
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ValueError(f"{text} does not fit a double")
+    return value
 
 
 def _error_object(text: str) -> Any:
     try:
-        body = json.loads(text)
+        body = _decode(text.encode("utf-8"))
     except ValueError:
         return None
     return body.get("error", body) if isinstance(body, dict) else body
