@@ -18,6 +18,7 @@ import typer
 
 from aidsafe.cli import evaluate, export, generate, pairs, predict, report, train
 from aidsafe.errors import AidsafeError
+from aidsafe.terminal import printable
 
 __all__ = ["app", "main"]
 
@@ -71,7 +72,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         code = _command().main(args=argv, prog_name="aidsafe", standalone_mode=False)
     except AidsafeError as exc:
-        stderr.print(f"[red]error:[/red] {exc}", markup=True)
+        _print_error(stderr, exc)
         sys.exit(2)
     except (KeyboardInterrupt, typer.Abort):
         code = _INTERRUPTED
@@ -80,7 +81,7 @@ def main(argv: list[str] | None = None) -> None:
         # not click's own: with standalone_mode=False they arrive here for us to show.
         show = getattr(exc, "show", None)
         if show is None:  # a TyperException that is not a click usage/file error
-            stderr.print(f"[red]error:[/red] {exc}", markup=True)
+            _print_error(stderr, exc)
             sys.exit(2)
         show()
         sys.exit(exc.exit_code)
@@ -91,3 +92,11 @@ def main(argv: list[str] | None = None) -> None:
         stderr.print("interrupted; rerun the same command to resume")
     if isinstance(code, int) and code:
         sys.exit(code)
+
+
+def _print_error(console: Any, exc: BaseException) -> None:
+    """`error: MESSAGE` in one line. The message quotes ids, paths and server replies: it goes to
+    rich as Text (never markup) with its control characters shown escaped (aidsafe.terminal)."""
+    from rich.text import Text
+
+    console.print(Text.assemble(("error:", "red"), " ", printable(str(exc))))
