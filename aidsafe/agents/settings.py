@@ -9,15 +9,41 @@ it keeps a run resumable.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import re
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from aidsafe.config.yamlio import register_config_model
 from aidsafe.run.checkpoints import CheckpointEvery
 from aidsafe.teacher.types import Endpoint
 
-__all__ = ["NON_SEMANTIC_SLOT", "NON_SEMANTIC_TEACHER", "AgentSlot", "TeacherSettings", "semantic_teacher"]
+__all__ = [
+    "NON_SEMANTIC_SLOT",
+    "NON_SEMANTIC_TEACHER",
+    "AgentSlot",
+    "EnvVarName",
+    "TeacherSettings",
+    "check_env_var_name",
+    "semantic_teacher",
+]
+
+_ENV_VAR = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def check_env_var_name(value: str) -> str:
+    """`value` if it names an environment variable. A key pasted where its variable's name goes
+    would be written into recipe.yaml and quoted in messages: refused, and never echoed."""
+    if not _ENV_VAR.fullmatch(value):
+        raise ValueError(
+            "expected the NAME of the environment variable that holds the key (e.g. OPENAI_API_KEY), "
+            "not the key itself; the value given is not shown"
+        )
+    return value
+
+
+# Where a key is read from: a variable name, never the key (`check_env_var_name`).
+EnvVarName = Annotated[str, AfterValidator(check_env_var_name)]
 
 
 class _Config(BaseModel):
@@ -29,7 +55,7 @@ class TeacherSettings(_Config):
     # One URL, or a list of replicas serving the same model (requests go to the least busy).
     base_url: str | list[str] = "http://localhost:8000/v1"
     model: str
-    api_key_env: str = "OPENAI_API_KEY"
+    api_key_env: EnvVarName = "OPENAI_API_KEY"
     structured_output: Literal["json_schema", "function_calling"] = "json_schema"
     timeout_s: float = Field(default=120.0, gt=0)
     concurrency: int | Literal["auto"] = Field(
@@ -92,7 +118,7 @@ class AgentSlot(_Config):
     name: str | None = None
     model: str | None = None
     base_url: str | None = None
-    api_key_env: str | None = None
+    api_key_env: EnvVarName | None = None
     structured_output: Literal["json_schema", "function_calling"] | None = None
     sampling: dict[str, Any] = Field(default_factory=dict)
 

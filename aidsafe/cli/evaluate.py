@@ -139,6 +139,7 @@ def eval_cot(
     from aidsafe.eval.cot import CotEvalRequest, evaluate_cot, parse_judges
     from aidsafe.eval.cot_report import report_tables
 
+    _check_key_variable("--api-key-env", api_key_env)
     request = CotEvalRequest(run=run, judges=parse_judges(model, base_url), compare=compare, card=judge, output=output,
                              policies=policies, limit=limit, concurrency=concurrency, seed=seed,
                              api_key_env=api_key_env, retry_rejected=retry_rejected, progress=progress)  # fmt: skip
@@ -209,3 +210,14 @@ def eval_safety(
     rejected = sum(report.rejected.values())
     if rejected:
         typer.echo(f"warning: {rejected} prompts rejected, not counted; see {out / 'rejected.jsonl'}", err=True)
+
+
+def _check_key_variable(option: str, value: str) -> None:
+    """One line (without the value, which may be a pasted key) unless `value` names a variable."""
+    from aidsafe.agents.settings import check_env_var_name
+    from aidsafe.errors import AidsafeError
+
+    try:
+        check_env_var_name(value)
+    except ValueError as exc:
+        raise AidsafeError(f"{option}: {exc}") from None

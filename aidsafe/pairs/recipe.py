@@ -18,7 +18,7 @@ from pydantic_core import PydanticCustomError
 from aidsafe.agents.context import ResolvedAgent
 from aidsafe.agents.policies import PolicySet, load_policies
 from aidsafe.agents.resolve import resolve_agent
-from aidsafe.agents.settings import NON_SEMANTIC_TEACHER, AgentSlot, TeacherSettings
+from aidsafe.agents.settings import NON_SEMANTIC_TEACHER, AgentSlot, EnvVarName, TeacherSettings
 from aidsafe.config.resources import resolve_resource
 from aidsafe.config.yamlio import load_yaml, register_config_model, validate_model
 from aidsafe.errors import AidsafeError
@@ -59,7 +59,7 @@ class GuardJudgeSettings(_Config):
     format: Literal[GUARD_JUDGE_FORMATS] = Field(description="The guard's prompt format.")  # type: ignore[valid-type]
     model: str
     base_url: str | None = Field(default=None, description="Default: the teacher's base_url.")
-    api_key_env: str | None = Field(default=None, description="Default: the teacher's api_key_env.")
+    api_key_env: EnvVarName | None = Field(default=None, description="Default: the teacher's api_key_env.")
     timeout_s: float | None = Field(default=None, gt=0, description="Default: the teacher's timeout_s.")
     policies: str | None = Field(
         default=None, description="Policy set the guard judges by; default the recipe's (the chosen sides' own)."
