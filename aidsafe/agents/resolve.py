@@ -36,7 +36,7 @@ class AgentSetup(Protocol):
 def resolve_agent(slot: AgentSlot, spec: RoleSpec, recipe: AgentSetup, key: str) -> ResolvedAgent:
     """The agent `slot` names, checked for the role `spec`; `key` (e.g. agents.refiner) prefixes errors."""
     ref = slot.agent
-    if ":" in ref and not Path(ref).is_file():
+    if ":" in ref and not (recipe.base_dir / ref).is_file():
         agent, fingerprint = _load_python_agent(ref, recipe.base_dir, key)
         name = slot.name or agent.name
         sampling = dict(slot.sampling)
@@ -85,10 +85,15 @@ def _load_python_agent(ref: str, base_dir: Path, key: str) -> tuple[Agent, str]:
     module_ref, _, attr = ref.rpartition(":")
     try:
         if module_ref.endswith(".py"):
-            path = Path(module_ref)
-            path = path if path.is_absolute() else (base_dir / path if (base_dir / path).is_file() else path)
+            # Relative to the recipe only, as every path in a recipe: never the current directory,
+            # whose files (and whoever put them there) the recipe's author did not choose.
+            path = Path(module_ref).expanduser()
+            path = path if path.is_absolute() else base_dir / path
             if not path.is_file():
-                raise AidsafeError(f"{key}: agent file {module_ref} not found")
+                raise AidsafeError(
+                    f"{key}: agent file {module_ref} not found at {path} (paths in a recipe are relative to the "
+                    "recipe; give an absolute path for a file elsewhere)"
+                )
             module = _import_file(path)
             source = path.read_bytes()
         else:
