@@ -41,8 +41,8 @@ def resolve_resource(ref: str | Path, kind: str, subdir: str = "") -> Path:
     candidate = builtin_dir(kind) / subdir / f"{ref}.yaml"
     if "/" not in str(ref) and candidate.is_file():
         return candidate
-    if path.is_dir():
-        raise AidsafeError(f"{ref}: is a directory; expected a YAML file")
+    if path.exists():  # a directory, a FIFO, a device: the loader names what it is
+        return path
     label = f"{kind}/{subdir}".rstrip("/")
     names = ", ".join(builtin_names(kind, subdir)) or "none"
     raise ResourceNotFoundError(f"{ref}: no such file and no built-in {label} of that name; built-ins: {names}")

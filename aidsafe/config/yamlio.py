@@ -3,8 +3,14 @@
 One dialect for every file and every `--set` value: YAML 1.2's core schema (`Yaml12Loader`).
 PyYAML alone speaks YAML 1.1, where `save_strategy: no` is False, `on` is True, `9e-1` is a string
 and `2024-01-01` a date; in 1.2 those are the word, the word, a float and a string, which is what
-people mean. Aliases (`*name`) are refused: config files do not need them, and expanding them (the
-"billion laughs" bomb) is unbounded work.
+people mean. Anchors and aliases (`&name` / `*name`, and `<<: *name` merges) are ordinary YAML
+(recipes repeat sampling settings; `yaml.safe_dump` writes them for a repeated value); what they
+expand to is bounded (`MAX_EXPANDED_NODES`, `MAX_EXPANDED_CHARS`), so an alias bomb ("billion
+laughs") is refused at once instead of expanding for minutes.
+
+Every file is checked before it is parsed (a regular file, at most `MAX_CONFIG_BYTES`) and while it
+is composed (nesting at most `MAX_DEPTH`, no key twice in one mapping): each refusal is one line
+naming the file and line.
 
 PyYAML's composer keeps a start mark on every node; we walk the node tree once to map each key
 path to its line, so a pydantic error at `("teacher", "timeout_s")` can say
@@ -14,7 +20,9 @@ path to its line, so a pydantic error at `("teacher", "timeout_s")` can say
 from __future__ import annotations
 
 import codecs
+import os
 import re
+import stat
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -25,7 +33,12 @@ from pydantic import BaseModel, ValidationError
 from aidsafe.errors import AidsafeError
 
 __all__ = [
+    "MAX_CONFIG_BYTES",
+    "MAX_DEPTH",
+    "MAX_EXPANDED_CHARS",
+    "MAX_EXPANDED_NODES",
     "Yaml12Loader",
+    "regular_file",
     "blamed_override",
     "load_yaml",
     "read_text",
@@ -39,20 +52,34 @@ __all__ = [
 
 M = TypeVar("M", bound=BaseModel)
 
+# Far above any real config (the largest built-in file is a few KB, nesting under 10), far below
+# what would take seconds to parse or overflow the parser's stack.
+MAX_CONFIG_BYTES = 8 << 20
+MAX_DEPTH = 64
+MAX_EXPANDED_NODES = 100_000
+MAX_EXPANDED_CHARS = 32 << 20
+
+
+class _TooDeep(yaml.composer.ComposerError):
+    """Not a syntax error: said as what it is."""
+
 
 class Yaml12Loader(yaml.SafeLoader):
-    """SafeLoader with YAML 1.2 core schema scalars, and no aliases."""
+    """SafeLoader with YAML 1.2 core schema scalars, and a bound on nesting (PyYAML's composer
+    recurses per level: 10^5 levels were a RecursionError traceback)."""
+
+    _depth = 0
 
     def compose_node(self, parent: Any, index: Any) -> Any:
-        if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()
-            raise yaml.composer.ComposerError(
-                None,
-                None,
-                f"alias *{event.anchor} is not allowed in aidsafe config files; write the value out",
-                event.start_mark,
-            )
-        return super().compose_node(parent, index)
+        self._depth += 1
+        try:
+            if self._depth > MAX_DEPTH:
+                raise _TooDeep(
+                    None, None, f"nested too deeply (more than {MAX_DEPTH} levels)", self.peek_event().start_mark
+                )
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
 
 
 # The core schema's scalar rules (https://yaml.org/spec/1.2.2/#1032-tag-resolution). Order
@@ -71,6 +98,8 @@ _CORE_SCALARS = (
 Yaml12Loader.yaml_implicit_resolvers = {}
 for _tag, _pattern, _first in _CORE_SCALARS:
     Yaml12Loader.add_implicit_resolver(_tag, re.compile(_pattern), _first)
+# `<<: *defaults` merges a mapping, as YAML 1.1 loaders (and most people's habits) do.
+Yaml12Loader.add_implicit_resolver("tag:yaml.org,2002:merge", re.compile(r"^(?:<<)$"), ["<"])
 
 
 def _construct_core_int(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> int:
@@ -95,23 +124,100 @@ def parse_yaml_text(text: str, source: str) -> tuple[Any, yaml.Node | None]:
         raise AidsafeError(f"{source}:{line}: YAML syntax error: {str(exc).splitlines()[0]}") from None
     try:
         node = loader.get_single_node()
+        if node is not None:
+            _check_nodes(node, source)
         data = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{source}:{mark.line + 1}" if mark is not None else source
         problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise AidsafeError(f"{where}: YAML syntax error: {problem}") from None
+        kind = "" if isinstance(exc, _TooDeep) else "YAML syntax error: "
+        raise AidsafeError(f"{where}: {kind}{problem}") from None
     finally:
         loader.dispose()
     return data, node
 
 
+def _check_nodes(root: yaml.Node, source: str) -> None:
+    """Refuse a key twice in one mapping (the last would win, silently) and aliases expanding past
+    the bounds. Walks each distinct node once: an alias is a shared node, so its expanded size is
+    counted from its memoised size, never by expanding it."""
+    sizes: dict[int, tuple[int, int]] = {}  # id(node) -> (nodes, characters) when expanded
+    open_nodes: set[int] = set()
+
+    def size(node: yaml.Node) -> tuple[int, int]:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if key in open_nodes:
+            raise AidsafeError(f"{source}:{node.start_mark.line + 1}: an alias refers to itself; write the value out")
+        open_nodes.add(key)
+        nodes, chars = 1, len(node.value) if isinstance(node, yaml.ScalarNode) else 0
+        children: list[yaml.Node] = []
+        if isinstance(node, yaml.MappingNode):
+            _check_duplicate_keys(node, source)
+            children = [part for pair in node.value for part in pair]
+        elif isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        for child in children:
+            child_nodes, child_chars = size(child)
+            nodes, chars = nodes + child_nodes, chars + child_chars
+            if nodes > MAX_EXPANDED_NODES or chars > MAX_EXPANDED_CHARS:
+                raise AidsafeError(
+                    f"{source}:{node.start_mark.line + 1}: aliases expand to more than {MAX_EXPANDED_NODES:,} "
+                    f"values or {MAX_EXPANDED_CHARS >> 20} MB of text; write the values out"
+                )
+        open_nodes.discard(key)
+        sizes[key] = (nodes, chars)
+        return nodes, chars
+
+    size(root)
+
+
+def _check_duplicate_keys(node: yaml.MappingNode, source: str) -> None:
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+            continue  # a merge (`<<`) may repeat, and later keys override what it brings, as YAML says
+        line = key_node.start_mark.line + 1
+        if key_node.value in seen:
+            raise AidsafeError(
+                f"{source}:{line}: key {key_node.value!r} is given twice (also at line {seen[key_node.value]}); "
+                "keep one"
+            )
+        seen[key_node.value] = line
+
+
+def regular_file(path: Path, what: str, limit: int | None = None) -> os.stat_result:
+    """`path`'s stat if it is a regular file (of at most `limit` bytes); else one line saying what
+    it is instead (a FIFO or /dev/zero would block or never end), naming `what` was expected."""
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise AidsafeError(f"{path}: file not found") from None
+    except OSError as exc:
+        raise AidsafeError(f"{path}: cannot be read ({exc.strerror or exc})") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise AidsafeError(f"{path}: is a directory; expected {what}")
+    if not stat.S_ISREG(info.st_mode):
+        kind = (
+            "a FIFO"
+            if stat.S_ISFIFO(info.st_mode)
+            else "a device"
+            if stat.S_ISCHR(info.st_mode) or stat.S_ISBLK(info.st_mode)
+            else "a socket"
+            if stat.S_ISSOCK(info.st_mode)
+            else "not a regular file"
+        )
+        raise AidsafeError(f"{path}: is {kind}, not a regular file; expected {what}")
+    if limit is not None and info.st_size > limit:
+        raise AidsafeError(f"{path}: {info.st_size:,} bytes; {what} is at most {limit >> 20} MB")
+    return info
+
+
 def read_text(path: Path) -> str:
     """The file's text, which must be UTF-8; otherwise one line with the offending byte's place."""
-    if path.is_dir():
-        raise AidsafeError(f"{path}: is a directory; expected a YAML file")
-    if not path.is_file():
-        raise AidsafeError(f"{path}: file not found")
+    regular_file(path, "a YAML file", MAX_CONFIG_BYTES)
     try:
         return path.read_bytes().decode("utf-8")
     except UnicodeDecodeError:

@@ -54,14 +54,48 @@ def test_alias_bomb_is_refused_at_once(tmp_path, run_cli, command):
     path = tmp_path / "bomb.yaml"
     path.write_text(BOMB, encoding="utf-8")
     extra = ["-i", tmp_path / "p.jsonl", "-o", tmp_path / "out"] if command == "generate" else []
-    _one_line_error(*run_cli(command, path, *extra)[::2], "bomb.yaml:3", "alias *a is not allowed")
+    _one_line_error(*run_cli(command, path, *extra)[::2], "bomb.yaml:7", "aliases expand to more than 100,000")
 
 
-def test_aliases_are_refused_in_cards_and_policies(tmp_path):
+def test_anchors_aliases_and_merges_are_ordinary_yaml(tmp_path):
+    """A policy or recipe that repeats a value (as yaml.safe_dump writes it) loads as written."""
+    import yaml
+
+    rule = {"id": "P1", "title": "t", "rule": "r"}
     path = tmp_path / "policies.yaml"
-    path.write_text("id: x\nbase: &b {text: t}\npolicies:\n  - *b\n", encoding="utf-8")
-    with pytest.raises(AidsafeError, match=r"policies.yaml:4: YAML syntax error: alias \*b is not allowed"):
-        load_yaml(path)
+    path.write_text(yaml.safe_dump({"id": "x", "policies": [rule, rule]}), encoding="utf-8")
+    assert "&id001" in path.read_text() and load_yaml(path)[0]["policies"] == [rule, rule]
+    path.write_text("base: &b {temperature: 0.2}\na: *b\nc: {<<: *b, top_p: 1}\n", encoding="utf-8")
+    assert load_yaml(path)[0] == {"base": {"temperature": 0.2}, "a": {"temperature": 0.2},
+                                  "c": {"temperature": 0.2, "top_p": 1}}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "name: a\ndeliberation: {max_rounds: 1}\nseed: 1\ndeliberation: {max_rounds: 2}\n",
+            "r.yaml:4: key 'deliberation' is given twice (also at line 2)",
+        ),
+        ("a: " + "[" * 100_000 + "]" * 100_000 + "\n", "r.yaml:1: nested too deeply"),
+        ("".join("  " * i + f"k{i}:\n" for i in range(500)) + "  " * 500 + "v\n", "r.yaml:64: nested too deeply"),
+        ("a: &a [1, *a]\n", "r.yaml:1: an alias refers to itself"),
+        ("a: " + "x" * (9 << 20) + "\n", "r.yaml: 9,437,188 bytes; a YAML file is at most 8 MB"),
+    ],
+    ids=["duplicate-key", "deep-flow", "deep-block", "self-alias", "too-big"],
+)
+def test_hostile_config_files_are_one_line(tmp_path, run_cli, text, expected):
+    path = tmp_path / "r.yaml"
+    path.write_text(text, encoding="utf-8")
+    _one_line_error(*run_cli("validate", path)[::2], *expected.split(": ", 1))
+
+
+def test_a_fifo_or_a_device_is_named_as_such(tmp_path, run_cli):
+    import os
+
+    os.mkfifo(tmp_path / "r.yaml")
+    _one_line_error(*run_cli("validate", tmp_path / "r.yaml")[::2], "r.yaml", "is a FIFO, not a regular file")
+    _one_line_error(*run_cli("validate", "/dev/zero")[::2], "/dev/zero", "is a device, not a regular file")
 
 
 @pytest.mark.parametrize(
