@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from aidsafe.config.yamlio import regular_file
 from aidsafe.errors import AidsafeError
 from aidsafe.run.jsonl import read_jsonl
 
@@ -59,11 +60,10 @@ def read_rows(
     rows is one too ("no {noun}").
     """
     path = Path(ref).expanduser()
-    if path.is_file():
+    if path.exists():
+        regular_file(path, _EXPECTED)  # a directory, a FIFO, a device: named as what it is
         kind, rows = _read_file(path, columns)
         place = str(path)
-    elif path.exists():
-        raise AidsafeError(f"{ref}: is a directory; expected {_EXPECTED}")
     elif looks_like_hub_id(ref):
         kind, rows, place = "hub", _read_hub(ref, config, split, columns), ref
     else:
@@ -119,6 +119,8 @@ def _first_byte(path: Path) -> bytes:
 def _read_json_array(path: Path) -> list[tuple[str, dict[str, Any]]]:
     try:
         records = json.loads(path.read_text(encoding="utf-8"))
+    except RecursionError:
+        raise AidsafeError(f"{path}: nested too deeply; expected a JSON array of objects") from None
     except UnicodeDecodeError:
         raise _utf8_error(path) from None
     except json.JSONDecodeError as exc:
@@ -138,6 +140,8 @@ def _read_csv(path: Path) -> list[tuple[str, dict[str, Any]]]:
             return [(f"{path}:{number}", row) for number, row in enumerate(csv.DictReader(handle), start=2)]
     except UnicodeDecodeError:
         raise _utf8_error(path) from None
+    except csv.Error as exc:  # e.g. a field past csv's size limit: one line, not a traceback
+        raise AidsafeError(f"{path}: not readable as CSV ({exc}); expected {_EXPECTED}") from None
 
 
 def _read_parquet(path: Path, columns: ColumnChoice | None) -> list[tuple[str, dict[str, Any]]]:

@@ -10,6 +10,7 @@ from aidsafe.report.kinds import kind_of, rejected_sample
 from aidsafe.report.kinds.common import calls_of
 from aidsafe.report.model import PlotData, SampleView
 from aidsafe.report.run import DEFAULT_CAP, RunView, open_run
+from aidsafe.run.jsonl import write_atomic
 
 __all__ = ["ReportData", "gather", "write_report", "sample_by_id", "first_views"]
 
@@ -57,11 +58,11 @@ def write_report(run: str | Path, output: Path, png_dir: Path | None = None, cap
     page = render_page(data)
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(page, encoding="utf-8")
+        write_atomic(output, page)  # never through a link planted where report.html goes
         if png_dir is not None:
             png_dir.mkdir(parents=True, exist_ok=True)
             for plot in data.plots:
-                (png_dir / f"{plot.name}.png").write_bytes(render_png(plot))
+                write_atomic(png_dir / f"{plot.name}.png", render_png(plot))
     except OSError as exc:
         raise AidsafeError(f"{exc.filename or output}: cannot write the report ({exc.strerror or exc})") from None
     return data

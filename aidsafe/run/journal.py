@@ -32,6 +32,7 @@ import yaml
 from aidsafe.errors import AidsafeError
 from aidsafe.run.jsonl import (
     append_jsonl,
+    atomic_file,
     complete_size,
     cut_partial_tail,
     last_line,
@@ -317,8 +318,7 @@ class RunDirectory:
         """Drop rejections that are about to be retried, so an item never sits in both files."""
         if not ids or not self.rejected_path.exists():
             return
-        tmp = self.rejected_path.with_name(self.rejected_path.name + ".tmp")
-        with tmp.open("wb") as out:
+        with atomic_file(self.rejected_path) as out:
             for number, buf, start, end in self._spans(self.rejected_path):
                 match = _REJECTED_PREFIX.match(buf, start, end)
                 if match is not None:
@@ -327,7 +327,6 @@ class RunDirectory:
                     item = _row_id(self.rejected_path, number, parse_line(self.rejected_path, number, buf[start:end]))
                 if item not in ids:
                     out.write(buf[start : end + 1])
-        os.replace(tmp, self.rejected_path)
 
     def append_sample(self, record: dict[str, Any], digest: str) -> None:
         head = {"id": record["id"], "input_sha": digest}

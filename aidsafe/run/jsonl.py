@@ -3,20 +3,31 @@
 Journals (samples.jsonl, rejected.jsonl, prediction files) are appended one whole line per
 `os.write` on an O_APPEND descriptor, so a killed writer leaves at most one partial last line.
 Readers either skip that line (someone else's journal) or cut it off before appending again.
-Nothing here holds a whole file in memory: run directories reach millions of lines.
+Nothing here holds a whole file in memory: run directories reach millions of lines, and a line
+is at most `MAX_LINE_BYTES` (one longer is refused in one line, not read until memory runs out).
+
+A run directory may come from elsewhere (a tarball, a CI artifact) with links planted in it.
+What aidsafe writes there never goes through a link: journals are opened with O_NOFOLLOW, whole
+files are written to a fresh temporary file (O_CREAT|O_EXCL, `tempfile.mkstemp` in the same
+folder) and renamed over the target, and a target that is a link is refused in one line.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
 from aidsafe.errors import AidsafeError
 
 __all__ = [
+    "MAX_LINE_BYTES",
+    "atomic_file",
     "read_jsonl",
     "iter_jsonl",
     "line_spans",
@@ -31,9 +42,24 @@ __all__ = [
 
 # Big reads: the journal scan looks at the first bytes of each line, so its cost is reading.
 _CHUNK = 1 << 20
+# A record (a sample with its whole deliberation, a prediction with k outputs) is kilobytes; a
+# line past this is not one, and reading it whole would take the memory it holds.
+MAX_LINE_BYTES = 64 << 20
 
 
-def line_spans(handle: IO[bytes], *, start_line: int = 1) -> Iterator[tuple[int, bytearray, int, int]]:
+class LineTooLong(AidsafeError):
+    """A line past `MAX_LINE_BYTES`; `line` is its number."""
+
+    def __init__(self, path: Any, line: int) -> None:
+        super().__init__(
+            f"{path}:{line}: a line longer than {MAX_LINE_BYTES >> 20} MB; expected one JSON object per line"
+        )
+        self.line = line
+
+
+def line_spans(
+    handle: IO[bytes], *, start_line: int = 1, path: Any = None
+) -> Iterator[tuple[int, bytearray, int, int]]:
     """(line number, buffer, start, end) of each complete line; `buffer[start:end]` is the line.
 
     The buffer is reused: a span is valid only until the next one is taken. A caller that only
@@ -47,7 +73,9 @@ def line_spans(handle: IO[bytes], *, start_line: int = 1) -> Iterator[tuple[int,
     number = start_line
     try:
         while True:
-            if filled == len(buf):  # one line longer than the buffer: grow it
+            if filled == len(buf):  # one line longer than the buffer: grow it, up to the cap
+                if filled >= MAX_LINE_BYTES:
+                    raise LineTooLong(path or getattr(handle, "name", "file"), number)
                 view.release()
                 buf.extend(bytes(len(buf)))
                 view = memoryview(buf)
@@ -71,6 +99,8 @@ def parse_line(path: Path, number: int | str, line: bytes) -> dict[str, Any]:
     """One JSON object from one line; anything else raises naming `path:line`."""
     try:
         row = json.loads(line.decode("utf-8"))  # decoding first spares json's encoding detection
+    except RecursionError:
+        raise AidsafeError(f"{path}:{number}: nested too deeply; expected one JSON object per line") from None
     except UnicodeDecodeError:
         from aidsafe.config.yamlio import utf8_error  # names the byte's offset in the whole file
 
@@ -88,16 +118,17 @@ def iter_jsonl(path: Path, *, skip_partial_tail: bool = False) -> Iterator[tuple
     With `skip_partial_tail`, an unterminated last line (a write cut short by a kill) is
     ignored; without it, that line is parsed like any other.
     """
-    if not path.is_file():
-        raise AidsafeError(f"{path}: file not found")
+    from aidsafe.config.yamlio import regular_file  # one check of "a readable file" for every reader
+
+    regular_file(path, "a JSON Lines file")
     with path.open("rb") as handle:
         number = 0
-        for number, buf, start, end in line_spans(handle):
+        for number, buf, start, end in line_spans(handle, path=path):
             line = buf[start:end]
             if line.strip():
                 yield number, parse_line(path, number, line)
-        tail = _unterminated_tail(handle)
-    if tail and tail.strip() and not skip_partial_tail:
+        tail = b"" if skip_partial_tail else _unterminated_tail(handle)
+    if tail.strip():
         yield number + 1, parse_line(path, number + 1, tail)
 
 
@@ -111,26 +142,51 @@ def _unterminated_tail(handle: IO[bytes]) -> bytes:
     return last_line(handle, handle.seek(0, os.SEEK_END))
 
 
-def last_line(handle: IO[bytes], end: int) -> bytes:
-    """The line that ends at byte `end` (a newline), found by reading backwards."""
+def _line_start(handle: IO[bytes], end: int) -> int:
+    """Where the line ending at byte `end` starts: one backward pass of 64 KB blocks, keeping none."""
     pos = end
-    line = b""
     while pos > 0:
         step = min(1 << 16, pos)
         pos -= step
         handle.seek(pos)
-        block = handle.read(step)
-        cut = block.rfind(b"\n")
+        cut = handle.read(step).rfind(b"\n")
         if cut >= 0:
-            return block[cut + 1 :] + line
-        line = block + line
-    return line
+            return pos + cut + 1
+        if end - pos > MAX_LINE_BYTES:
+            raise LineTooLong(getattr(handle, "name", "file"), "end")
+    return 0
+
+
+def last_line(handle: IO[bytes], end: int) -> bytes:
+    """The line that ends at byte `end` (a newline), found by reading backwards, then read once
+    (prepending block by block was quadratic: an 80 MB unterminated line took over 20 s)."""
+    start = _line_start(handle, end)
+    handle.seek(start)
+    return handle.read(end - start)
 
 
 def complete_size(handle: IO[bytes]) -> int:
-    """Bytes up to and including the last newline: the part of a journal no kill can change."""
+    """Bytes up to and including the last newline: the part of a journal no kill can change.
+    Past a line cap the tail is still cut: its length is found without reading it."""
     size = handle.seek(0, os.SEEK_END)
-    return size - len(_unterminated_tail(handle)) if size else 0
+    if not size:
+        return 0
+    try:
+        return _line_start(handle, size)
+    except LineTooLong:
+        return _last_newline(handle, size)
+
+
+def _last_newline(handle: IO[bytes], end: int) -> int:
+    pos = end
+    while pos > 0:
+        step = min(_CHUNK, pos)
+        pos -= step
+        handle.seek(pos)
+        cut = handle.read(step).rfind(b"\n")
+        if cut >= 0:
+            return pos + cut + 1
+    return 0
 
 
 def cut_partial_tail(path: Path) -> None:
@@ -140,11 +196,11 @@ def cut_partial_tail(path: Path) -> None:
     """
     if not path.exists():
         return
-    with path.open("r+b") as handle:
+    with _open_own(path, os.O_RDWR) as handle:
         size = handle.seek(0, os.SEEK_END)
-        tail = _unterminated_tail(handle) if size else b""
-        if tail:
-            handle.truncate(size - len(tail))
+        keep = complete_size(handle)
+        if keep < size:
+            handle.truncate(keep)
 
 
 def encode_line(record: dict[str, Any]) -> bytes:
@@ -159,15 +215,62 @@ def encode_line(record: dict[str, Any]) -> bytes:
 def append_jsonl(path: Path, record: dict[str, Any]) -> None:
     """Append one record as one line with a single write, so a kill cannot interleave lines."""
     line = encode_line(record)
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    except OSError as exc:
+        raise _write_error(path, exc) from None
     try:
         os.write(fd, line)
+    except OSError as exc:
+        raise _write_error(path, exc) from None
     finally:
         os.close(fd)
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Replace `path` with `text` so a reader never sees half a file."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+@contextmanager
+def atomic_file(path: Path) -> Iterator[IO[bytes]]:
+    """A binary handle whose content replaces `path` when the block ends without an error (a reader
+    never sees half a file; on an error `path` is untouched and the temporary file is gone). The
+    temporary file is new (O_EXCL) and the rename replaces a directory entry, so neither follows a
+    link; a `path` that is a link is refused, since the link is not aidsafe's to replace."""
+    if path.is_symlink():
+        raise AidsafeError(f"{path}: is a symbolic link; aidsafe writes only its own files there: remove the link")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise _write_error(path, exc) from None
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            yield handle
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise _write_error(path, exc) from None
+    finally:
+        if os.path.lexists(tmp):
+            os.unlink(tmp)
+
+
+def write_atomic(path: Path, content: str | bytes) -> None:
+    """Replace `path` with `content` (text as UTF-8) so a reader never sees half a file."""
+    with atomic_file(path) as handle:
+        handle.write(content.encode("utf-8") if isinstance(content, str) else content)
+
+
+@contextmanager
+def _open_own(path: Path, flags: int) -> Iterator[IO[bytes]]:
+    """A file aidsafe owns, opened without following a link (O_NOFOLLOW)."""
+    try:
+        fd = os.open(path, flags | os.O_NOFOLLOW)
+    except OSError as exc:
+        raise _write_error(path, exc) from None
+    with os.fdopen(fd, "r+b" if flags & os.O_RDWR else "rb") as handle:
+        yield handle
+
+
+def _write_error(path: Path, exc: OSError) -> AidsafeError:
+    """One line for a failed write: a link where a file should be, a full disk, or what the OS said."""
+    if exc.errno == errno.ELOOP:
+        return AidsafeError(f"{path}: is a symbolic link; aidsafe writes only its own files there: remove the link")
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return AidsafeError(f"disk full writing {path}; free space and rerun to resume")
+    return AidsafeError(f"{path}: cannot be written ({exc.strerror or exc})")
