@@ -18,6 +18,7 @@ import typer
 
 from aidsafe.cli import evaluate, export, generate, pairs, predict, report, train
 from aidsafe.errors import AidsafeError
+from aidsafe.teacher.wire import hide_credentials
 from aidsafe.terminal import printable
 
 __all__ = ["app", "main"]
@@ -95,8 +96,9 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _print_error(console: Any, exc: BaseException) -> None:
-    """`error: MESSAGE` in one line. The message quotes ids, paths and server replies: it goes to
-    rich as Text (never markup) with its control characters shown escaped (aidsafe.terminal)."""
+    """`error: MESSAGE` in one line. The message quotes ids, paths, URLs and server replies: it goes
+    to rich as Text (never markup), with its control characters shown escaped (aidsafe.terminal)
+    and no URL's password."""
     from rich.text import Text
 
-    console.print(Text.assemble(("error:", "red"), " ", printable(str(exc))))
+    console.print(Text.assemble(("error:", "red"), " ", printable(hide_credentials(str(exc)))))

@@ -40,6 +40,7 @@ from aidsafe.run.jsonl import (
     parse_line,
     write_atomic,
 )
+from aidsafe.teacher.wire import hide_credentials
 
 __all__ = ["RunDirectory", "JournalIndex", "RejectionInfo", "input_digest"]
 
@@ -195,7 +196,10 @@ class RunDirectory:
                 # checkpoints of that recipe's unfinished items must not be resumed by this one.
                 for suffix in ("", "-wal", "-shm"):
                     Path(str(self.checkpoints_path) + suffix).unlink(missing_ok=True)
-                write_atomic(self.recipe_path, yaml.safe_dump(resolved_recipe, sort_keys=False, allow_unicode=True))
+                write_atomic(
+                    self.recipe_path,
+                    hide_credentials(yaml.safe_dump(resolved_recipe, sort_keys=False, allow_unicode=True)),
+                )
                 write_atomic(self.run_info_path, json.dumps({"recipe_hash": recipe_hash}, indent=2) + "\n")
             for journal in (self.samples_path, self.rejected_path):
                 journal.touch()

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
+from aidsafe.teacher.wire import hide_credentials
+
 __all__ = ["SETUP_FAILURES", "Item", "Rejection", "RunContext", "Task", "describe_exception"]
 
 Item = TypeVar("Item")
@@ -40,7 +42,8 @@ class Rejection(Exception):
         super().__init__(f"{stage}: {reason}: {error}")
         self.stage = stage
         self.reason = reason
-        self.error = " ".join(error.split())  # one line: it is shown and compared as one
+        # One line (it is shown and compared as one), without a URL's password (it is stored).
+        self.error = hide_credentials(" ".join(error.split()))
         self.transient = transient
 
     @property

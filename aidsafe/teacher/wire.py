@@ -11,11 +11,13 @@ small and stable: this module speaks it directly.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
+import re
 import urllib.request
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import aiohttp
 import orjson
@@ -28,6 +30,7 @@ __all__ = [
     "StatusError",
     "Wire",
     "WireError",
+    "hide_credentials",
     "reply_cap",
 ]
 
@@ -122,7 +125,10 @@ class Wire:
         """The reply's JSON object. `timeout_s` bounds the whole exchange, not each read: a server
         sending a byte now and then (a slow proxy, a stalled stream) would otherwise hold the
         request for ever, and `teacher.timeout_s` is documented as per request."""
-        headers = {"Authorization": f"Bearer {api_key}", "User-Agent": self._user_agent}
+        url, basic = _split_credentials(url)
+        # Credentials in the URL (a proxy with basic auth in front of the server) are sent as HTTP
+        # Basic auth in place of the bearer key: one Authorization header holds one scheme.
+        headers = {"Authorization": basic or f"Bearer {api_key}", "User-Agent": self._user_agent}
         data = None
         if body is not None:
             data = _encode(body)
@@ -163,6 +169,28 @@ class Wire:
             bypass = parts.hostname is not None and urllib.request.proxy_bypass(parts.hostname)
             self._proxies[key] = None if bypass else urllib.request.getproxies().get(parts.scheme)
         return self._proxies[key]
+
+
+_USERINFO = re.compile(r"(?<=://)[^/@\s]*:[^/@\s]*@")
+
+
+def hide_credentials(text: str) -> str:
+    """`text` with the password of every `scheme://user:password@host` hidden (`user:***@`): what
+    aidsafe shows or stores (messages, rejections, recipe.yaml) never holds one."""
+    return _USERINFO.sub(lambda match: match.group().split(":", 1)[0] + ":***@", text)
+
+
+def _split_credentials(url: str) -> tuple[str, str | None]:
+    """`url` without its user:password, and the Basic Authorization value they make (or None)."""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url, None
+    host = parts.hostname or ""
+    netloc = f"[{host}]" if ":" in host else host
+    if parts.port is not None:
+        netloc += f":{parts.port}"
+    pair = f"{unquote(parts.username or '')}:{unquote(parts.password or '')}".encode()
+    return urlunsplit(parts._replace(netloc=netloc)), "Basic " + base64.b64encode(pair).decode("ascii")
 
 
 def reply_cap(body: Mapping[str, Any] | None) -> int:
