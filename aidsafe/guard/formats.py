@@ -20,6 +20,7 @@ __all__ = [
     "PARSE_WINDOW",
     "POSITIVE",
     "TASKS",
+    "TASK_ORDER",
     "UNPARSEABLE",
     "ThinkGuardVerdict",
     "answer_block",
@@ -56,6 +57,8 @@ TASKS: dict[str, tuple[str, tuple[str, str]]] = {
     "response": ("Response", ("harmful", "unharmful")),
 }
 POSITIVE = {task: labels[0] for task, (_, labels) in TASKS.items()}
+# Task j of the instruction: 1 Request (prompt), 2 Completion (refusal), 3 Response.
+TASK_ORDER = ("prompt", "refusal", "response")
 UNPARSEABLE = "unparseable"
 
 # The published evaluation reads only the tail of an output, where the answer block sits; a label

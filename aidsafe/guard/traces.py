@@ -31,9 +31,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from aidsafe.config.yamlio import register_config_model
-from aidsafe.errors import AidsafeError
 from aidsafe.generation.cards import render_template
-from aidsafe.guard.formats import GUARDREASONER_INSTRUCTION, TASKS, guardreasoner_input, parse_gold
+from aidsafe.guard.formats import TASK_ORDER, TASKS
+from aidsafe.guard.labelled import LabelledRow
 from aidsafe.guard.sources import read_source
 from aidsafe.guard.synthesis import (
     GuardRecipe,
@@ -54,8 +54,6 @@ __all__ = [
     "MAX_STEPS",
     "RECIPE_KIND",
     "STEP_PATTERN",
-    "TASK_ORDER",
-    "LabelledRow",
     "LoadedTraceRecipe",
     "TaskTrace",
     "Trace",
@@ -68,15 +66,12 @@ __all__ = [
     "is_trace_recipe",
     "load_trace_recipe",
     "parse_trace",
-    "read_labelled",
     "render_trace",
     "trace_schema",
 ]
 
 RECIPE_KIND = "guardreasoner"
 MAX_STEPS = 10
-# Task j of the instruction: 1 Request (prompt), 2 Completion (refusal), 3 Response.
-TASK_ORDER = ("prompt", "refusal", "response")
 _KEYS = tuple(TASKS[task][0] for task in TASK_ORDER)  # Request, Completion, Response
 # One trimmed paragraph: no blank line and no line starting with `#`, so a step can neither end
 # its section early nor open a new one. Only ASCII classes (llama.cpp's converter has no \S).
@@ -283,63 +278,6 @@ def check_trace(trace: Trace, gold: tuple[str | None, str | None, str | None]) -
     if parse_trace(rendered) != trace:  # the rules above should make this impossible; kept as the contract
         raise reject("format", "the rendered text does not parse back to the same trace")
     return rendered
-
-
-# ----------------------------------------------------------------------------------------------
-# Input: labelled rows.
-
-
-@dataclass(frozen=True)
-class LabelledRow:
-    id: str
-    instruction: str
-    input: str
-    prompt: str
-    response: str | None
-    # Request, Completion, Response: a label, "None" (not applicable) or None (no gold: the
-    # teacher decides, as for BeaverTails' Request and Completion).
-    gold: tuple[str | None, str | None, str | None]
-    source: str
-
-    @property
-    def labels(self) -> dict[str, str | None]:
-        """Task -> gold; not applicable and teacher-decided are both None here."""
-        return {task: None if g == "None" else g for task, g in zip(TASK_ORDER, self.gold, strict=True)}
-
-    @property
-    def decided_by_teacher(self) -> list[str]:
-        return [task for task, g in zip(TASK_ORDER, self.gold, strict=True) if g is None]
-
-
-def read_labelled(ref: str) -> tuple[list[LabelledRow], int]:
-    """Rows of a GuardReasoner-shaped file (`instruction`/`input`/`output`, the output's `Answers:`
-    block the gold; a JSON array or JSONL) or a JSONL of `prompt`/`response`/`label` with the label
-    an answer block; a Hub id too. Returns the rows and how many repeated an earlier input."""
-    from aidsafe.guard.predict import load_benchmark  # the one reader of guard benchmark files
-
-    rows, seen, repeats = [], set(), 0
-    for example in load_benchmark(ref, split="train"):  # training data: a Hub id's train split by default
-        where = f"{ref}: row {example.index}"
-        label = example.label
-        if not isinstance(label, str) or "answers:" not in label.lower():
-            raise AidsafeError(f"{where}: output: expected the gold labels as an Answers: block")
-        block = label[label.lower().rfind("answers:") :]
-        try:
-            gold = tuple("None" if (g := parse_gold(block, t)) is None else g for t in TASK_ORDER)
-        except ValueError as exc:
-            raise AidsafeError(f"{where}: output: {exc}") from None
-        if example.text is not None:
-            cut = example.text.index("\nHuman user:\n")  # the instruction never contains it
-            instruction, text = example.text[:cut], example.text[cut + 1 :]
-        else:
-            instruction, text = GUARDREASONER_INSTRUCTION, guardreasoner_input(example.prompt, example.response)
-        key = input_digest(instruction + "\n" + text)[:16]
-        if key in seen:
-            repeats += 1
-            continue
-        seen.add(key)
-        rows.append(LabelledRow(key, instruction, text, example.prompt, example.response, gold, where))  # type: ignore[arg-type]
-    return rows, repeats
 
 
 # ----------------------------------------------------------------------------------------------

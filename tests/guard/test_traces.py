@@ -10,13 +10,13 @@ import pytest
 
 from aidsafe.errors import AidsafeError
 from aidsafe.guard.formats import GUARDREASONER_INSTRUCTION, parse_answers, reasoning_step_counts
+from aidsafe.guard.labelled import read_labelled
 from aidsafe.guard.traces import (
     STEP_PATTERN,
     TaskTrace,
     Trace,
     check_trace,
     parse_trace,
-    read_labelled,
     render_trace,
     trace_schema,
 )
