@@ -18,10 +18,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from aidsafe.config.resources import resolve_resource
 from aidsafe.config.yamlio import blamed_override, load_yaml, register_config_model, validate_model
 from aidsafe.errors import AidsafeError
+from aidsafe.export.formats import DEFAULT_COT_TEMPLATE
 
-__all__ = ["DEFAULT_COT_TEMPLATE", "LoraSettings", "TrainRecipe", "load_train_recipe", "trainer_config_class"]
+__all__ = ["LoraSettings", "TrainRecipe", "load_train_recipe", "trainer_config_class"]
 
-DEFAULT_COT_TEMPLATE = "<think>\n{thoughts}\n</think>\n\n{response}"
 _TEMPLATE_FIELDS = {"thoughts", "response"}
 
 
