@@ -11,7 +11,6 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from aidsafe.config.resources import resolve_resource
 from aidsafe.config.yamlio import load_yaml, register_config_model, validate_model
-from aidsafe.errors import AidsafeError
 from aidsafe.run.checkpoints import CheckpointEvery
 from aidsafe.teacher.types import Endpoint
 
@@ -24,7 +23,6 @@ __all__ = [
     "Recipe",
     "load_recipe",
     "semantic_hash",
-    "check_output_dir_recipe",
 ]
 
 
@@ -221,11 +219,3 @@ def semantic_hash(recipe: Recipe, extra: dict[str, Any]) -> str:
 def _all_slots(agents: dict[str, Any]) -> list[dict[str, Any]]:
     slots = [agents["intent_decomposer"], agents["initial_cot"], *agents["deliberators"], agents["refiner"]]
     return [slot for slot in slots if slot is not None]  # roles a recipe leaves out have none
-
-
-def check_output_dir_recipe(stored: str | None, current: str, output_dir: Path) -> None:
-    if stored is not None and stored != current:
-        raise AidsafeError(
-            f"{output_dir}: made with a different recipe, policies or agents (hash {stored}, now {current}); "
-            "use a new --output directory"
-        )
