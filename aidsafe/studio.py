@@ -15,16 +15,40 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["make_graph", "RECIPE_ENV"]
+from langgraph.graph.state import CompiledStateGraph
+
+__all__ = ["RECIPE_ENV", "StudioGraph", "make_graph"]
 
 RECIPE_ENV = "AIDSAFE_RECIPE"
 
 
-def make_graph(config: Any = None, env: Mapping[str, str] | None = None) -> Any:
-    """The compiled graph with its context bound; `config` is what the LangGraph server passes (unused)."""
-    from langgraph._internal._constants import CONFIG_KEY_RUNTIME
-    from langgraph.runtime import Runtime
+class StudioGraph(CompiledStateGraph):
+    """The compiled graph with its context bound. Studio sends no context (GraphDeps holds live
+    objects, not JSON), so a run given none gets `bound_context`; one given a context keeps its own.
+    LangGraph has no public way to bind a context to a compiled graph, so this fills the `context`
+    argument of `stream` and `astream`, which `invoke`, `ainvoke` and the event streams go through."""
 
+    def __init__(self, *, bound_context: Any, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.bound_context = bound_context
+
+    def stream(self, input: Any, config: Any = None, *, context: Any = None, **kwargs: Any) -> Any:
+        return super().stream(input, config, context=context or self.bound_context, **kwargs)
+
+    def astream(self, input: Any, config: Any = None, *, context: Any = None, **kwargs: Any) -> Any:
+        return super().astream(input, config, context=context or self.bound_context, **kwargs)
+
+
+def _bind_context(graph: CompiledStateGraph, context: Any) -> StudioGraph:
+    """`graph` as a StudioGraph with `context` bound."""
+    # Built the way Pregel.copy (behind with_config) builds a copy: the class called with the
+    # graph's attributes. Copies of a StudioGraph are then StudioGraphs with the same context.
+    attributes = {key: value for key, value in vars(graph).items() if key != "__orig_class__"}
+    return StudioGraph(bound_context=context, **attributes)
+
+
+def make_graph(config: Any = None, env: Mapping[str, str] | None = None) -> StudioGraph:
+    """The compiled graph with its context bound; `config` is what the LangGraph server passes (unused)."""
     from aidsafe.config.overrides import cli_overrides
     from aidsafe.generation.graph import GraphDeps, build_graph
     from aidsafe.generation.pipeline import load_pipeline
@@ -43,7 +67,4 @@ def make_graph(config: Any = None, env: Mapping[str, str] | None = None) -> Any:
         dedup = ThoughtDeduplicator(recipe.dedup.model, recipe.dedup.threshold, recipe.dedup.device)
     teacher = TeacherClient.from_settings(recipe.teacher, env, recipe.seed)
     deps = GraphDeps.from_pipeline(pipeline, teacher, dedup)
-    # Studio sends no context (GraphDeps holds live objects, not JSON): bind it as the parent runtime,
-    # which LangGraph merges under each run's own (Runtime.merge keeps a context the run lacks).
-    graph = build_graph(dedup=dedup is not None)
-    return graph.with_config({"configurable": {CONFIG_KEY_RUNTIME: Runtime(context=deps)}})
+    return _bind_context(build_graph(dedup=dedup is not None), deps)

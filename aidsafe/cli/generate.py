@@ -125,8 +125,8 @@ def launch_ray(
     """Generate on Ray: one `generate --shard K/N` per task, then `merge` into OUTPUT/merged."""
     from rich.console import Console
 
+    from aidsafe.generation.ray_launch import launch_on_ray
     from aidsafe.generation.runner import GenerateRequest
-    from aidsafe.run.ray_launch import launch_on_ray
 
     request = GenerateRequest(recipe=recipe, input=input, output=output, prompt_field=prompt_field,
                               base_url=base_url, model=model, overrides=set_)  # fmt: skip

@@ -19,9 +19,7 @@ from aidsafe.export import card_kinds
 from aidsafe.export.formats import FORMATS
 from aidsafe.run.jsonl import write_atomic
 
-__all__ = ["AIDSAFE_BIBTEX", "build_card", "size_category", "write_card"]
-
-AIDSAFE_BIBTEX = card_kinds.BIBTEX["aidsafe"]
+__all__ = ["build_card", "size_category", "write_card"]
 
 # The Hub's own buckets (the `size_categories` values its dataset viewer filters on).
 _SIZES = (

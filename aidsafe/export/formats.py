@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 __all__ = [
+    "DEFAULT_COT_TEMPLATE",
     "FORMATS",
     "aidsafe_row",
     "cot_answer",
@@ -36,6 +37,10 @@ __all__ = [
     "thinkguard_label_only_row",
     "thinkguard_row",
 ]
+
+# How thoughts and response become one assistant answer unless a train recipe says otherwise
+# (`cot_template`). Exports always use it, so an exported dataset reads like the trainer's default.
+DEFAULT_COT_TEMPLATE = "<think>\n{thoughts}\n</think>\n\n{response}"
 
 
 def joined_thoughts(record: dict[str, Any]) -> str:

@@ -27,7 +27,7 @@ import yaml
 
 from aidsafe.errors import AidsafeError
 from aidsafe.export.filters import FilterSettings, filter_corpus
-from aidsafe.export.formats import FORMATS, features_of, in_test_split
+from aidsafe.export.formats import DEFAULT_COT_TEMPLATE, FORMATS, features_of, in_test_split
 from aidsafe.export.hub import HubTarget, check_hub_target, push_export
 from aidsafe.export.kinds import (
     FILTERED_KINDS,
@@ -239,8 +239,6 @@ def _write_config(
     run: RunInfo, name: str, output: Path, test_size: float, keep_beliefs: bool, dropped: set[str]
 ) -> dict[str, int]:
     """One format of the run in Parquet shards per split, read in one streaming pass."""
-    from aidsafe.train.recipe import DEFAULT_COT_TEMPLATE  # the trainer's default: one template
-
     folder = output / name
     if folder.exists():
         shutil.rmtree(folder)  # a re-export replaces the config whole, never leaves stale shards

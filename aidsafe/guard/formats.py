@@ -20,18 +20,22 @@ __all__ = [
     "PARSE_WINDOW",
     "POSITIVE",
     "TASKS",
+    "TASK_ORDER",
     "UNPARSEABLE",
+    "TaskTrace",
     "ThinkGuardVerdict",
+    "Trace",
     "answer_block",
     "guardreasoner_input",
-    "guardreasoner_output",
     "guardreasoner_prompt",
     "llama_guard_3_prompt",
     "parse_answers",
     "parse_gold",
     "parse_guardreasoner",
     "parse_thinkguard",
+    "parse_trace",
     "reasoning_step_counts",
+    "render_trace",
     "split_guardreasoner_input",
     "thinkguard_prompt",
     "verdict_mass",
@@ -56,6 +60,8 @@ TASKS: dict[str, tuple[str, tuple[str, str]]] = {
     "response": ("Response", ("harmful", "unharmful")),
 }
 POSITIVE = {task: labels[0] for task, (_, labels) in TASKS.items()}
+# Task j of the instruction: 1 Request (prompt), 2 Completion (refusal), 3 Response.
+TASK_ORDER = ("prompt", "refusal", "response")
 UNPARSEABLE = "unparseable"
 
 # The published evaluation reads only the tail of an output, where the answer block sits; a label
@@ -90,24 +96,13 @@ def split_guardreasoner_input(text: str) -> tuple[str, str | None]:
 
 
 def answer_block(request: str | None, completion: str | None, response: str | None) -> str:
-    """`Answers:` block; None renders as the literal `None` (no response, or not applicable)."""
+    """`Answers:` block; None renders as the literal `None` (no response, or not applicable).
+    `render_trace` ends an output with it, less the closing newline."""
 
     def show(label: str | None) -> str:
         return "None" if label is None else label
 
     return f"Answers: \nRequest: {show(request)}\nCompletion: {show(completion)}\nResponse: {show(response)}\n"
-
-
-def guardreasoner_output(
-    steps: Sequence[Sequence[str]], request: str | None, completion: str | None, response: str | None
-) -> str:
-    """A full target: `# Task j` with `## Reasoning Step i` sections, then the answer block."""
-    sections = []
-    for task_number, task_steps in enumerate(steps, start=1):
-        lines = [f"# Task {task_number}"]
-        lines += [f"## Reasoning Step {i}: {step.strip()}" for i, step in enumerate(task_steps, start=1)]
-        sections.append("\n\n".join(lines))
-    return "\n\n".join(sections) + "\n\n---\n\n" + answer_block(request, completion, response)
 
 
 def parse_guardreasoner(output: str, task: str) -> str:
@@ -150,6 +145,81 @@ def reasoning_step_counts(output: str) -> list[int]:
     """The number of `## Reasoning Step` sections under each `# Task` header (or overall, if none)."""
     sections = _TASK_HEADER.split(output)[1:] or [output]
     return [len(_STEP.findall(section)) for section in sections]
+
+
+# ---------------------------------------------------------------------------------------------
+# GuardReasoner output text: render and parse, mirrors of each other. The one renderer of the
+# `# Task` / `## Reasoning Step` layout: synthesised traces (aidsafe.guard.traces) are made by it.
+
+
+@dataclass(frozen=True)
+class TaskTrace:
+    steps: tuple[str, ...]
+    conclusion: str | None  # the released models usually, not always, write one
+
+
+@dataclass(frozen=True)
+class Trace:
+    tasks: tuple[TaskTrace, ...]
+    answers: tuple[str, str, str]  # Request, Completion, Response: a label or "None"
+    # The released data writes two styles; we render the first (the most common in the released
+    # 3B and 8B outputs) and parse both, so a parsed released trace renders back byte for byte:
+    # `## Reasoning Step 1\n<text>` with no rule, or `## Reasoning Step 1: <text>` with a `---`
+    # line before the answers.
+    header: str = "\n"  # between a section's heading and its text: "\n" or ": "
+    rule: bool = False  # a `---` line before the answer block
+
+
+def render_trace(trace: Trace) -> str:
+    """The GuardReasoner output text, as the released models write it (no trailing newline)."""
+    sections = []
+    for number, task in enumerate(trace.tasks, start=1):
+        parts = [f"# Task {number}"]
+        parts += [f"## Reasoning Step {i}{trace.header}{step}" for i, step in enumerate(task.steps, start=1)]
+        if task.conclusion is not None:
+            parts.append(f"## Conclusion{trace.header}{task.conclusion}")
+        sections.append("\n\n".join(parts))
+    block = answer_block(*trace.answers).removesuffix("\n")  # the released outputs end at the last label
+    return "\n\n".join([*sections, *(["---"] if trace.rule else []), block])
+
+
+_ANSWERS = re.compile(r"\n\n(---\n\n)?Answers: \nRequest: (\w+)\nCompletion: (\w+)\nResponse: (\w+)\Z")
+_TASK_SPLIT = re.compile(r"\n\n(?=# Task \d+\n\n)")
+_SECTION_SPLIT = re.compile(r"\n\n(?=## (?:Reasoning Step \d+|Conclusion)(?:\n|: ))")
+_TASK_HEAD = re.compile(r"\A# Task (\d+)\Z")
+_SECTION_HEAD = re.compile(r"\A## (?:Reasoning Step (\d+)|Conclusion)(\n|: )")
+
+
+def parse_trace(text: str) -> Trace:
+    """The trace `render_trace` made `text` from; ValueError naming what does not fit."""
+    answers = _ANSWERS.search(text)
+    if answers is None:
+        raise ValueError("no answer block (Answers: / Request: / Completion: / Response:) at the end")
+    body = text[: answers.start()]
+    if not body.startswith("# Task 1\n\n"):
+        raise ValueError("does not start with '# Task 1'")
+    tasks, headers = [], set()
+    for number, chunk in enumerate(_TASK_SPLIT.split(body), start=1):
+        head, *sections = _SECTION_SPLIT.split(chunk)
+        if not (found := _TASK_HEAD.match(head)) or int(found[1]) != number:
+            raise ValueError(f"task {number}: expected a '# Task {number}' header line")
+        steps, conclusion = [], None
+        for section in sections:
+            match = _SECTION_HEAD.match(section)
+            if match is None or conclusion is not None:
+                raise ValueError(f"task {number}: a section after the conclusion")
+            headers.add(match[2])
+            if match[1] is None:
+                conclusion = section[match.end() :]
+            elif int(match[1]) == len(steps) + 1:
+                steps.append(section[match.end() :])
+            else:
+                raise ValueError(f"task {number}: reasoning steps out of order")
+        tasks.append(TaskTrace(tuple(steps), conclusion))
+    if len(headers) > 1:
+        raise ValueError("sections mix the two heading styles ('\\n' and ': ')")
+    header = headers.pop() if headers else "\n"
+    return Trace(tuple(tasks), (answers[2], answers[3], answers[4]), header, answers[1] is not None)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ GuardReasoner gold labels, Request / Completion / Response (methods.md section 2
   them (`None` in `LabelledRow.gold`, an enum of both labels in the schema).
 
 `guardreasoner` (instruction/input/output) and `labelled` (prompt/response/label) files go
-through `traces.read_labelled`. `auto` picks the source from the columns, or from the Hub id.
+through `labelled.read_labelled`. `auto` picks the source from the columns, or from the Hub id.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from typing import Any
 
 from aidsafe.errors import AidsafeError
 from aidsafe.guard.formats import GUARDREASONER_INSTRUCTION, guardreasoner_input
+from aidsafe.guard.labelled import LabelledRow, read_labelled
 from aidsafe.run.journal import input_digest
 from aidsafe.sources import hub_parts, read_rows
 
@@ -69,15 +70,13 @@ _AEGIS_ANNOTATORS = 5  # labels_0 .. labels_4
 @dataclass
 class SourceRows:
     source: str
-    rows: list[Any]  # traces.LabelledRow
+    rows: list[LabelledRow]
     repeats: int = 0
     skipped: Counter[str] = field(default_factory=Counter)  # reason -> rows without usable gold
 
 
 def read_source(ref: str, source: str = "auto") -> SourceRows:
     """Labelled rows of `ref` (a .jsonl/.json/.csv/.parquet file or a Hub id) read as `source`."""
-    from aidsafe.guard.traces import read_labelled
-
     if source not in SOURCES:
         raise AidsafeError(f"source {source!r}: expected one of {', '.join(SOURCES)}")
     if source in ("guardreasoner", "labelled"):
@@ -125,8 +124,6 @@ def aegis_vote(labels: Iterable[Any]) -> str | None:
 
 
 def _convert(source: str, records: list[tuple[str, dict[str, Any]]]) -> SourceRows:
-    from aidsafe.guard.traces import LabelledRow
-
     out = SourceRows(source, [])
     seen: set[str] = set()
     for where, record in records:

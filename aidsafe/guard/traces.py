@@ -6,8 +6,8 @@ schema says everything JSON Schema can: three tasks, each 1 to 10 reasoning step
 conclusion (non-empty, trimmed, one paragraph, no line starting with `#`), and an answers block
 whose values are pinned to the gold labels (a one-value `enum`). A guided-decoding teacher
 therefore cannot disagree with gold or break the format. The text is rendered from the JSON
-(`render_trace`) exactly as the released GuardReasoner models write it, and `parse_trace`
-mirrors it:
+(`formats.render_trace`) exactly as the released GuardReasoner models write it, and
+`formats.parse_trace` mirrors it:
 
     # Task 1\\n\\n## Reasoning Step 1\\n...\\n\\n## Conclusion\\n...\\n\\n# Task 2 ... \\n\\nAnswers: \\nRequest: ...
 
@@ -24,7 +24,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Literal
 
@@ -32,8 +31,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from aidsafe.agents.cards import render_template
 from aidsafe.config.yamlio import register_config_model
-from aidsafe.errors import AidsafeError
-from aidsafe.guard.formats import GUARDREASONER_INSTRUCTION, TASKS, guardreasoner_input, parse_gold
+from aidsafe.guard.formats import (
+    TASK_ORDER,
+    TASKS,
+    TaskTrace,
+    Trace,
+    parse_trace,
+    render_trace,
+)
+from aidsafe.guard.labelled import LabelledRow
 from aidsafe.guard.sources import read_source
 from aidsafe.guard.synthesis import (
     GuardRecipe,
@@ -54,11 +60,7 @@ __all__ = [
     "MAX_STEPS",
     "RECIPE_KIND",
     "STEP_PATTERN",
-    "TASK_ORDER",
-    "LabelledRow",
     "LoadedTraceRecipe",
-    "TaskTrace",
-    "Trace",
     "TraceCard",
     "TraceRecipe",
     "TraceTask",
@@ -67,96 +69,16 @@ __all__ = [
     "generate_traces_async",
     "is_trace_recipe",
     "load_trace_recipe",
-    "parse_trace",
-    "read_labelled",
-    "render_trace",
     "trace_schema",
 ]
 
 RECIPE_KIND = "guardreasoner"
 MAX_STEPS = 10
-# Task j of the instruction: 1 Request (prompt), 2 Completion (refusal), 3 Response.
-TASK_ORDER = ("prompt", "refusal", "response")
 _KEYS = tuple(TASKS[task][0] for task in TASK_ORDER)  # Request, Completion, Response
 # One trimmed paragraph: no blank line and no line starting with `#`, so a step can neither end
 # its section early nor open a new one. Only ASCII classes (llama.cpp's converter has no \S).
 STEP_PATTERN = r"^[^ \t\n\r#](([^\n]|\n[^\n#])*[^ \t\n\r])?$"
 CARD_FIELDS = frozenset({"instruction", "prompt", "response", "request_label", "completion_label", "response_label"})
-
-
-# ----------------------------------------------------------------------------------------------
-# The text: render and parse, mirrors of each other.
-
-
-@dataclass(frozen=True)
-class TaskTrace:
-    steps: tuple[str, ...]
-    conclusion: str | None  # the released models usually, not always, write one
-
-
-@dataclass(frozen=True)
-class Trace:
-    tasks: tuple[TaskTrace, ...]
-    answers: tuple[str, str, str]  # Request, Completion, Response: a label or "None"
-    # The released data writes two styles; we render the first (the most common in the released
-    # 3B and 8B outputs) and parse both, so a parsed released trace renders back byte for byte:
-    # `## Reasoning Step 1\n<text>` with no rule, or `## Reasoning Step 1: <text>` with a `---`
-    # line before the answers.
-    header: str = "\n"  # between a section's heading and its text: "\n" or ": "
-    rule: bool = False  # a `---` line before the answer block
-
-
-def render_trace(trace: Trace) -> str:
-    """The GuardReasoner output text, as the released models write it (no trailing newline)."""
-    sections = []
-    for number, task in enumerate(trace.tasks, start=1):
-        parts = [f"# Task {number}"]
-        parts += [f"## Reasoning Step {i}{trace.header}{step}" for i, step in enumerate(task.steps, start=1)]
-        if task.conclusion is not None:
-            parts.append(f"## Conclusion{trace.header}{task.conclusion}")
-        sections.append("\n\n".join(parts))
-    request, completion, response = trace.answers
-    block = f"Answers: \nRequest: {request}\nCompletion: {completion}\nResponse: {response}"
-    return "\n\n".join([*sections, *(["---"] if trace.rule else []), block])
-
-
-_ANSWERS = re.compile(r"\n\n(---\n\n)?Answers: \nRequest: (\w+)\nCompletion: (\w+)\nResponse: (\w+)\Z")
-_TASK_SPLIT = re.compile(r"\n\n(?=# Task \d+\n\n)")
-_SECTION_SPLIT = re.compile(r"\n\n(?=## (?:Reasoning Step \d+|Conclusion)(?:\n|: ))")
-_TASK_HEAD = re.compile(r"\A# Task (\d+)\Z")
-_SECTION_HEAD = re.compile(r"\A## (?:Reasoning Step (\d+)|Conclusion)(\n|: )")
-
-
-def parse_trace(text: str) -> Trace:
-    """The trace `render_trace` made `text` from; ValueError naming what does not fit."""
-    answers = _ANSWERS.search(text)
-    if answers is None:
-        raise ValueError("no answer block (Answers: / Request: / Completion: / Response:) at the end")
-    body = text[: answers.start()]
-    if not body.startswith("# Task 1\n\n"):
-        raise ValueError("does not start with '# Task 1'")
-    tasks, headers = [], set()
-    for number, chunk in enumerate(_TASK_SPLIT.split(body), start=1):
-        head, *sections = _SECTION_SPLIT.split(chunk)
-        if not (found := _TASK_HEAD.match(head)) or int(found[1]) != number:
-            raise ValueError(f"task {number}: expected a '# Task {number}' header line")
-        steps, conclusion = [], None
-        for section in sections:
-            match = _SECTION_HEAD.match(section)
-            if match is None or conclusion is not None:
-                raise ValueError(f"task {number}: a section after the conclusion")
-            headers.add(match[2])
-            if match[1] is None:
-                conclusion = section[match.end() :]
-            elif int(match[1]) == len(steps) + 1:
-                steps.append(section[match.end() :])
-            else:
-                raise ValueError(f"task {number}: reasoning steps out of order")
-        tasks.append(TaskTrace(tuple(steps), conclusion))
-    if len(headers) > 1:
-        raise ValueError("sections mix the two heading styles ('\\n' and ': ')")
-    header = headers.pop() if headers else "\n"
-    return Trace(tuple(tasks), (answers[2], answers[3], answers[4]), header, answers[1] is not None)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -283,63 +205,6 @@ def check_trace(trace: Trace, gold: tuple[str | None, str | None, str | None]) -
     if parse_trace(rendered) != trace:  # the rules above should make this impossible; kept as the contract
         raise reject("format", "the rendered text does not parse back to the same trace")
     return rendered
-
-
-# ----------------------------------------------------------------------------------------------
-# Input: labelled rows.
-
-
-@dataclass(frozen=True)
-class LabelledRow:
-    id: str
-    instruction: str
-    input: str
-    prompt: str
-    response: str | None
-    # Request, Completion, Response: a label, "None" (not applicable) or None (no gold: the
-    # teacher decides, as for BeaverTails' Request and Completion).
-    gold: tuple[str | None, str | None, str | None]
-    source: str
-
-    @property
-    def labels(self) -> dict[str, str | None]:
-        """Task -> gold; not applicable and teacher-decided are both None here."""
-        return {task: None if g == "None" else g for task, g in zip(TASK_ORDER, self.gold, strict=True)}
-
-    @property
-    def decided_by_teacher(self) -> list[str]:
-        return [task for task, g in zip(TASK_ORDER, self.gold, strict=True) if g is None]
-
-
-def read_labelled(ref: str) -> tuple[list[LabelledRow], int]:
-    """Rows of a GuardReasoner-shaped file (`instruction`/`input`/`output`, the output's `Answers:`
-    block the gold; a JSON array or JSONL) or a JSONL of `prompt`/`response`/`label` with the label
-    an answer block; a Hub id too. Returns the rows and how many repeated an earlier input."""
-    from aidsafe.guard.predict import load_benchmark  # the one reader of guard benchmark files
-
-    rows, seen, repeats = [], set(), 0
-    for example in load_benchmark(ref, split="train"):  # training data: a Hub id's train split by default
-        where = f"{ref}: row {example.index}"
-        label = example.label
-        if not isinstance(label, str) or "answers:" not in label.lower():
-            raise AidsafeError(f"{where}: output: expected the gold labels as an Answers: block")
-        block = label[label.lower().rfind("answers:") :]
-        try:
-            gold = tuple("None" if (g := parse_gold(block, t)) is None else g for t in TASK_ORDER)
-        except ValueError as exc:
-            raise AidsafeError(f"{where}: output: {exc}") from None
-        if example.text is not None:
-            cut = example.text.index("\nHuman user:\n")  # the instruction never contains it
-            instruction, text = example.text[:cut], example.text[cut + 1 :]
-        else:
-            instruction, text = GUARDREASONER_INSTRUCTION, guardreasoner_input(example.prompt, example.response)
-        key = input_digest(instruction + "\n" + text)[:16]
-        if key in seen:
-            repeats += 1
-            continue
-        seen.add(key)
-        rows.append(LabelledRow(key, instruction, text, example.prompt, example.response, gold, where))  # type: ignore[arg-type]
-    return rows, repeats
 
 
 # ----------------------------------------------------------------------------------------------

@@ -27,7 +27,6 @@ from aidsafe.pairs.schemas import Belief, JudgeVerdict, belief_call, judge_call,
 __all__ = [
     "PairRoleSpec",
     "PAIR_ROLES",
-    "pair_role",
     "pair_template_values",
     "judge_order",
     "separated",
@@ -205,10 +204,3 @@ PAIR_ROLES: dict[str, PairRoleSpec] = {
                      apply_verdict, build_call=judge_call),
     )
 }  # fmt: skip
-
-
-def pair_role(name: str) -> PairRoleSpec:
-    try:
-        return PAIR_ROLES[name]
-    except KeyError:
-        raise ValueError(f"unknown pair role {name!r}; expected one of: {', '.join(PAIR_ROLES)}") from None

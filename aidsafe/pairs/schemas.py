@@ -17,9 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from aidsafe.agents.schemas import DEFAULT_MIN_CHARS, InitialCoT, call_model, floored_text, register_output_schema
 
-__all__ = ["Belief", "SideVerdict", "JudgeVerdict", "FAITHFULNESS", "belief_call", "rejected_call", "judge_call"]
+__all__ = ["Belief", "SideVerdict", "JudgeVerdict", "belief_call", "rejected_call", "judge_call"]
 
-FAITHFULNESS = (1, 2, 3, 4, 5)
 Score = Literal[1, 2, 3, 4, 5]
 
 

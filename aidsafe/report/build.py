@@ -2,28 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 from aidsafe.errors import AidsafeError
 from aidsafe.report.kinds import kind_of, rejected_sample
 from aidsafe.report.kinds.common import calls_of
-from aidsafe.report.model import PlotData, SampleView
+from aidsafe.report.model import ReportData, SampleView
+from aidsafe.report.page import render_page
+from aidsafe.report.plots import render_png
 from aidsafe.report.run import DEFAULT_CAP, RunView, open_run
 from aidsafe.run.jsonl import write_atomic
 
-__all__ = ["ReportData", "gather", "write_report", "sample_by_id", "first_views"]
-
-
-@dataclass
-class ReportData:
-    view: RunView
-    summary: list[tuple[str, str]]
-    plots: list[PlotData]
-    samples: list[SampleView]  # the finished ones first, then the rejected ones
-    total_samples: int
-    total_rejected: int
-    cap: int
+__all__ = ["gather", "write_report", "sample_by_id", "first_views"]
 
 
 def gather(run: str | Path, cap: int = DEFAULT_CAP) -> ReportData:
@@ -51,9 +41,6 @@ def gather(run: str | Path, cap: int = DEFAULT_CAP) -> ReportData:
 
 def write_report(run: str | Path, output: Path, png_dir: Path | None = None, cap: int = DEFAULT_CAP) -> ReportData:
     """Write the self-contained HTML page (and the plots as PNG files into `png_dir`)."""
-    from aidsafe.report.page import render_page
-    from aidsafe.report.plots import render_png
-
     data = gather(run, cap)
     page = render_page(data)
     try:

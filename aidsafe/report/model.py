@@ -1,4 +1,5 @@
-"""What a kind plug-in hands to the renderers: plot data and sample views, plain data only.
+"""What a kind plug-in hands to the renderers: plot data and sample views, plain data only;
+and `ReportData`, everything one page shows, which the page renders and `build` gathers.
 
 Both renderers (the HTML page and `aidsafe show`) draw the same `SampleView`, so the browser
 and the terminal show the same content; plots are data here and drawn by aidsafe.report.plots,
@@ -10,7 +11,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-__all__ = ["PlotData", "Row", "Section", "SampleView"]
+from aidsafe.report.run import RunView
+
+__all__ = ["PlotData", "ReportData", "Row", "Section", "SampleView"]
 
 
 @dataclass
@@ -51,3 +54,14 @@ class SampleView:
 
     def as_json(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass
+class ReportData:
+    view: RunView
+    summary: list[tuple[str, str]]
+    plots: list[PlotData]
+    samples: list[SampleView]  # the finished ones first, then the rejected ones
+    total_samples: int
+    total_rejected: int
+    cap: int

@@ -12,7 +12,7 @@ import html
 import json
 from importlib.resources import files
 
-from aidsafe.report.build import ReportData
+from aidsafe.report.model import ReportData
 from aidsafe.report.plots import render_svg
 
 __all__ = ["render_page", "embed_json"]

@@ -64,7 +64,7 @@ def check_agent(agent: Any, role: str, policies: PolicySet | str = "aidsafe", te
     policy_set = load_policies(policies) if isinstance(policies, str) else policies
     assert isinstance(getattr(agent, "name", None), str), "an agent needs a string `name`"
     if role in ("ear_whisperer", "rejected_cot", "judge"):  # the pair stage's roles (aidsafe.pairs.roles)
-        from aidsafe.pairs.conformance import check_pair_agent
+        from aidsafe.testing.pair_conformance import check_pair_agent
 
         return check_pair_agent(agent, role, policy_set, teacher)
     spec = role_spec(role)

@@ -18,24 +18,16 @@ import dataclasses
 import importlib.util
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aidsafe.errors import AidsafeError
+from aidsafe.train.recipe import TrainRecipe, trainer_config_class
 
-if TYPE_CHECKING:
-    from aidsafe.train.recipe import TrainRecipe
-
-__all__ = ["build_trainer_config", "gpu_supports_bf16", "trainer_config_class"]
+__all__ = ["build_trainer_config", "gpu_supports_bf16"]
 
 # PyYAML follows YAML 1.1, which reads `1e-5` (no dot) as a string; TRL's dataclasses do not
 # convert it, and the optimizer would fail on a string learning rate mid-setup.
 _EXPONENT_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
-
-
-def trainer_config_class(mode: str) -> type:
-    from trl import DPOConfig, SFTConfig
-
-    return SFTConfig if mode == "sft" else DPOConfig
 
 
 def gpu_supports_bf16() -> bool:

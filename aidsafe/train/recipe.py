@@ -18,10 +18,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from aidsafe.config.resources import resolve_resource
 from aidsafe.config.yamlio import blamed_override, load_yaml, register_config_model, validate_model
 from aidsafe.errors import AidsafeError
+from aidsafe.export.formats import DEFAULT_COT_TEMPLATE
 
-__all__ = ["DEFAULT_COT_TEMPLATE", "LoraSettings", "TrainRecipe", "load_train_recipe"]
+__all__ = ["LoraSettings", "TrainRecipe", "load_train_recipe", "trainer_config_class"]
 
-DEFAULT_COT_TEMPLATE = "<think>\n{thoughts}\n</think>\n\n{response}"
 _TEMPLATE_FIELDS = {"thoughts", "response"}
 
 
@@ -100,6 +100,13 @@ class TrainRecipe(BaseModel):
         return self
 
 
+def trainer_config_class(mode: str) -> type:
+    """TRL's config class that a `mode` recipe's `trainer:` section goes to (and is checked against)."""
+    from trl import DPOConfig, SFTConfig  # here: importing the recipe model (CLI help, schemas) needs no TRL
+
+    return SFTConfig if mode == "sft" else DPOConfig
+
+
 def load_train_recipe(ref: str | Path, overrides: list[str] | None = None, mode: str | None = None) -> TrainRecipe:
     """Load a training recipe by path or built-in name, apply `--set` overrides, and validate it,
     including that every `trainer:` key is a field of TRL's config for the recipe's mode."""
@@ -119,8 +126,6 @@ def load_train_recipe(ref: str | Path, overrides: list[str] | None = None, mode:
 def _check_trainer_keys(
     recipe: TrainRecipe, source: str, lines: dict[tuple, int], overrides: list[str] | tuple = ()
 ) -> None:
-    from aidsafe.train.config import trainer_config_class
-
     config_class = trainer_config_class(recipe.mode)
     known = {f.name for f in dataclasses.fields(config_class) if f.init}
     for key in recipe.trainer:

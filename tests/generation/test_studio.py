@@ -22,17 +22,12 @@ def _studio_factory():
     return getattr(module, attr)
 
 
-def _runtime(graph):
-    from langgraph._internal._constants import CONFIG_KEY_RUNTIME
-
-    return graph.config["configurable"][CONFIG_KEY_RUNTIME]
-
-
 def test_studio_builds_the_recipe_graph_without_network():
     env = {"AIDSAFE_BASE_URL": "http://127.0.0.1:9/v1", "OPENAI_API_KEY": "unused"}  # port 9: nothing listens
     graph = _studio_factory()(None, env)
     assert set(graph.get_graph().nodes) == set(build_graph(dedup=True).get_graph().nodes)  # the built-in has dedup
-    assert "dedup" in graph.get_graph().nodes and _runtime(graph).context.max_rounds >= 1
+    assert "dedup" in graph.get_graph().nodes and graph.bound_context.max_rounds >= 1
+    assert graph.with_config({"tags": ["studio"]}).bound_context is graph.bound_context  # the server's copies
     disabled = _studio_factory()(None, {**env, "AIDSAFE_SET": "dedup.enabled=false"})
     assert "dedup" not in disabled.get_graph().nodes
 
@@ -45,7 +40,7 @@ async def test_a_sample_steps_through_the_studio_graph():
         try:
             steps = [list(step) async for step in graph.astream({"id": "s1", "prompt": "How do I bake bread?"})]
         finally:
-            await _runtime(graph).context.teacher.aclose()
+            await graph.bound_context.teacher.aclose()
     nodes = [name for step in steps for name in step]
     assert nodes[:2] == ["decompose", "initial_cot"] and nodes[-1] == "refine" and "deliberate" in nodes
     assert len(server.requests) == len(nodes)  # one teacher call per node, all to the configured model

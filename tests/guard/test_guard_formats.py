@@ -12,15 +12,17 @@ from aidsafe.guard.formats import (
     BEAVERTAILS_CATEGORIES,
     GUARDREASONER_INSTRUCTION,
     UNPARSEABLE,
+    TaskTrace,
+    Trace,
     answer_block,
     guardreasoner_input,
-    guardreasoner_output,
     guardreasoner_prompt,
     parse_answers,
     parse_gold,
     parse_guardreasoner,
     parse_thinkguard,
     reasoning_step_counts,
+    render_trace,
     split_guardreasoner_input,
     thinkguard_prompt,
     verdict_score,
@@ -62,10 +64,11 @@ def test_input_block_none_response_round_trips():
         split_guardreasoner_input("User: hi")
 
 
-def test_output_builder_round_trips_through_parsers():
-    text = guardreasoner_output([["a", "b"], ["c"], ["d", "e", "f"]], "harmful", "refusal", None)
+def test_rendered_output_round_trips_through_parsers():
+    tasks = tuple(TaskTrace(tuple(steps), None) for steps in (["a", "b"], ["c"], ["d", "e", "f"]))
+    text = render_trace(Trace(tasks, ("harmful", "refusal", "None"), header=": ", rule=True))
     assert text.startswith("# Task 1\n\n## Reasoning Step 1: a\n\n## Reasoning Step 2: b\n\n# Task 2")
-    assert text.endswith(answer_block("harmful", "refusal", None))
+    assert (text + "\n").endswith("\n\n---\n\n" + answer_block("harmful", "refusal", None))
     assert (
         answer_block("harmful", "refusal", None) == "Answers: \nRequest: harmful\nCompletion: refusal\nResponse: None\n"
     )

@@ -153,7 +153,7 @@ def test_beavertails_response_is_gold_the_teacher_decides_the_rest(tmp_path):
 
 
 def test_teacher_decided_answers_are_checked(tmp_path):
-    from aidsafe.guard.traces import TaskTrace, Trace
+    from aidsafe.guard.formats import TaskTrace, Trace
 
     steps = tuple(TaskTrace(("a.",), "So.") for _ in range(3))
     gold = (None, None, "harmful")

@@ -9,17 +9,17 @@ import re
 import pytest
 
 from aidsafe.errors import AidsafeError
-from aidsafe.guard.formats import GUARDREASONER_INSTRUCTION, parse_answers, reasoning_step_counts
-from aidsafe.guard.traces import (
-    STEP_PATTERN,
+from aidsafe.guard.formats import (
+    GUARDREASONER_INSTRUCTION,
     TaskTrace,
     Trace,
-    check_trace,
+    parse_answers,
     parse_trace,
-    read_labelled,
+    reasoning_step_counts,
     render_trace,
-    trace_schema,
 )
+from aidsafe.guard.labelled import read_labelled
+from aidsafe.guard.traces import STEP_PATTERN, check_trace, trace_schema
 from aidsafe.run.jsonl import read_jsonl
 from aidsafe.run.task import Rejection
 from aidsafe.testing import ScriptedServer, schema_responder

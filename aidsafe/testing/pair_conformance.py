@@ -1,5 +1,8 @@
 """`aidsafe.testing.check_agent` for the pair roles: a representative state for each, and
-schema-valid fake replies so a card or a Python agent calling `ctx.generate` runs with no model."""
+schema-valid fake replies so a card or a Python agent calling `ctx.generate` runs with no model.
+
+It lives with the test doubles, not in aidsafe.pairs: testing may import the stages it checks,
+and a stage never imports the test doubles."""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ from aidsafe.agents.policies import PolicySet
 from aidsafe.pairs.graph import PairAgentContext
 from aidsafe.pairs.roles import PAIR_ROLES, judge_order
 from aidsafe.teacher.types import Endpoint
+from aidsafe.testing.fake import FakeTeacher
 
 __all__ = ["pair_example_state", "check_pair_agent"]
 
@@ -71,8 +75,6 @@ def _replies(policies: PolicySet) -> dict[str, Any]:
 
 
 def check_pair_agent(agent: Any, role: str, policies: PolicySet, teacher: Any = None) -> BaseModel:
-    from aidsafe.testing.fake import FakeTeacher
-
     spec = PAIR_ROLES[role]
     state = pair_example_state(role, policies)
     ctx = PairAgentContext(teacher=teacher or FakeTeacher(_replies(policies)), policies=policies, rng=random.Random(0),

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from aidsafe.errors import AidsafeError
+from aidsafe.generation.runner import generate, merge
 
 __all__ = ["launch_on_ray", "shard_dir"]
 
@@ -36,7 +37,6 @@ def launch_on_ray(
         import ray
     except ImportError:
         raise AidsafeError("launch ray: Ray is not installed; pip install 'aidsafe[ray]'") from None
-    from aidsafe.generation.runner import generate, merge
 
     if shards < 1:
         raise AidsafeError(f"--shards {shards}: expected at least 1")
