@@ -1,5 +1,7 @@
 """Push an export folder to the Hugging Face Hub: create the dataset repo, then one commit of the
-whole folder (card, export.json, every Parquet shard), with huggingface_hub's own client.
+files the export wrote (card, export.json, filtered.jsonl, every Parquet shard), with
+huggingface_hub's own client. Nothing else in the folder is uploaded (a stray `.env`, notes, a
+link to a file elsewhere), and a link among the export's own files is refused, never followed.
 
 The token is passed in by the caller (the CLI reads it from HF_TOKEN) and lives only in the
 `HfApi` object of this call: nothing here writes it to a file, a log line or the card.
@@ -7,6 +9,7 @@ The token is passed in by the caller (the CLI reads it from HF_TOKEN) and lives 
 
 from __future__ import annotations
 
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,12 +49,15 @@ def check_hub_target(target: HubTarget, license_: str | None) -> None:
         raise AidsafeError(f"--push-to-hub: {target.token_env} is not set; export a Hub token with write access")
 
 
-def push_export(folder: Path, target: HubTarget) -> str:
-    """Upload `folder` as one commit to the dataset repo; returns the commit URL."""
+def push_export(folder: Path, files: list[Path], target: HubTarget) -> str:
+    """Upload `files` (the export wrote them, in `folder`) as one commit; returns the commit URL."""
     from huggingface_hub import CommitOperationAdd, HfApi
     from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
 
-    files = sorted(p for p in folder.rglob("*") if p.is_file())
+    files = sorted(files)
+    for path in files:
+        if not stat.S_ISREG(path.lstat().st_mode):  # a link: its target is not the export's to publish
+            raise AidsafeError(f"{path}: not a regular file (a link?); the export pushes only files it wrote")
     operations = [CommitOperationAdd(p.relative_to(folder).as_posix(), str(p)) for p in files]
     api = HfApi(endpoint=target.endpoint, token=target.token)
     try:
@@ -71,4 +77,24 @@ def push_export(folder: Path, target: HubTarget) -> str:
         status = exc.response.status_code if exc.response is not None else "?"
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise AidsafeError(f"--push-to-hub {target.repo_id}: the Hub refused (HTTP {status}): {first}") from None
+    except (OSError, *_transport_errors()) as exc:  # no answer at all: DNS, refused, reset, TLS
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise AidsafeError(
+            f"--push-to-hub {target.repo_id}: the Hub at {target.endpoint or 'huggingface.co'} cannot be reached "
+            f"({type(exc).__name__}: {first}); the export in {folder} is complete: rerun the same command to push it"
+        ) from None
     return commit.commit_url
+
+
+def _transport_errors() -> tuple[type[BaseException], ...]:
+    """The HTTP library's error for a request that got no answer: huggingface_hub 2.x sends its
+    requests with httpx2, 1.x with httpx; whichever is installed."""
+    import importlib
+
+    found = []
+    for name in ("httpx2", "httpx"):
+        try:
+            found.append(importlib.import_module(name).TransportError)
+        except (ImportError, AttributeError):
+            continue
+    return tuple(found)

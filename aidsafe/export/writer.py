@@ -40,6 +40,8 @@ from aidsafe.export.kinds import (
 )
 from aidsafe.run.jsonl import iter_jsonl, write_atomic
 
+_SHARD = re.compile(r"(train|test)-\d{5}-of-\d{5}\.parquet")
+
 __all__ = ["ExportRequest", "ExportResult", "RunInfo", "export_run", "read_run_info"]
 
 MANIFEST = "export.json"
@@ -192,8 +194,16 @@ def export_run(request: ExportRequest) -> ExportResult:
     write_card(output, run, configs, license_, summary if filtered else None)
     result = ExportResult(output, configs, license_ or "other", filters=summary)
     if request.push_to_hub is not None:
-        result.commit_url = push_export(output, request.push_to_hub)
+        result.commit_url = push_export(output, _written_files(output, configs), request.push_to_hub)
     return result
+
+
+def _written_files(output: Path, configs: dict[str, Any]) -> list[Path]:
+    """The files an export consists of: what it wrote, never whatever else is in the folder."""
+    files = [output / name for name in ("README.md", MANIFEST, FILTERED) if (output / name).exists()]
+    for name in configs:
+        files += [p for p in (output / name).iterdir() if _SHARD.fullmatch(p.name)]
+    return files
 
 
 def _filtered_ids(output: Path) -> set[str] | None:

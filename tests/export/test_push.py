@@ -91,3 +91,33 @@ def test_offline_mode_is_named(run_dir, tmp_path, run_cli, monkeypatch):
     monkeypatch.setenv("HF_TOKEN", TOKEN)
     code, _, err = run_cli("export", run_dir, "-o", tmp_path / "d", "--license", "mit", "--push-to-hub", "me/x")
     assert code == 2 and "HF_HUB_OFFLINE is set" in err
+
+
+def test_push_uploads_exactly_the_files_the_export_wrote(run_dir, tmp_path, run_cli, hub):
+    out = tmp_path / "dataset"
+    code, _, err = run_cli("export", run_dir, "-o", out, "-f", "sft")
+    assert code == 0, err
+    outside = tmp_path / "private.txt"
+    outside.write_text("not for publishing\n")
+    (out / ".env").write_text("HF_TOKEN=hf_other_secret\n")
+    (out / "notes.md").write_text("my notes\n")
+    (out / "sft" / "linked.parquet").symlink_to(outside)
+    (out / "linked-dir").symlink_to(tmp_path)
+    code, _, err = run_cli("export", run_dir, "-o", out, "-f", "sft", "--license", "mit", "--push-to-hub", "me/x")
+    assert code == 0, err
+    files = hub.commits[0].files
+    assert sorted(files) == ["README.md", "export.json", "filtered.jsonl", "sft/train-00000-of-00001.parquet"]
+    assert all(b"not for publishing" not in data and b"hf_other_secret" not in data for data in files.values())
+
+
+def test_an_unreachable_hub_is_one_line_that_keeps_the_export(run_dir, tmp_path, run_cli, monkeypatch):
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.setenv("HF_TOKEN", TOKEN)
+    out = tmp_path / "dataset"
+    code, _, err = run_cli("export", run_dir, "-o", out, "--license", "mit", "--push-to-hub", "me/x")
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    assert "cannot be reached" in err and "rerun the same command to push it" in err
+    assert (out / "README.md").is_file() and TOKEN not in err
