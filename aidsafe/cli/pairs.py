@@ -78,11 +78,15 @@ def hard_samples(
     ],
     output: Annotated[Path, typer.Option("--output", "-o", help="Directory for pairs.jsonl and stats.json.")],
 ) -> None:
-    """GuardReasoner hard-sample pairs with per-file min-max weights (methods.md, HS-DPO)."""
+    """GuardReasoner hard-sample pairs (HS-DPO) with per-file min-max weights."""
     from rich.console import Console
 
     from aidsafe.guard.mining import mine_files, write_pairs
 
     pairs, stats = mine_files(predictions)
     target = write_pairs(pairs, stats, output)
-    Console(stderr=True).print(f"{len(pairs)} hard-sample pairs from {len(predictions)} files -> {target}")
+    unparseable = sum(counts.get("unparseable_samples", 0) for counts in stats["files"].values())
+    Console(stderr=True).print(
+        f"{len(pairs)} hard-sample pairs from {len(predictions)} files ({unparseable} sampled outputs unparseable) "
+        f"-> {target}"
+    )

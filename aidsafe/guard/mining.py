@@ -160,6 +160,14 @@ def mine_files(paths: Sequence[Path]) -> tuple[list[HardPair], dict[str, Any]]:
         counts["pairs_kept"] = len(kept) - before
         counts["duplicates_dropped"] = len(pairs) - counts["pairs_kept"]
         per_file[str(path)] = dict(sorted(counts.items()))
+    if not kept:  # nothing to train on: say why, write nothing, fail (a 0-pair folder looks like success)
+        rows, samples, unparseable = (sum(c.get(key, 0) for c in per_file.values())
+                                      for key in ("inputs", "samples", "unparseable_samples"))  # fmt: skip
+        raise AidsafeError(
+            f"no hard-sample pairs in {len(paths)} file(s): {rows} rows, {samples} sampled outputs, {unparseable} of "
+            "them unparseable; a pair needs a row whose samples both agree and disagree with its gold label "
+            "(sample more, e.g. `aidsafe predict guard --samples 4 --temperature 0.7`)"
+        )
     return kept, {"pairs": len(kept), "files": per_file}
 
 
