@@ -122,6 +122,7 @@ def export(
     if counts:
         dropped = ", ".join(f"{reason} {n}" for reason, n in counts.items())
         console.print(f"filters: {dropped} dropped (see {result.output / 'filtered.jsonl'})", markup=False, emoji=False)
-    console.print(f"{rows} -> {result.output} (license: {result.license})")
+    shown = result.license or "none given: the card claims none; pass --license ID before publishing"
+    console.print(f"{rows} -> {result.output} (license: {shown})", markup=False, emoji=False)
     if result.commit_url:
         console.print(f"pushed to {push_to_hub}: {result.commit_url}")

@@ -2,8 +2,8 @@
 
 The metadata goes through huggingface_hub's own `DatasetCardData` and is parsed back with
 `DatasetCard` before it is written, so what the Hub reads is what was meant. The license is the
-user's (`--license`, or the recipe's `license`); it is never guessed: without one the card says
-`license: other` and a line in the body says that none was given (`--push-to-hub` refuses then).
+user's (`--license`, or the recipe's `license`); it is never guessed: without one the card's metadata
+names none and a line in the body says that none was given (`--push-to-hub` refuses then).
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ def build_card(
 
     names = [n for n in FORMATS if n in configs]
     metadata = DatasetCardData(
-        license=license_ or "other",
+        license=license_,  # None: the key is left out; nobody chose one, so none is claimed
         language=["en"],  # the agent cards and policies are English, so thoughts and answers are
         task_categories=_TASKS.get(run.kind, ["text-generation"]),
         tags=card_kinds.tags(run.kind),
@@ -138,7 +138,7 @@ def _body(
             f"`{license_}`, as given at export."
             if license_
             else "No license was given at export (`aidsafe export --license`, or `license:` in the recipe); "
-            "the metadata says `license: other` until the owner of the data chooses one."
+            "the metadata names none until the owner of the data chooses one."
         ),
         card_kinds.method_section(run.kind),
         card_kinds.dual_use_note(run.kind),

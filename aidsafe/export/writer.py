@@ -82,7 +82,7 @@ class RunInfo:
 class ExportResult:
     output: Path
     configs: dict[str, dict[str, int]] = field(default_factory=dict)  # format -> split -> rows
-    license: str = "other"
+    license: str | None = None  # None: none was given, and the card claims none
     commit_url: str | None = None  # with --push-to-hub
     filters: dict[str, Any] = field(default_factory=dict)  # FilterReport.summary(): counts, sets checked
 
@@ -192,7 +192,7 @@ def export_run(request: ExportRequest) -> ExportResult:
     }
     write_atomic(output / MANIFEST, json.dumps(manifest, indent=2) + "\n")
     write_card(output, run, configs, license_, summary if filtered else None)
-    result = ExportResult(output, configs, license_ or "other", filters=summary)
+    result = ExportResult(output, configs, license_, filters=summary)
     if request.push_to_hub is not None:
         result.commit_url = push_export(output, _written_files(output, configs), request.push_to_hub)
     return result

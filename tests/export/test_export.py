@@ -68,7 +68,7 @@ def test_card_metadata_is_valid_for_the_hub_and_the_body_describes_the_run(run_d
     export_run(ExportRequest(run_dir, out, ("sft", "aidsafe"), test_size=0.25))
     card = DatasetCard.load(out / "README.md")
     data = card.data.to_dict()
-    assert data["license"] == "other"
+    assert "license" not in data  # nobody gave one: none is claimed (it said `other`)
     assert {"aidsafe", "synthetic"} <= set(data["tags"])
     assert data["task_categories"] == ["text-generation"] and data["language"] == ["en"]
     assert data["size_categories"] == ["n<1K"]
@@ -194,3 +194,9 @@ def test_the_recipes_license_reaches_the_card(tmp_path):
     out = tmp_path / "dataset"
     result = export_run(ExportRequest(run, out, ("sft",)))
     assert result.license == DatasetCard.load(out / "README.md").data.license == "cc-by-4.0"
+
+
+def test_without_a_license_the_terminal_says_none_was_given(run_dir, tmp_path, run_cli):
+    code, _, err = run_cli("export", run_dir, "-o", tmp_path / "d", "-f", "sft", "--no-decontaminate")
+    assert code == 0, err
+    assert "license: none given" in err and "license: other" not in err
