@@ -119,7 +119,9 @@ def export(
         )
         console.print(line, markup=False, emoji=False)
     counts = result.filters.get("counts", {})
-    if counts:
+    if not result.filters.get("applied", True):
+        console.print("filters: not applied (this kind of run holds classifier inputs, not user prompts)")
+    elif counts:
         dropped = ", ".join(f"{reason} {n}" for reason, n in counts.items())
         console.print(f"filters: {dropped} dropped (see {result.output / 'filtered.jsonl'})", markup=False, emoji=False)
     shown = result.license or "none given: the card claims none; pass --license ID before publishing"

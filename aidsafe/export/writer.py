@@ -182,7 +182,8 @@ def export_run(request: ExportRequest) -> ExportResult:
     write_atomic(output / FILTERED, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in report.dropped.values()))
     for name in formats:
         configs[name] = _write_config(run, name, output, request.test_size, request.keep_beliefs, set(report.dropped))
-    summary = report.summary()
+    # Whether any filter ran: guard traces and hard-sample pairs are never filtered (see above).
+    summary = {**report.summary(), "applied": filtered}
     manifest = {
         "recipe_hash": run.recipe_hash,
         "test_size": request.test_size,

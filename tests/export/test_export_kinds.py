@@ -191,6 +191,7 @@ def test_hard_sample_pairs_export_with_their_weights(mined_pairs, tmp_path, run_
     out = tmp_path / "hard-export"
     code, _, err = run_cli("export", mined_pairs, "-o", out, "-f", "dpo")
     assert code == 0, err
+    assert "filters: not applied" in err and "dropped" not in err  # it said "duplicate 0, ... dropped"
     mined = {r["prompt"]: r for r in read_jsonl(mined_pairs / "pairs.jsonl")}
     assert len({r["weight"] for r in mined.values()}) == 3  # distinct weights, so a lost one shows
     rows = datasets.load_dataset(str(out), split="train")
