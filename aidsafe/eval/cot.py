@@ -13,7 +13,6 @@ judge reads are the run's own (its recipe.yaml), or `--policies`.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import re
 from collections.abc import Mapping
@@ -35,6 +34,7 @@ from aidsafe.generation.runner import _rejection
 from aidsafe.pairs.records import Chosen, read_chosen
 from aidsafe.pairs.roles import judge_order
 from aidsafe.run.executor import RecipeJournal, check_something_finished, execute
+from aidsafe.run.identity import run_hash
 from aidsafe.run.journal import RunDirectory, input_digest
 from aidsafe.run.jsonl import write_atomic
 from aidsafe.run.loop import run_async
@@ -150,7 +150,7 @@ async def _run_judge(request: CotEvalRequest, entry: dict[str, Any], policies: P
     body.pop("run"), body.pop("compare")  # where the runs are does not change a verdict; their content does
     if not request.compare:
         body.pop("seed")  # it only draws the A/B order of --compare
-    judge_hash = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
+    judge_hash = run_hash(body, ensure_ascii=True)  # the bytes eval cot always hashed
     resolved = {**about, "judge": {"agent": agent.name, "model": agent.endpoint.model,
                                    "base_url": agent.endpoint.base_url, "sampling": agent.sampling},
                 "policy_set": {"id": policies.id, "version": policies.version}}  # fmt: skip

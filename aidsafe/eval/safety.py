@@ -15,7 +15,6 @@ content), is a rejection of that prompt, as is a judge whose reply never fits it
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from aidsafe.eval.benchmarks import BENCHMARKS, SafetyItem
 from aidsafe.eval.judges import JudgeCard, load_judge_card, strongreject_score
 from aidsafe.eval.safety_report import SafetyReport, build_report
 from aidsafe.run.executor import RecipeJournal, check_something_finished, execute
+from aidsafe.run.identity import run_hash
 from aidsafe.run.journal import RunDirectory, input_digest
 from aidsafe.run.task import Rejection, RunContext, Task
 from aidsafe.teacher.types import Endpoint, TeacherError
@@ -166,12 +166,12 @@ async def evaluate_safety(
     if "xstest" in metrics:
         cards["refusal_judge"] = load_judge_card("refusal_judge", settings.refusal_card)
     resolved = _run_settings(settings, cards, items)
-    run_hash = hashlib.sha256(json.dumps(resolved, sort_keys=True).encode()).hexdigest()[:16]
+    settings_hash = run_hash(resolved, ensure_ascii=True)  # the bytes eval safety always hashed
     run_dir = RunDirectory(output)
     async with TeacherClient(concurrency=settings.concurrency, seed=seed) as client:
         task = SafetyTask(settings, client, cards, metrics)
         outcome = await execute(
-            task, items, RecipeJournal(run_dir, run_hash, resolved), workers=settings.concurrency,
+            task, items, RecipeJournal(run_dir, settings_hash, resolved), workers=settings.concurrency,
             stats=client.stats, progress=progress,
         )  # fmt: skip
     check_something_finished(outcome, run_dir.rejected_path, {}, "prompts")

@@ -19,12 +19,13 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from aidsafe.agents.cards import template_fields
-from aidsafe.agents.settings import NON_SEMANTIC_TEACHER, TeacherSettings
+from aidsafe.agents.settings import TeacherSettings, semantic_teacher
 from aidsafe.config.resources import resolve_resource
 from aidsafe.config.yamlio import load_yaml, register_config_model, validate_model
 from aidsafe.errors import AidsafeError
 from aidsafe.run.executor import RecipeJournal, check_something_finished
-from aidsafe.run.journal import RunDirectory, input_digest
+from aidsafe.run.identity import run_hash
+from aidsafe.run.journal import RunDirectory
 from aidsafe.run.jsonl import write_atomic
 from aidsafe.run.stage import run_stage
 from aidsafe.run.task import Rejection, Task
@@ -131,11 +132,10 @@ def load_guard_recipe(
                 f"expected some of {', '.join(sorted(card_fields))}"
             )
     body = recipe.model_dump(mode="json")
-    for key in NON_SEMANTIC_TEACHER:  # where and how fast the teacher runs does not change an output
-        body["teacher"].pop(key, None)
+    body["teacher"] = semantic_teacher(body["teacher"])  # where and how fast it runs changes no output
     extra = dict(resources(recipe, path)) if resources is not None else {}
-    payload = json.dumps({"recipe": body, "card": card.model_dump(mode="json"), **extra}, sort_keys=True)
-    return LoadedGuardRecipe(recipe, card, input_digest(payload)[:16])
+    payload = {"recipe": body, "card": card.model_dump(mode="json"), **extra}
+    return LoadedGuardRecipe(recipe, card, run_hash(payload, ensure_ascii=True))  # as it always was
 
 
 async def ask_teacher(
