@@ -30,7 +30,6 @@ from aidsafe.agents.settings import AgentSlot, TeacherSettings
 from aidsafe.errors import AidsafeError, RunSetupError
 from aidsafe.eval.cot_judge import COT_ROLES, CRITERIA, CotAgentContext
 from aidsafe.eval.cot_report import build_report
-from aidsafe.generation.runner import _rejection
 from aidsafe.pairs.records import Chosen, read_chosen
 from aidsafe.pairs.roles import judge_order
 from aidsafe.run.executor import RecipeJournal, check_something_finished, execute
@@ -38,7 +37,7 @@ from aidsafe.run.identity import run_hash
 from aidsafe.run.journal import RunDirectory, input_digest
 from aidsafe.run.jsonl import write_atomic
 from aidsafe.run.loop import run_async
-from aidsafe.run.task import RunContext, Task
+from aidsafe.run.task import RunContext, Task, rejection_for
 from aidsafe.teacher.types import Teacher
 
 __all__ = ["JudgeModel", "CotEvalRequest", "Matched", "parse_judges", "match_runs", "evaluate_cot"]
@@ -275,7 +274,7 @@ class _JudgeTask(Task[Any]):
         except (asyncio.CancelledError, RunSetupError):
             raise
         except Exception as exc:
-            raise _rejection(self.stage, exc) from exc
+            raise rejection_for(self.stage, exc) from exc
 
     def metadata(self, calls: list[dict], **extra: Any) -> dict[str, Any]:
         judge = {"agent": self.agent.name, "model": self.agent.endpoint.model}

@@ -28,7 +28,7 @@ from aidsafe.eval.safety_report import SafetyReport, build_report
 from aidsafe.run.executor import RecipeJournal, check_something_finished, execute
 from aidsafe.run.identity import run_hash
 from aidsafe.run.journal import RunDirectory, input_digest
-from aidsafe.run.task import Rejection, RunContext, Task
+from aidsafe.run.task import Rejection, RunContext, Task, rejection_for
 from aidsafe.teacher.types import Endpoint, TeacherError
 
 __all__ = ["LLAMA_GUARD", "SafetySettings", "SafetyTask", "evaluate_safety"]
@@ -104,8 +104,7 @@ class SafetyTask(Task[SafetyItem]):
                 sampling={"temperature": 0, "max_tokens": self.settings.max_tokens},
             )  # fmt: skip
         except TeacherError as exc:
-            reason = "student_unavailable" if exc.transient else "student_error"
-            raise Rejection("student", reason, str(exc), exc.transient) from exc
+            raise rejection_for("student", exc) from exc
         text = reply["text"].strip()
         if not text:
             raise Rejection(
@@ -119,8 +118,7 @@ class SafetyTask(Task[SafetyItem]):
         try:
             verdict, _ = await self.cards[role].judge(self.client, endpoint, item.prompt, response)
         except TeacherError as exc:
-            reason = "judge_unavailable" if exc.transient else "judge_error"
-            raise Rejection(role, reason, str(exc), exc.transient) from exc
+            raise rejection_for(role, exc) from exc
         return verdict.model_dump()
 
     async def _llama_guard(self, item: SafetyItem, response: str) -> dict[str, Any]:
@@ -130,8 +128,7 @@ class SafetyTask(Task[SafetyItem]):
         try:
             score = await guard_p_unsafe(guard, LLAMA_GUARD, item.prompt, response)
         except TeacherError as exc:  # InvalidOutputError too: a reply with no verdict at all
-            reason = "judge_unavailable" if exc.transient else "judge_error"
-            raise Rejection("safety_judge", reason, str(exc), exc.transient) from exc
+            raise rejection_for("safety_judge", exc) from exc
         judge = {
             "label": score.label, "p_unsafe": score.p_unsafe, "text": score.text, "from_logprobs": score.from_logprobs,
         }  # fmt: skip

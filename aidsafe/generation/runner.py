@@ -30,9 +30,9 @@ from aidsafe.run.journal import RunDirectory, input_digest
 from aidsafe.run.loop import run_async
 from aidsafe.run.shards import MergeResult, check_shard, merge_runs, parse_shard, record_shard
 from aidsafe.run.stage import run_stage
-from aidsafe.run.task import Rejection, RunContext, Task, describe_exception
+from aidsafe.run.task import RunContext, Task, rejection_for
 from aidsafe.sources import Prompt, read_prompts
-from aidsafe.teacher.types import InvalidOutputError, Teacher, TeacherError, TeacherStats
+from aidsafe.teacher.types import Teacher, TeacherStats
 
 __all__ = ["GenerateRequest", "GenerationTask", "NothingFinished", "generate", "generate_async", "merge"]
 
@@ -167,7 +167,7 @@ class GenerationTask(Task[Prompt]):
         except (asyncio.CancelledError, RunSetupError):
             raise
         except Exception as exc:
-            raise _rejection(await failed_node(self.graph, ctx, prompt.id, self.stage), exc) from exc
+            raise rejection_for(await failed_node(self.graph, ctx, prompt.id, self.stage), exc) from exc
         return sample_record(state, self.pipeline.recipe_hash, self.pipeline.policies)
 
 
@@ -177,14 +177,3 @@ async def _warm_up(dedup: Any, model: str, ctx: RunContext) -> None:
         await asyncio.to_thread(dedup.warm_up)
     finally:
         ctx.note("")
-
-
-def _rejection(stage: str, exc: Exception) -> Rejection:
-    if isinstance(exc, InvalidOutputError):
-        reason = "invalid_output"
-    elif isinstance(exc, TeacherError):
-        reason = "teacher_unavailable" if exc.transient else "teacher_error"
-    else:  # a bug in an agent or in aidsafe: kept with its location so it can be reported
-        reason = "error"
-    error = str(exc) if isinstance(exc, TeacherError) else describe_exception(exc)
-    return Rejection(stage, reason, error, transient=bool(getattr(exc, "transient", False)))

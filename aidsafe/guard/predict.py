@@ -36,7 +36,7 @@ from aidsafe.guard.formats import (
 from aidsafe.run.executor import execute
 from aidsafe.run.journal import JournalIndex, input_digest
 from aidsafe.run.jsonl import append_jsonl, cut_partial_tail, read_jsonl, write_atomic
-from aidsafe.run.task import Rejection, RunContext, Task
+from aidsafe.run.task import Rejection, RunContext, Task, rejection_for
 from aidsafe.sources import read_rows
 from aidsafe.teacher.types import Endpoint, TeacherError
 
@@ -203,8 +203,7 @@ class PredictTask(Task[int]):
                 agent="guard", prompt=self.prompts[i], endpoint=self.endpoint, sampling=sampling
             )
         except TeacherError as exc:  # only transport failures are transient; a bug is not caught here
-            reason = "teacher_unavailable" if exc.transient else "teacher_error"
-            raise Rejection(self.stage, reason, _reason(exc, self.attempts), exc.transient) from exc
+            raise rejection_for(self.stage, exc, _reason(exc, self.attempts)) from exc
         return reply
 
 

@@ -28,8 +28,8 @@ from aidsafe.run.identity import run_hash
 from aidsafe.run.journal import RunDirectory
 from aidsafe.run.jsonl import write_atomic
 from aidsafe.run.stage import run_stage
-from aidsafe.run.task import Rejection, Task
-from aidsafe.teacher.types import Endpoint, InvalidOutputError, Teacher, TeacherError
+from aidsafe.run.task import Task, rejection_for
+from aidsafe.teacher.types import Endpoint, Teacher, TeacherError
 
 __all__ = [
     "GuardRecipe",
@@ -156,11 +156,8 @@ async def ask_teacher(
             endpoint=loaded.endpoint,
             sampling=loaded.sampling,
         )
-    except InvalidOutputError as exc:
-        raise Rejection(stage, "invalid_output", str(exc), transient=False) from exc
     except TeacherError as exc:
-        reason = "teacher_unavailable" if exc.transient else "teacher_error"
-        raise Rejection(stage, reason, str(exc), transient=exc.transient) from exc
+        raise rejection_for(stage, exc) from exc
 
 
 async def run_guard_stage(

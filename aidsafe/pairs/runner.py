@@ -18,7 +18,6 @@ from typing import Any
 
 from aidsafe.config.overrides import cli_overrides
 from aidsafe.errors import AidsafeError, RunSetupError
-from aidsafe.generation.runner import _rejection
 from aidsafe.pairs.graph import PairDeps, build_pairs_graph
 from aidsafe.pairs.recipe import PairPipeline, load_pairs_pipeline
 from aidsafe.pairs.records import Chosen, attempt_scores, pair_record, read_chosen, write_pairs_stats
@@ -27,7 +26,7 @@ from aidsafe.run.executor import NothingFinished, RecipeJournal, check_something
 from aidsafe.run.journal import RunDirectory
 from aidsafe.run.loop import run_async
 from aidsafe.run.stage import run_stage
-from aidsafe.run.task import Rejection, RunContext, Task
+from aidsafe.run.task import Rejection, RunContext, Task, rejection_for
 from aidsafe.teacher.types import Teacher
 
 __all__ = ["PairsRequest", "PairsTask", "NothingFinished", "make_pairs", "make_pairs_async"]
@@ -131,7 +130,7 @@ class PairsTask(Task[Chosen]):
         except (asyncio.CancelledError, RunSetupError):
             raise
         except Exception as exc:
-            raise _rejection(await failed_node(self.graph, ctx, item.id, self.stage), exc) from exc
+            raise rejection_for(await failed_node(self.graph, ctx, item.id, self.stage), exc) from exc
         attempts = state.get("attempts", [])
         if not attempts or not attempts[-1]["separated"]:
             self._attempts[item.id] = attempt_scores(attempts)
