@@ -1,6 +1,6 @@
 """`aidsafe eval cot`: an LLM judge grades a generation run's samples, or prefers between two runs.
 
-Each judge model is one executor run (aidsafe.run.executor) into its own folder, by default
+Each judge model is one run through the one entrance (aidsafe.run.stage.run_stage) into its own folder, by default
 `RUN/eval-cot/<model>` (grading) or `RUN/eval-cot/vs-<OTHER>/<model>` (`--compare OTHER`):
 samples.jsonl holds one record per graded sample or judged pair, written only once the judge's
 reply validated, so a rerun asks only for what is missing. The report (aidsafe.eval.cot_report)
@@ -32,11 +32,12 @@ from aidsafe.eval.cot_judge import COT_ROLES, CRITERIA, CotAgentContext
 from aidsafe.eval.cot_report import build_report
 from aidsafe.pairs.records import Chosen, read_chosen
 from aidsafe.pairs.roles import judge_order
-from aidsafe.run.executor import RecipeJournal, check_something_finished, execute
+from aidsafe.run.executor import RecipeJournal
 from aidsafe.run.identity import run_hash
 from aidsafe.run.journal import RunDirectory, input_digest
 from aidsafe.run.jsonl import write_atomic
 from aidsafe.run.loop import run_async
+from aidsafe.run.stage import run_stage
 from aidsafe.run.task import RunContext, Task, rejection_for
 from aidsafe.teacher.types import Teacher
 
@@ -153,28 +154,16 @@ async def _run_judge(request: CotEvalRequest, entry: dict[str, Any], policies: P
     resolved = {**about, "judge": {"agent": agent.name, "model": agent.endpoint.model,
                                    "base_url": agent.endpoint.base_url, "sampling": agent.sampling},
                 "policy_set": {"id": policies.id, "version": policies.version}}  # fmt: skip
-    journal = RecipeJournal(run_dir, judge_hash, resolved)
-    owns = teacher is None
-    client = teacher
-    if client is None:
-        from aidsafe.teacher.client import TeacherClient
-
-        client = TeacherClient.from_settings(entry["settings"], env, request.seed)
     kind = CompareTask if request.compare else GradeTask
-    task = kind(agent, policies, client, request.seed, request.min_chars, check_endpoints=owns)
-    try:
-        outcome = await execute(task, items, journal, workers=2 * request.concurrency, stats=client.stats,
-                                retry_rejected=request.retry_rejected, progress=request.progress)  # fmt: skip
-    finally:
-        if owns:
-            await client.aclose()
+    await run_stage(
+        lambda client, owns: kind(agent, policies, client, request.seed, request.min_chars, check_endpoints=owns),
+        items, RecipeJournal(run_dir, judge_hash, resolved), settings=entry["settings"], seed=request.seed, env=env,
+        teacher=teacher, workers=2 * request.concurrency, noun=kind.noun, retry_rejected=request.retry_rejected,
+        progress=request.progress,
+    )  # fmt: skip
     keys = {item.id for item in items}
     records = [r for r in run_dir.iter_samples() if r["id"] in keys]
-    rejected = sum(1 for r in run_dir.iter_rejected() if r["id"] in keys)
-    stats = {"judged": len(records), "rejected": rejected, "pending": max(len(items) - len(records) - rejected, 0)}
-    write_atomic(run_dir.stats_path, json.dumps(stats, indent=2) + "\n")
-    check_something_finished(outcome, run_dir.rejected_path, stats, noun=task.noun)
-    entry["rejected"] = rejected
+    entry["rejected"] = sum(1 for r in run_dir.iter_rejected() if r["id"] in keys)
     return records
 
 

@@ -4,8 +4,9 @@ One `SafetyTask` item is one benchmark prompt: the student's chat reply (greedy)
 call chosen by the benchmark (aidsafe.eval.benchmarks): BeaverTails and WildChat get a safe/unsafe
 verdict (a served Llama Guard 3 over completions, or the `safety_judge` card), StrongREJECT its
 rubric (`strongreject_judge`), XSTest its refusal class (`refusal_judge`). It runs on the
-executor with `--output` as the run directory: one record per finished prompt in samples.jsonl,
-rejections with reasons in rejected.jsonl, and a rerun asks only what is not finished. The run's
+executor, through the one entrance every stage takes (aidsafe.run.stage.run_stage), with
+`--output` as the run directory: one record per finished prompt in samples.jsonl, rejections
+with reasons in rejected.jsonl, stats.json, and a rerun asks only what is not finished. The run's
 settings (student, judges, cards, benchmarks) are its "recipe": an output made with other
 settings is refused rather than mixed.
 
@@ -17,17 +18,20 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from aidsafe.agents.settings import TeacherSettings
 from aidsafe.errors import AidsafeError
 from aidsafe.eval.benchmarks import BENCHMARKS, SafetyItem
 from aidsafe.eval.judges import JudgeCard, load_judge_card, strongreject_score
 from aidsafe.eval.safety_report import SafetyReport, build_report
-from aidsafe.run.executor import RecipeJournal, check_something_finished, execute
+from aidsafe.run.executor import RecipeJournal
 from aidsafe.run.identity import run_hash
 from aidsafe.run.journal import RunDirectory, input_digest
+from aidsafe.run.stage import run_stage
 from aidsafe.run.task import Rejection, RunContext, Task, rejection_for
 from aidsafe.teacher.types import Endpoint, TeacherError
 
@@ -149,11 +153,16 @@ def _run_settings(settings: SafetySettings, cards: dict[str, JudgeCard], items: 
 
 
 async def evaluate_safety(
-    items: list[SafetyItem], settings: SafetySettings, output: Path, *, progress: bool = True, seed: int = 0
+    items: list[SafetyItem],
+    settings: SafetySettings,
+    output: Path,
+    *,
+    progress: bool = True,
+    seed: int = 0,
+    env: Mapping[str, str] | None = None,
 ) -> SafetyReport:
-    """Run every unfinished item, then report over every finished record of these items."""
-    from aidsafe.teacher.client import TeacherClient
-
+    """Run every unfinished item, then report over every finished record of these items. `env`:
+    where API keys are read (None: the process environment)."""
     metrics = {BENCHMARKS[item.benchmark].metric for item in items}
     cards: dict[str, JudgeCard] = {}
     if "safe_rate" in metrics and settings.judge_kind != LLAMA_GUARD:
@@ -165,13 +174,13 @@ async def evaluate_safety(
     resolved = _run_settings(settings, cards, items)
     settings_hash = run_hash(resolved, ensure_ascii=True)  # the bytes eval safety always hashed
     run_dir = RunDirectory(output)
-    async with TeacherClient(concurrency=settings.concurrency, seed=seed) as client:
-        task = SafetyTask(settings, client, cards, metrics)
-        outcome = await execute(
-            task, items, RecipeJournal(run_dir, settings_hash, resolved), workers=settings.concurrency,
-            stats=client.stats, progress=progress,
-        )  # fmt: skip
-    check_something_finished(outcome, run_dir.rejected_path, {}, "prompts")
+    # One client for the student and every judge: the endpoints are per call, the limits shared.
+    client_settings = TeacherSettings(model=settings.student.model, concurrency=settings.concurrency)
+    await run_stage(
+        lambda client, _: SafetyTask(settings, client, cards, metrics), items,
+        RecipeJournal(run_dir, settings_hash, resolved), settings=client_settings, seed=seed, env=env,
+        workers=settings.concurrency, noun="prompts", progress=progress,
+    )  # fmt: skip
     wanted = {item.id for item in items}
     records = [r for r in run_dir.iter_samples() if r.get("id") in wanted] if run_dir.samples_path.exists() else []
     rejected = [r for r in run_dir.iter_rejected() if r.get("id") in wanted] if run_dir.rejected_path.exists() else []

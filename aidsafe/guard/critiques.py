@@ -41,12 +41,13 @@ from aidsafe.guard.synthesis import (
     GuardRecipe,
     LoadedGuardRecipe,
     ask_teacher,
+    guard_counts,
     load_guard_recipe,
     recipe_kind,
-    run_guard_stage,
 )
 from aidsafe.run.journal import input_digest
 from aidsafe.run.loop import run_async
+from aidsafe.run.stage import StageRequest, run_stage
 from aidsafe.run.task import Rejection, RunContext, Task
 from aidsafe.sources import read_rows
 from aidsafe.teacher.types import Teacher
@@ -385,21 +386,21 @@ class CritiqueTask(Task[Conversation]):
 
 
 async def generate_critiques_async(
-    request: Any, env: Mapping[str, str], teacher: Teacher | None = None
+    request: StageRequest, env: Mapping[str, str], teacher: Teacher | None = None
 ) -> dict[str, Any]:
     """`aidsafe generate thinkguard`: `request` is the CLI's `GenerateRequest`."""
-    from aidsafe.config.overrides import cli_overrides
-
-    loaded = load_critique_recipe(
-        request.recipe, cli_overrides(request.base_url, request.model, request.concurrency, request.overrides)
-    )
+    loaded = load_critique_recipe(request.recipe, request.recipe_overrides())
     rows, repeats = read_conversations(request.input)
+    rows = rows[: request.limit]
+    recipe = loaded.loaded.recipe
+    _, stats = await run_stage(
+        lambda client, owns: CritiqueTask(loaded, client, check_endpoint=owns), rows,
+        loaded.loaded.journal(request.output), settings=recipe.teacher, seed=recipe.seed, env=env, teacher=teacher,
+        workers=recipe.teacher.most_in_flight, counts=lambda _: guard_counts(len(rows), repeats),
+        retry_rejected=request.retry_rejected, progress=request.progress,
+    )  # fmt: skip
+    return stats
 
-    def make_task(client: Teacher, check_endpoint: bool) -> CritiqueTask:
-        return CritiqueTask(loaded, client, check_endpoint=check_endpoint)
 
-    return await run_guard_stage(make_task, loaded.loaded, rows, repeats, request, env, teacher, noun="critique")
-
-
-def generate_critiques(request: Any, env: Mapping[str, str], teacher: Teacher | None = None) -> dict[str, Any]:
+def generate_critiques(request: StageRequest, env: Mapping[str, str], teacher: Teacher | None = None) -> dict[str, Any]:
     return run_async(generate_critiques_async(request, env, teacher))

@@ -77,6 +77,9 @@ class Task(Generic[Item]):
     noun: str = "items"  # what the progress line counts: "samples", "rows"
     stage: str = "run"  # the stage named by rejections for unexpected exceptions
     checkpointed: bool = False  # True: ctx.checkpointer is a LangGraph AsyncSqliteSaver
+    # Rejection reasons that judge the item's content, not the run (pairs' `no_separation`): a run
+    # that reached one did its work even if it finished nothing (aidsafe.run.stage).
+    verdicts: frozenset[str] = frozenset()
 
     def key(self, item: Item) -> str:
         raise NotImplementedError

@@ -171,6 +171,9 @@ def test_garbage_from_the_student_or_judge_is_rejected_not_fatal(run_cli, tmp_pa
     bt = _row(report, "beavertails", "safe_response_rate")
     assert (bt["n"], bt["value"]) == (7, pytest.approx(5 / 7))  # 2..6 safe, 7 and 9 unsafe
     assert report["rejected"] == {"beavertails": 3}
+    stats = json.loads((out / "stats.json").read_text())  # the one writer's, as every stage's
+    assert stats["rejected_by_stage"] == {"student": 2, "safety_judge": 1} and stats["samples"] == 7
+    assert stats["last_run"]["calls"] > 0 and stats["last_run"]["prompt_tokens"] > 0
 
 
 def test_a_judge_that_refuses_every_request_stops_the_run_after_the_breaker_window(run_cli, tmp_path):
