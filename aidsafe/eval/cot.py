@@ -20,13 +20,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from aidsafe.agents.context import ResolvedAgent, agent_rng, run_agent
 from aidsafe.agents.policies import PolicySet, load_policies
 from aidsafe.agents.resolve import resolve_agent
 from aidsafe.agents.schemas import DEFAULT_MIN_CHARS
 from aidsafe.agents.settings import AgentSlot, TeacherSettings
+from aidsafe.config.yamlio import load_yaml
 from aidsafe.errors import AidsafeError, RunSetupError
 from aidsafe.eval.cot_judge import COT_ROLES, CRITERIA, CotAgentContext
 from aidsafe.eval.cot_report import build_report
@@ -205,13 +204,8 @@ def _judge_dir(base: Path, judge: JudgeModel, judges: list[JudgeModel]) -> Path:
 def _run_policies(run: Path, given: str | None) -> PolicySet:
     """The policy set the run was made under (its recipe.yaml), or `given`, checked against it."""
     recipe_path = Path(run) / "recipe.yaml"
-    stored: dict[str, Any] = {}
-    if recipe_path.is_file():
-        try:
-            loaded = yaml.safe_load(recipe_path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as exc:
-            raise AidsafeError(f"{recipe_path}: not valid YAML ({exc}); expected the recipe aidsafe wrote") from None
-        stored = loaded if isinstance(loaded, dict) else {}
+    # The one YAML loader: a damaged file is one line naming its file and line.
+    stored: dict[str, Any] = load_yaml(recipe_path)[0] if recipe_path.is_file() else {}
     ref = given or stored.get("policies")
     if not isinstance(ref, str):
         raise AidsafeError(f"{recipe_path}: policies: missing; pass --policies NAME_OR_PATH")
