@@ -23,10 +23,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from aidsafe.agents.cards import AgentCard
 from aidsafe.agents.settings import TeacherSettings
 from aidsafe.errors import AidsafeError
 from aidsafe.eval.benchmarks import BENCHMARKS, SafetyItem
-from aidsafe.eval.judges import JudgeCard, load_judge_card, strongreject_score
+from aidsafe.eval.judges import ask_judge, load_judge_card, strongreject_score
 from aidsafe.eval.safety_report import SafetyReport, build_report
 from aidsafe.run.executor import RecipeJournal
 from aidsafe.run.identity import run_hash
@@ -57,7 +58,7 @@ class SafetyTask(Task[SafetyItem]):
     noun = "prompts"
     stage = "eval_safety"
 
-    def __init__(self, settings: SafetySettings, client: Any, cards: dict[str, JudgeCard], metrics: set[str]) -> None:
+    def __init__(self, settings: SafetySettings, client: Any, cards: dict[str, AgentCard], metrics: set[str]) -> None:
         self.settings = settings
         self.client = client
         self.cards = cards
@@ -120,7 +121,7 @@ class SafetyTask(Task[SafetyItem]):
 
     async def _card(self, role: str, endpoint: Endpoint, item: SafetyItem, response: str) -> dict[str, Any]:
         try:
-            verdict, _ = await self.cards[role].judge(self.client, endpoint, item.prompt, response)
+            verdict, _ = await ask_judge(self.client, self.cards[role], endpoint, item.prompt, response)
         except TeacherError as exc:
             raise rejection_for(role, exc) from exc
         return verdict.model_dump()
@@ -139,14 +140,14 @@ class SafetyTask(Task[SafetyItem]):
         return {"judge": judge, "safe": score.label == "safe", "p_unsafe": score.p_unsafe}
 
 
-def _run_settings(settings: SafetySettings, cards: dict[str, JudgeCard], items: list[SafetyItem]) -> dict[str, Any]:
+def _run_settings(settings: SafetySettings, cards: dict[str, AgentCard], items: list[SafetyItem]) -> dict[str, Any]:
     """What the records depend on: a different student, judge, card or benchmark is another run."""
     return {
         "stage": "eval_safety",
         "student": {"base_url": settings.student.base_url, "model": settings.student.model},
         "judge": {"kind": settings.judge_kind, "base_url": settings.judge.base_url, "model": settings.judge.model},
         "grader": {"base_url": settings.grader.base_url, "model": settings.grader.model},
-        "cards": {role: card.card.model_dump() for role, card in sorted(cards.items())},
+        "cards": {role: card.model_dump() for role, card in sorted(cards.items())},
         "max_tokens": settings.max_tokens,
         "benchmarks": sorted({item.benchmark for item in items}),
     }
@@ -164,7 +165,7 @@ async def evaluate_safety(
     """Run every unfinished item, then report over every finished record of these items. `env`:
     where API keys are read (None: the process environment)."""
     metrics = {BENCHMARKS[item.benchmark].metric for item in items}
-    cards: dict[str, JudgeCard] = {}
+    cards: dict[str, AgentCard] = {}
     if "safe_rate" in metrics and settings.judge_kind != LLAMA_GUARD:
         cards["safety_judge"] = load_judge_card("safety_judge", settings.judge_kind)
     if "strongreject" in metrics:
