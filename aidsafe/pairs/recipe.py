@@ -1,7 +1,7 @@
 """Pair recipes: the teacher, which agents fill the three pair roles, and the loop's budget.
 
 Loaded and checked (cards, templates, Python agents) before any teacher call, as generation
-recipes are; the semantic hash leaves out what changes speed, not output (aidsafe.generation.recipe).
+recipes are; the run hash (aidsafe.run.identity) leaves out what changes speed, not output.
 """
 
 from __future__ import annotations
