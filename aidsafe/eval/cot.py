@@ -1,6 +1,6 @@
 """`aidsafe eval cot`: an LLM judge grades a generation run's samples, or prefers between two runs.
 
-Each judge model is one executor run (aidsafe.run.executor) into its own folder, by default
+Each judge model is one run through the one entrance (aidsafe.run.stage.run_stage) into its own folder, by default
 `RUN/eval-cot/<model>` (grading) or `RUN/eval-cot/vs-<OTHER>/<model>` (`--compare OTHER`):
 samples.jsonl holds one record per graded sample or judged pair, written only once the judge's
 reply validated, so a rerun asks only for what is missing. The report (aidsafe.eval.cot_report)
@@ -13,7 +13,6 @@ judge reads are the run's own (its recipe.yaml), or `--policies`.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import re
 from collections.abc import Mapping
@@ -21,24 +20,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from aidsafe.agents.context import ResolvedAgent, agent_rng, run_agent
 from aidsafe.agents.policies import PolicySet, load_policies
 from aidsafe.agents.resolve import resolve_agent
 from aidsafe.agents.schemas import DEFAULT_MIN_CHARS
 from aidsafe.agents.settings import AgentSlot, TeacherSettings
+from aidsafe.config.yamlio import load_yaml
 from aidsafe.errors import AidsafeError, RunSetupError
 from aidsafe.eval.cot_judge import COT_ROLES, CRITERIA, CotAgentContext
 from aidsafe.eval.cot_report import build_report
-from aidsafe.generation.runner import _rejection
 from aidsafe.pairs.records import Chosen, read_chosen
 from aidsafe.pairs.roles import judge_order
-from aidsafe.run.executor import RecipeJournal, check_something_finished, execute
+from aidsafe.run.executor import RecipeJournal
+from aidsafe.run.identity import run_hash
 from aidsafe.run.journal import RunDirectory, input_digest
 from aidsafe.run.jsonl import write_atomic
 from aidsafe.run.loop import run_async
-from aidsafe.run.task import RunContext, Task
+from aidsafe.run.stage import run_stage
+from aidsafe.run.task import RunContext, Task, rejection_for
 from aidsafe.teacher.types import Teacher
 
 __all__ = ["JudgeModel", "CotEvalRequest", "Matched", "parse_judges", "match_runs", "evaluate_cot"]
@@ -150,32 +149,20 @@ async def _run_judge(request: CotEvalRequest, entry: dict[str, Any], policies: P
     body.pop("run"), body.pop("compare")  # where the runs are does not change a verdict; their content does
     if not request.compare:
         body.pop("seed")  # it only draws the A/B order of --compare
-    judge_hash = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:16]
+    judge_hash = run_hash(body, ensure_ascii=True)  # the bytes eval cot always hashed
     resolved = {**about, "judge": {"agent": agent.name, "model": agent.endpoint.model,
                                    "base_url": agent.endpoint.base_url, "sampling": agent.sampling},
                 "policy_set": {"id": policies.id, "version": policies.version}}  # fmt: skip
-    journal = RecipeJournal(run_dir, judge_hash, resolved)
-    owns = teacher is None
-    client = teacher
-    if client is None:
-        from aidsafe.teacher.client import TeacherClient
-
-        client = TeacherClient.from_settings(entry["settings"], env, request.seed)
     kind = CompareTask if request.compare else GradeTask
-    task = kind(agent, policies, client, request.seed, request.min_chars, check_endpoints=owns)
-    try:
-        outcome = await execute(task, items, journal, workers=2 * request.concurrency, stats=client.stats,
-                                retry_rejected=request.retry_rejected, progress=request.progress)  # fmt: skip
-    finally:
-        if owns:
-            await client.aclose()
+    await run_stage(
+        lambda client, owns: kind(agent, policies, client, request.seed, request.min_chars, check_endpoints=owns),
+        items, RecipeJournal(run_dir, judge_hash, resolved), settings=entry["settings"], seed=request.seed, env=env,
+        teacher=teacher, workers=2 * request.concurrency, noun=kind.noun, retry_rejected=request.retry_rejected,
+        progress=request.progress,
+    )  # fmt: skip
     keys = {item.id for item in items}
     records = [r for r in run_dir.iter_samples() if r["id"] in keys]
-    rejected = sum(1 for r in run_dir.iter_rejected() if r["id"] in keys)
-    stats = {"judged": len(records), "rejected": rejected, "pending": max(len(items) - len(records) - rejected, 0)}
-    write_atomic(run_dir.stats_path, json.dumps(stats, indent=2) + "\n")
-    check_something_finished(outcome, run_dir.rejected_path, stats, noun=task.noun)
-    entry["rejected"] = rejected
+    entry["rejected"] = sum(1 for r in run_dir.iter_rejected() if r["id"] in keys)
     return records
 
 
@@ -217,13 +204,8 @@ def _judge_dir(base: Path, judge: JudgeModel, judges: list[JudgeModel]) -> Path:
 def _run_policies(run: Path, given: str | None) -> PolicySet:
     """The policy set the run was made under (its recipe.yaml), or `given`, checked against it."""
     recipe_path = Path(run) / "recipe.yaml"
-    stored: dict[str, Any] = {}
-    if recipe_path.is_file():
-        try:
-            loaded = yaml.safe_load(recipe_path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as exc:
-            raise AidsafeError(f"{recipe_path}: not valid YAML ({exc}); expected the recipe aidsafe wrote") from None
-        stored = loaded if isinstance(loaded, dict) else {}
+    # The one YAML loader: a damaged file is one line naming its file and line.
+    stored: dict[str, Any] = load_yaml(recipe_path)[0] if recipe_path.is_file() else {}
     ref = given or stored.get("policies")
     if not isinstance(ref, str):
         raise AidsafeError(f"{recipe_path}: policies: missing; pass --policies NAME_OR_PATH")
@@ -275,7 +257,7 @@ class _JudgeTask(Task[Any]):
         except (asyncio.CancelledError, RunSetupError):
             raise
         except Exception as exc:
-            raise _rejection(self.stage, exc) from exc
+            raise rejection_for(self.stage, exc) from exc
 
     def metadata(self, calls: list[dict], **extra: Any) -> dict[str, Any]:
         judge = {"agent": self.agent.name, "model": self.agent.endpoint.model}

@@ -4,8 +4,9 @@ One `SafetyTask` item is one benchmark prompt: the student's chat reply (greedy)
 call chosen by the benchmark (aidsafe.eval.benchmarks): BeaverTails and WildChat get a safe/unsafe
 verdict (a served Llama Guard 3 over completions, or the `safety_judge` card), StrongREJECT its
 rubric (`strongreject_judge`), XSTest its refusal class (`refusal_judge`). It runs on the
-executor with `--output` as the run directory: one record per finished prompt in samples.jsonl,
-rejections with reasons in rejected.jsonl, and a rerun asks only what is not finished. The run's
+executor, through the one entrance every stage takes (aidsafe.run.stage.run_stage), with
+`--output` as the run directory: one record per finished prompt in samples.jsonl, rejections
+with reasons in rejected.jsonl, stats.json, and a rerun asks only what is not finished. The run's
 settings (student, judges, cards, benchmarks) are its "recipe": an output made with other
 settings is refused rather than mixed.
 
@@ -15,20 +16,24 @@ content), is a rejection of that prompt, as is a judge whose reply never fits it
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from aidsafe.agents.cards import AgentCard
+from aidsafe.agents.settings import TeacherSettings
 from aidsafe.errors import AidsafeError
 from aidsafe.eval.benchmarks import BENCHMARKS, SafetyItem
-from aidsafe.eval.judges import JudgeCard, load_judge_card, strongreject_score
+from aidsafe.eval.judges import ask_judge, load_judge_card, strongreject_score
 from aidsafe.eval.safety_report import SafetyReport, build_report
-from aidsafe.run.executor import RecipeJournal, check_something_finished, execute
+from aidsafe.run.executor import RecipeJournal
+from aidsafe.run.identity import run_hash
 from aidsafe.run.journal import RunDirectory, input_digest
-from aidsafe.run.task import Rejection, RunContext, Task
+from aidsafe.run.stage import run_stage
+from aidsafe.run.task import Rejection, RunContext, Task, rejection_for
 from aidsafe.teacher.types import Endpoint, TeacherError
 
 __all__ = ["LLAMA_GUARD", "SafetySettings", "SafetyTask", "evaluate_safety"]
@@ -53,7 +58,7 @@ class SafetyTask(Task[SafetyItem]):
     noun = "prompts"
     stage = "eval_safety"
 
-    def __init__(self, settings: SafetySettings, client: Any, cards: dict[str, JudgeCard], metrics: set[str]) -> None:
+    def __init__(self, settings: SafetySettings, client: Any, cards: dict[str, AgentCard], metrics: set[str]) -> None:
         self.settings = settings
         self.client = client
         self.cards = cards
@@ -104,8 +109,7 @@ class SafetyTask(Task[SafetyItem]):
                 sampling={"temperature": 0, "max_tokens": self.settings.max_tokens},
             )  # fmt: skip
         except TeacherError as exc:
-            reason = "student_unavailable" if exc.transient else "student_error"
-            raise Rejection("student", reason, str(exc), exc.transient) from exc
+            raise rejection_for("student", exc) from exc
         text = reply["text"].strip()
         if not text:
             raise Rejection(
@@ -117,10 +121,9 @@ class SafetyTask(Task[SafetyItem]):
 
     async def _card(self, role: str, endpoint: Endpoint, item: SafetyItem, response: str) -> dict[str, Any]:
         try:
-            verdict, _ = await self.cards[role].judge(self.client, endpoint, item.prompt, response)
+            verdict, _ = await ask_judge(self.client, self.cards[role], endpoint, item.prompt, response)
         except TeacherError as exc:
-            reason = "judge_unavailable" if exc.transient else "judge_error"
-            raise Rejection(role, reason, str(exc), exc.transient) from exc
+            raise rejection_for(role, exc) from exc
         return verdict.model_dump()
 
     async def _llama_guard(self, item: SafetyItem, response: str) -> dict[str, Any]:
@@ -130,35 +133,39 @@ class SafetyTask(Task[SafetyItem]):
         try:
             score = await guard_p_unsafe(guard, LLAMA_GUARD, item.prompt, response)
         except TeacherError as exc:  # InvalidOutputError too: a reply with no verdict at all
-            reason = "judge_unavailable" if exc.transient else "judge_error"
-            raise Rejection("safety_judge", reason, str(exc), exc.transient) from exc
+            raise rejection_for("safety_judge", exc) from exc
         judge = {
             "label": score.label, "p_unsafe": score.p_unsafe, "text": score.text, "from_logprobs": score.from_logprobs,
         }  # fmt: skip
         return {"judge": judge, "safe": score.label == "safe", "p_unsafe": score.p_unsafe}
 
 
-def _run_settings(settings: SafetySettings, cards: dict[str, JudgeCard], items: list[SafetyItem]) -> dict[str, Any]:
+def _run_settings(settings: SafetySettings, cards: dict[str, AgentCard], items: list[SafetyItem]) -> dict[str, Any]:
     """What the records depend on: a different student, judge, card or benchmark is another run."""
     return {
         "stage": "eval_safety",
         "student": {"base_url": settings.student.base_url, "model": settings.student.model},
         "judge": {"kind": settings.judge_kind, "base_url": settings.judge.base_url, "model": settings.judge.model},
         "grader": {"base_url": settings.grader.base_url, "model": settings.grader.model},
-        "cards": {role: card.card.model_dump() for role, card in sorted(cards.items())},
+        "cards": {role: card.model_dump() for role, card in sorted(cards.items())},
         "max_tokens": settings.max_tokens,
         "benchmarks": sorted({item.benchmark for item in items}),
     }
 
 
 async def evaluate_safety(
-    items: list[SafetyItem], settings: SafetySettings, output: Path, *, progress: bool = True, seed: int = 0
+    items: list[SafetyItem],
+    settings: SafetySettings,
+    output: Path,
+    *,
+    progress: bool = True,
+    seed: int = 0,
+    env: Mapping[str, str] | None = None,
 ) -> SafetyReport:
-    """Run every unfinished item, then report over every finished record of these items."""
-    from aidsafe.teacher.client import TeacherClient
-
+    """Run every unfinished item, then report over every finished record of these items. `env`:
+    where API keys are read (None: the process environment)."""
     metrics = {BENCHMARKS[item.benchmark].metric for item in items}
-    cards: dict[str, JudgeCard] = {}
+    cards: dict[str, AgentCard] = {}
     if "safe_rate" in metrics and settings.judge_kind != LLAMA_GUARD:
         cards["safety_judge"] = load_judge_card("safety_judge", settings.judge_kind)
     if "strongreject" in metrics:
@@ -166,15 +173,15 @@ async def evaluate_safety(
     if "xstest" in metrics:
         cards["refusal_judge"] = load_judge_card("refusal_judge", settings.refusal_card)
     resolved = _run_settings(settings, cards, items)
-    run_hash = hashlib.sha256(json.dumps(resolved, sort_keys=True).encode()).hexdigest()[:16]
+    settings_hash = run_hash(resolved, ensure_ascii=True)  # the bytes eval safety always hashed
     run_dir = RunDirectory(output)
-    async with TeacherClient(concurrency=settings.concurrency, seed=seed) as client:
-        task = SafetyTask(settings, client, cards, metrics)
-        outcome = await execute(
-            task, items, RecipeJournal(run_dir, run_hash, resolved), workers=settings.concurrency,
-            stats=client.stats, progress=progress,
-        )  # fmt: skip
-    check_something_finished(outcome, run_dir.rejected_path, {}, "prompts")
+    # One client for the student and every judge: the endpoints are per call, the limits shared.
+    client_settings = TeacherSettings(model=settings.student.model, concurrency=settings.concurrency)
+    await run_stage(
+        lambda client, _: SafetyTask(settings, client, cards, metrics), items,
+        RecipeJournal(run_dir, settings_hash, resolved), settings=client_settings, seed=seed, env=env,
+        workers=settings.concurrency, noun="prompts", progress=progress,
+    )  # fmt: skip
     wanted = {item.id for item in items}
     records = [r for r in run_dir.iter_samples() if r.get("id") in wanted] if run_dir.samples_path.exists() else []
     rejected = [r for r in run_dir.iter_rejected() if r.get("id") in wanted] if run_dir.rejected_path.exists() else []

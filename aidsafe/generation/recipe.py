@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from aidsafe.agents.settings import NON_SEMANTIC_TEACHER, AgentSlot, TeacherSettings
+from aidsafe.agents.settings import NON_SEMANTIC_SLOT, AgentSlot, TeacherSettings, semantic_teacher
 from aidsafe.config.resources import resolve_resource
 from aidsafe.config.yamlio import load_yaml, register_config_model, validate_model
+from aidsafe.run.identity import run_hash
 
 __all__ = [
     "AgentRoles",
@@ -100,15 +99,13 @@ def load_recipe(ref: str | Path, overrides: list[str] | None = None) -> Recipe:
 def semantic_hash(recipe: Recipe, extra: dict[str, Any]) -> str:
     """Hash of everything that changes the output: recipe fields plus resolved policies and agents."""
     body = recipe.model_dump(mode="json")
-    for key in NON_SEMANTIC_TEACHER:
-        body["teacher"].pop(key, None)
+    body["teacher"] = semantic_teacher(body["teacher"])
     body["dedup"].pop("device", None)
     body.pop("license", None)
     for slot in _all_slots(body["agents"]):
-        slot.pop("base_url", None)
-        slot.pop("api_key_env", None)
-    payload = json.dumps({"recipe": body, **extra}, sort_keys=True, ensure_ascii=False)
-    return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:16]
+        for key in NON_SEMANTIC_SLOT:
+            slot.pop(key, None)
+    return run_hash({"recipe": body, **extra})
 
 
 def _all_slots(agents: dict[str, Any]) -> list[dict[str, Any]]:

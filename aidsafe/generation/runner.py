@@ -15,41 +15,33 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aidsafe.config.overrides import cli_overrides
 from aidsafe.errors import AidsafeError, RunSetupError
 from aidsafe.generation.graph import GraphDeps, build_graph
 from aidsafe.generation.pipeline import Pipeline, load_pipeline
-from aidsafe.generation.records import sample_record, write_corpus_stats
+from aidsafe.generation.records import corpus_counts, sample_record, write_corpus_stats
 from aidsafe.run.checkpoints import failed_node, run_thread
-from aidsafe.run.executor import NothingFinished, RecipeJournal, check_something_finished
+from aidsafe.run.executor import NothingFinished, RecipeJournal
 from aidsafe.run.journal import RunDirectory, input_digest
 from aidsafe.run.loop import run_async
 from aidsafe.run.shards import MergeResult, check_shard, merge_runs, parse_shard, record_shard
-from aidsafe.run.stage import run_stage
-from aidsafe.run.task import Rejection, RunContext, Task, describe_exception
+from aidsafe.run.stage import StageRequest, run_stage
+from aidsafe.run.stats import StageCounts
+from aidsafe.run.task import RunContext, Task, rejection_for
 from aidsafe.sources import Prompt, read_prompts
-from aidsafe.teacher.types import InvalidOutputError, Teacher, TeacherError, TeacherStats
+from aidsafe.teacher.types import Teacher, TeacherStats
 
 __all__ = ["GenerateRequest", "GenerationTask", "NothingFinished", "generate", "generate_async", "merge"]
 
 
 @dataclass
-class GenerateRequest:
-    recipe: str
-    input: str
-    output: Path
+class GenerateRequest(StageRequest):
+    """`aidsafe generate`: the AIDSAFE graph, or the guard-data stages its recipe's `kind` names."""
+
     prompt_field: str = "prompt"
-    base_url: str | None = None
-    model: str | None = None
-    overrides: list[str] = field(default_factory=list)
-    limit: int | None = None
-    concurrency: int | None = None
-    retry_rejected: bool = False
-    progress: bool = True
     shard: str | None = None  # "K/N": only the inputs whose id hashes to K of N (aidsafe.run.shards)
 
 
@@ -85,9 +77,7 @@ async def generate_async(
     request: GenerateRequest, env: Mapping[str, str], teacher: Teacher | None = None
 ) -> dict[str, Any]:
     # Everything that can be wrong with the input is found here, before any teacher call.
-    pipeline = load_pipeline(
-        request.recipe, cli_overrides(request.base_url, request.model, request.concurrency, request.overrides)
-    )
+    pipeline = load_pipeline(request.recipe, request.recipe_overrides())
     prompts, repeats = read_prompts(request.input, request.prompt_field)
     if request.limit is not None:
         prompts = prompts[: request.limit]
@@ -96,25 +86,20 @@ async def generate_async(
         prompts = list(shard.select(prompts, key=lambda prompt: prompt.id))
     run_dir = RunDirectory(Path(request.output))
     check_shard(run_dir.path, shard)
-    journal = RecipeJournal(run_dir, pipeline.recipe_hash, pipeline.resolved_recipe())
+    corpus = corpus_counts(run_dir, len(prompts), repeats)
 
-    def finish(teacher_stats: TeacherStats, wall_s: float) -> dict[str, Any]:
+    def counts(previous: dict[str, Any] | None) -> StageCounts:
         record_shard(run_dir.path, shard)  # with the journal: a rerun with another shard is refused
-        return write_corpus_stats(run_dir, inputs=len(prompts), repeated_inputs=repeats, teacher=teacher_stats,
-                                  wall_s=wall_s)  # fmt: skip
+        return corpus(previous)
 
-    outcome, stats = await run_stage(
+    recipe = pipeline.recipe
+    _, stats = await run_stage(
         lambda client, owns: GenerationTask(pipeline, client, check_endpoints=owns),
         prompts,
-        journal,
-        recipe=pipeline.recipe,
-        env=env,
-        teacher=teacher,
-        workers=2 * pipeline.recipe.teacher.most_in_flight,
-        request=request,
-        write_stats=finish,
-    )
-    check_something_finished(outcome, run_dir.rejected_path, stats, noun="sample")
+        RecipeJournal(run_dir, pipeline.recipe_hash, pipeline.resolved_recipe()),
+        settings=recipe.teacher, seed=recipe.seed, env=env, teacher=teacher, workers=2 * recipe.teacher.most_in_flight,
+        counts=counts, retry_rejected=request.retry_rejected, progress=request.progress,
+    )  # fmt: skip
     return stats
 
 
@@ -167,7 +152,7 @@ class GenerationTask(Task[Prompt]):
         except (asyncio.CancelledError, RunSetupError):
             raise
         except Exception as exc:
-            raise _rejection(await failed_node(self.graph, ctx, prompt.id, self.stage), exc) from exc
+            raise rejection_for(await failed_node(self.graph, ctx, prompt.id, self.stage), exc) from exc
         return sample_record(state, self.pipeline.recipe_hash, self.pipeline.policies)
 
 
@@ -177,14 +162,3 @@ async def _warm_up(dedup: Any, model: str, ctx: RunContext) -> None:
         await asyncio.to_thread(dedup.warm_up)
     finally:
         ctx.note("")
-
-
-def _rejection(stage: str, exc: Exception) -> Rejection:
-    if isinstance(exc, InvalidOutputError):
-        reason = "invalid_output"
-    elif isinstance(exc, TeacherError):
-        reason = "teacher_unavailable" if exc.transient else "teacher_error"
-    else:  # a bug in an agent or in aidsafe: kept with its location so it can be reported
-        reason = "error"
-    error = str(exc) if isinstance(exc, TeacherError) else describe_exception(exc)
-    return Rejection(stage, reason, error, transient=bool(getattr(exc, "transient", False)))

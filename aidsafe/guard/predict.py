@@ -6,7 +6,8 @@ instruction + "\\n" + input to vLLM, and ThinkGuard's feeds Llama Guard 3's prom
 tokens as plain text. A chat endpoint would wrap the text in the served model's chat template
 (for Llama Guard 3 derivatives, one that injects its own categories). Decoding is greedy.
 
-Prediction runs on the executor (aidsafe.run.executor): one `PredictTask` call per row. The
+Prediction runs on the executor, through the one entrance every stage takes
+(aidsafe.run.stage.run_stage): one `PredictTask` call per row. The
 output file is append-only while running and doubles as the resume journal: rows already
 there (matched by `index`, else by `prompt`) are skipped, and a partial last line left by a
 kill is cut off. Only transport failures count as transient. When every row is done the file
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from aidsafe.agents.policies import PolicySet
+from aidsafe.agents.settings import TeacherSettings
 from aidsafe.errors import AidsafeError
 from aidsafe.guard.evaluate import WILDGUARD_GOLD_FIELDS
 from aidsafe.guard.formats import (
@@ -33,10 +35,10 @@ from aidsafe.guard.formats import (
     thinkguard_prompt,
     verdict_score,
 )
-from aidsafe.run.executor import execute
 from aidsafe.run.journal import JournalIndex, input_digest
 from aidsafe.run.jsonl import append_jsonl, cut_partial_tail, read_jsonl, write_atomic
-from aidsafe.run.task import Rejection, RunContext, Task
+from aidsafe.run.stage import run_stage
+from aidsafe.run.task import Rejection, RunContext, Task, rejection_for
 from aidsafe.sources import read_rows
 from aidsafe.teacher.types import Endpoint, TeacherError
 
@@ -103,7 +105,8 @@ async def predict_guard(
 ) -> dict[str, int]:
     """Predict every example not yet in `output`; returns counts {done, skipped}.
 
-    Runs on the executor (aidsafe.run.executor) as a `PredictTask`, with `output` as its journal.
+    Runs through the one entrance (aidsafe.run.stage.run_stage) as a `PredictTask`, with `output`
+    as its journal; every row must finish, or the run fails naming the first that did not.
     Requests go through `TeacherClient.complete_text`, as generation's do: `concurrency` in flight
     at most, each tried `attempts` times on transport failures (backoff from `backoff_s`, honouring
     Retry-After). `on_progress(n)` hears of finished rows: once with the rows already done, then 1
@@ -121,29 +124,13 @@ async def predict_guard(
         if output.exists():
             _rewrite_in_order(output, prompts)
         return {"done": 0, "skipped": len(journal.done)}
-    from aidsafe.teacher.client import TeacherClient
-
-    endpoint = Endpoint(base_url=base_url, model=model, timeout_s=timeout_s)
-    async with TeacherClient(
-        concurrency=concurrency,
-        max_transport_retries=attempts - 1,
-        env={endpoint.api_key_env: api_key} if api_key else {},
-        backoff_base_s=backoff_s,
-        seed=0,
-    ) as client:
-        task = PredictTask(examples, prompts, fmt, client, endpoint, attempts, samples, temperature, top_p)
-        outcome = await execute(
-            task, range(len(examples)), journal, workers=concurrency, stats=client.stats, progress=progress
-        )
-    if outcome.rejected:
-        row, first = next(iter(outcome.rejected.items()))
-        if all(r.transient for r in outcome.rejected.values()):
-            then = "rerun the same command to retry them"
-        else:  # a rerun alone changes nothing: the request, the server or aidsafe must change first
-            then = "not transient: fix the cause, then rerun the same command to retry them"
-        raise AidsafeError(
-            f"{len(outcome.rejected)} of {outcome.attempted} rows failed (row {row}: {first.error}); {then}"
-        )
+    settings = TeacherSettings(base_url=base_url, model=model, timeout_s=timeout_s, concurrency=concurrency,
+                               max_transport_retries=attempts - 1, backoff_base_s=backoff_s)  # fmt: skip
+    endpoint, env = settings.endpoint(), {settings.api_key_env: api_key} if api_key else {}
+    outcome, _ = await run_stage(
+        lambda client, _: PredictTask(examples, prompts, fmt, client, endpoint, attempts, samples, temperature, top_p),
+        range(len(examples)), journal, settings=settings, seed=0, env=env, workers=concurrency, progress=progress,
+    )  # fmt: skip
     _rewrite_in_order(output, prompts)
     return {"done": outcome.finished, "skipped": outcome.skipped}
 
@@ -203,8 +190,7 @@ class PredictTask(Task[int]):
                 agent="guard", prompt=self.prompts[i], endpoint=self.endpoint, sampling=sampling
             )
         except TeacherError as exc:  # only transport failures are transient; a bug is not caught here
-            reason = "teacher_unavailable" if exc.transient else "teacher_error"
-            raise Rejection(self.stage, reason, _reason(exc, self.attempts), exc.transient) from exc
+            raise rejection_for(self.stage, exc, _reason(exc, self.attempts)) from exc
         return reply
 
 
@@ -214,6 +200,7 @@ class PredictionFile:
     order at the end. Failed rows are not written: the next run tries them again."""
 
     checkpoints_path = None
+    rejected_path = None  # failed rows are not written: the next run tries them again
 
     def __init__(self, output: Path, prompts: list[str], on_progress: Callable[[int], None] | None = None) -> None:
         self.output = output
@@ -240,7 +227,10 @@ class PredictionFile:
             self.on_progress(1)
 
     def append_rejected(self, entry: dict[str, Any], digest: str) -> None:
-        pass  # reported by predict_guard when the run ends
+        pass  # reported when the run ends (aidsafe.run.executor.check_every_item_finished)
+
+    def write_stats(self, counts: Any, teacher: Any, wall_s: float) -> dict[str, Any]:
+        return {}  # one file is the whole output: there is no run directory to hold stats.json
 
 
 def check_sampling(fmt: str, samples: int, temperature: float, top_p: float) -> None:

@@ -1,16 +1,14 @@
 """What the guard-data stages share: a teacher card, a recipe with a `kind`, one teacher call per
-row on the executor, and stats.json.
+row, and their part of stats.json.
 
 `aidsafe generate guardreasoner` (aidsafe.guard.traces) and `aidsafe generate thinkguard`
 (aidsafe.guard.critiques) differ in their input rows, their schema and the text they render; the
-recipe loading, the recipe hash, the teacher's error mapping and the run itself are the same, and
-live here once.
+recipe loading, the recipe hash and the teacher call are the same, and live here once. The run
+itself is every stage's (aidsafe.run.stage.run_stage).
 """
 
 from __future__ import annotations
 
-import json
-from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,16 +17,16 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from aidsafe.agents.cards import template_fields
-from aidsafe.agents.settings import NON_SEMANTIC_TEACHER, TeacherSettings
+from aidsafe.agents.settings import TeacherSettings, semantic_teacher
 from aidsafe.config.resources import resolve_resource
 from aidsafe.config.yamlio import load_yaml, register_config_model, validate_model
 from aidsafe.errors import AidsafeError
-from aidsafe.run.executor import RecipeJournal, check_something_finished
-from aidsafe.run.journal import RunDirectory, input_digest
-from aidsafe.run.jsonl import write_atomic
-from aidsafe.run.stage import run_stage
-from aidsafe.run.task import Rejection, Task
-from aidsafe.teacher.types import Endpoint, InvalidOutputError, Teacher, TeacherError
+from aidsafe.run.executor import RecipeJournal
+from aidsafe.run.identity import run_hash
+from aidsafe.run.journal import RunDirectory
+from aidsafe.run.stats import StageCounts
+from aidsafe.run.task import rejection_for
+from aidsafe.teacher.types import Endpoint, Teacher, TeacherError
 
 __all__ = [
     "GuardRecipe",
@@ -36,9 +34,8 @@ __all__ = [
     "TeacherCard",
     "ask_teacher",
     "load_guard_recipe",
+    "guard_counts",
     "recipe_kind",
-    "run_guard_stage",
-    "write_stats",
 ]
 
 R = TypeVar("R", bound="GuardRecipe")
@@ -86,6 +83,10 @@ class LoadedGuardRecipe:
         resolved = {"recipe_hash": self.recipe_hash, "card": self.card.model_dump(mode="json")}
         return {**self.recipe.model_dump(mode="json"), "resolved": resolved}
 
+    def journal(self, output: str | Path) -> RecipeJournal:
+        """The run directory `output`, bound to this recipe (a run of another is refused)."""
+        return RecipeJournal(RunDirectory(Path(output)), self.recipe_hash, self.resolved())
+
 
 def recipe_kind(ref: str) -> str | None:
     """The recipe's `kind` (None for an AIDSAFE recipe, which has none, or an unreadable file:
@@ -131,11 +132,10 @@ def load_guard_recipe(
                 f"expected some of {', '.join(sorted(card_fields))}"
             )
     body = recipe.model_dump(mode="json")
-    for key in NON_SEMANTIC_TEACHER:  # where and how fast the teacher runs does not change an output
-        body["teacher"].pop(key, None)
+    body["teacher"] = semantic_teacher(body["teacher"])  # where and how fast it runs changes no output
     extra = dict(resources(recipe, path)) if resources is not None else {}
-    payload = json.dumps({"recipe": body, "card": card.model_dump(mode="json"), **extra}, sort_keys=True)
-    return LoadedGuardRecipe(recipe, card, input_digest(payload)[:16])
+    payload = {"recipe": body, "card": card.model_dump(mode="json"), **extra}
+    return LoadedGuardRecipe(recipe, card, run_hash(payload, ensure_ascii=True))  # as it always was
 
 
 async def ask_teacher(
@@ -156,61 +156,14 @@ async def ask_teacher(
             endpoint=loaded.endpoint,
             sampling=loaded.sampling,
         )
-    except InvalidOutputError as exc:
-        raise Rejection(stage, "invalid_output", str(exc), transient=False) from exc
     except TeacherError as exc:
-        reason = "teacher_unavailable" if exc.transient else "teacher_error"
-        raise Rejection(stage, reason, str(exc), transient=exc.transient) from exc
+        raise rejection_for(stage, exc) from exc
 
 
-async def run_guard_stage(
-    make_task: Callable[[Teacher, bool], Task[Any]],
-    loaded: LoadedGuardRecipe,
-    rows: list[Any],
-    repeats: int,
-    request: Any,
-    env: Mapping[str, str],
-    teacher: Teacher | None,
-    noun: str,
-    skipped: Mapping[str, int] | None = None,
-) -> dict[str, Any]:
-    """Run `make_task(teacher, check_endpoint)` over `rows` into `request.output` (resumable),
-    write stats.json, and fail when nothing finished. `request` is the CLI's `GenerateRequest`."""
-    if request.limit is not None:
-        rows = rows[: request.limit]
-    run_dir = RunDirectory(Path(request.output))
-    journal = RecipeJournal(run_dir, loaded.recipe_hash, loaded.resolved())
-    outcome, stats = await run_stage(
-        make_task,
-        rows,
-        journal,
-        recipe=loaded.recipe,
-        env=env,
-        teacher=teacher,
-        workers=loaded.recipe.teacher.most_in_flight,
-        request=request,
-        write_stats=lambda _teacher_stats, wall_s: write_stats(run_dir, len(rows), repeats, wall_s, skipped),
-    )
-    check_something_finished(outcome, run_dir.rejected_path, stats, noun=noun)
-    return stats
-
-
-def write_stats(
-    run_dir: RunDirectory, inputs: int, repeats: int, wall_s: float, skipped: Mapping[str, int] | None = None
-) -> dict[str, Any]:
-    """stats.json from the journals as they stand (this run and earlier ones); `skipped`: source
-    rows left out before the teacher (no usable gold), by reason."""
-    index = run_dir.index()
-    reasons = Counter(info.reason for info in index.rejected.values())
-    stats = {
-        "inputs": inputs,
-        "repeated_inputs": repeats,
-        **({"skipped_by_reason": dict(sorted(skipped.items()))} if skipped is not None else {}),
-        "samples": len(index.finished),
-        "rejected": len(index.rejected),
-        "rejected_by_reason": dict(sorted(reasons.items())),
-        "pending": max(0, inputs - len(index.finished) - len(index.rejected)),
-        "wall_s": round(wall_s, 3),
-    }
-    write_atomic(run_dir.path / "stats.json", json.dumps(stats, indent=2) + "\n")
-    return stats
+def guard_counts(inputs: int, repeats: int, skipped: Mapping[str, int] | None = None) -> StageCounts:
+    """The guard-data stages' part of stats.json (aidsafe.run.stats): input rows repeated, and
+    `skipped`: source rows left out before the teacher (no usable gold), by reason."""
+    before: dict[str, Any] = {"repeated_inputs": repeats}
+    if skipped is not None:
+        before["skipped_by_reason"] = dict(sorted(skipped.items()))
+    return StageCounts(inputs, before)

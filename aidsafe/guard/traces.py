@@ -46,12 +46,13 @@ from aidsafe.guard.synthesis import (
     LoadedGuardRecipe,
     TeacherCard,
     ask_teacher,
+    guard_counts,
     load_guard_recipe,
     recipe_kind,
-    run_guard_stage,
 )
 from aidsafe.run.journal import input_digest
 from aidsafe.run.loop import run_async
+from aidsafe.run.stage import StageRequest, run_stage
 from aidsafe.run.task import Rejection, RunContext, Task
 from aidsafe.teacher.types import Teacher
 
@@ -300,22 +301,22 @@ class TraceTask(Task[LabelledRow]):
         }
 
 
-async def generate_traces_async(request: Any, env: Mapping[str, str], teacher: Teacher | None = None) -> dict[str, Any]:
+async def generate_traces_async(
+    request: StageRequest, env: Mapping[str, str], teacher: Teacher | None = None
+) -> dict[str, Any]:
     """`aidsafe generate guardreasoner`: `request` is the CLI's `GenerateRequest`."""
-    from aidsafe.config.overrides import cli_overrides
-
-    loaded = load_trace_recipe(
-        request.recipe, cli_overrides(request.base_url, request.model, request.concurrency, request.overrides)
-    )
+    loaded = load_trace_recipe(request.recipe, request.recipe_overrides())
     read = read_source(request.input, loaded.recipe.source)
+    rows = read.rows[: request.limit]
+    recipe = loaded.recipe
+    _, stats = await run_stage(
+        lambda client, owns: TraceTask(loaded, client, check_endpoint=owns), rows, loaded.journal(request.output),
+        settings=recipe.teacher, seed=recipe.seed, env=env, teacher=teacher, workers=recipe.teacher.most_in_flight,
+        counts=lambda _: guard_counts(len(rows), read.repeats, read.skipped),
+        retry_rejected=request.retry_rejected, progress=request.progress,
+    )  # fmt: skip
+    return stats
 
-    def make_task(client: Teacher, check_endpoint: bool) -> TraceTask:
-        return TraceTask(loaded, client, check_endpoint=check_endpoint)
 
-    return await run_guard_stage(
-        make_task, loaded, read.rows, read.repeats, request, env, teacher, noun="trace", skipped=read.skipped
-    )
-
-
-def generate_traces(request: Any, env: Mapping[str, str], teacher: Teacher | None = None) -> dict[str, Any]:
+def generate_traces(request: StageRequest, env: Mapping[str, str], teacher: Teacher | None = None) -> dict[str, Any]:
     return run_async(generate_traces_async(request, env, teacher))

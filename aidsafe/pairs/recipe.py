@@ -1,13 +1,11 @@
 """Pair recipes: the teacher, which agents fill the three pair roles, and the loop's budget.
 
 Loaded and checked (cards, templates, Python agents) before any teacher call, as generation
-recipes are; the semantic hash leaves out what changes speed, not output (aidsafe.generation.recipe).
+recipes are; the run hash (aidsafe.run.identity) leaves out what changes speed, not output.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -18,13 +16,14 @@ from pydantic_core import PydanticCustomError
 from aidsafe.agents.context import ResolvedAgent
 from aidsafe.agents.policies import PolicySet, load_policies
 from aidsafe.agents.resolve import resolve_agent
-from aidsafe.agents.settings import NON_SEMANTIC_TEACHER, AgentSlot, EnvVarName, TeacherSettings
+from aidsafe.agents.settings import NON_SEMANTIC_SLOT, AgentSlot, EnvVarName, TeacherSettings, semantic_teacher
 from aidsafe.config.resources import resolve_resource
 from aidsafe.config.yamlio import load_yaml, register_config_model, validate_model
 from aidsafe.errors import AidsafeError
 from aidsafe.guard.judge import GUARD_JUDGE_FORMATS
 from aidsafe.pairs.guard_judge import resolve_guard_judge
 from aidsafe.pairs.roles import PAIR_ROLES
+from aidsafe.run.identity import run_hash
 from aidsafe.teacher.types import Endpoint
 
 __all__ = [
@@ -217,14 +216,10 @@ def _guard_judge(recipe: PairsRecipe, policies: PolicySet) -> ResolvedAgent:
 
 def _semantic_hash(recipe: PairsRecipe, policies: PolicySet, fingerprints: dict[str, str]) -> str:
     body = recipe.model_dump(mode="json")
-    for key in NON_SEMANTIC_TEACHER:
-        body["teacher"].pop(key, None)
+    body["teacher"] = semantic_teacher(body["teacher"])
     for slot in body["agents"].values():
-        if slot is not None:
-            slot.pop("base_url", None)
-            slot.pop("api_key_env", None)
+        for key in NON_SEMANTIC_SLOT if slot is not None else ():
+            slot.pop(key, None)
     for key in ("base_url", "api_key_env", "timeout_s"):  # where the guard runs, not what it says
         (body["pairs"].get("guard_judge") or {}).pop(key, None)
-    extra = {"policies": policies.model_dump(mode="json"), "agents": fingerprints}
-    payload = json.dumps({"recipe": body, **extra}, sort_keys=True, ensure_ascii=False)
-    return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:16]
+    return run_hash({"recipe": body, "policies": policies.model_dump(mode="json"), "agents": fingerprints})

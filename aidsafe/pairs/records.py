@@ -1,23 +1,21 @@
 """Pair records (one line of the pairs run's samples.jsonl), the chosen samples they start
-from, and stats.json for a pairs run."""
+from, and the pairs run's own part of stats.json."""
 
 from __future__ import annotations
 
 import json
 import math
 from collections import Counter
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from aidsafe.errors import AidsafeError
-from aidsafe.generation.records import _last_run
 from aidsafe.run.journal import RunDirectory, input_digest
-from aidsafe.run.jsonl import read_jsonl, write_atomic
-from aidsafe.teacher.types import TeacherStats
+from aidsafe.run.jsonl import read_jsonl
+from aidsafe.run.stats import StageCounts
 
-__all__ = ["Chosen", "read_chosen", "pair_record", "attempt_scores", "pairs_stats", "write_pairs_stats"]
+__all__ = ["Chosen", "attempt_scores", "pair_counts", "pair_record", "read_chosen"]
 
 
 @dataclass(frozen=True)
@@ -103,7 +101,7 @@ def pair_record(state: dict[str, Any], chosen: Chosen, recipe_hash: str, policie
     }
 
 
-# stats.json ------------------------------------------------------------------------------------
+# stats.json: the pairs run's own section ----------------------------------------------------------------
 
 
 class _Scores:
@@ -166,41 +164,31 @@ def _histogram(values: list[float], guard: bool) -> dict[str, int]:
     return {str(k): counts[k] for k in range(1, 6)}
 
 
-def pairs_stats(
-    pairs: Iterable[dict], rejected: Iterable[dict], inputs: int, teacher: TeacherStats, wall_s: float
-) -> dict[str, Any]:
-    """stats.json of a pairs run: everything in its journal (all runs into it) plus this run's calls."""
+def pair_counts(run_dir: RunDirectory, inputs: int) -> StageCounts:
+    """The pairs run's own part of stats.json (the rest is the one writer's, aidsafe.run.stats):
+    the pairs and no_separation counts, iterations per pair, and the judge's scores of the kept
+    pairs and of every judged attempt, from its journals as they stand (all runs into it)."""
     count, iterations, final, every = 0, Counter(), _Scores(), _Scores()
-    for pair in pairs:
+    for pair in run_dir.iter_samples():
         count += 1
         iterations[pair["iterations"]] += 1
         final.add(pair["scores"][-1])
         for score in pair["scores"]:
             every.add(score)
-    reasons: Counter = Counter()
-    for entry in rejected:
-        reasons[entry["reason"]] += 1
+    no_separation = 0
+    for entry in run_dir.iter_rejected():
+        no_separation += entry["reason"] == "no_separation"
         for score in entry.get("attempts", []):
             every.add(score)
     total = sum(k * v for k, v in iterations.items())
-    return {
-        "inputs": inputs,
+    section = {
         "pairs": count,
-        "rejected": sum(reasons.values()),
-        "no_separation": reasons.get("no_separation", 0),
-        "pending": max(inputs - count - sum(reasons.values()), 0),
-        "rejected_by_reason": dict(reasons),
+        "no_separation": no_separation,
         "iterations": {
             "mean": round(total / count, 3) if count else 0.0,
             "histogram": {str(k): v for k, v in sorted(iterations.items())},
         },
         # The paper's point is the gap: the kept pairs' final verdicts, and every judged attempt.
         "judge": {"pairs": final.as_stats(), "all_attempts": every.as_stats()},
-        "last_run": _last_run(teacher, wall_s),
     }
-
-
-def write_pairs_stats(run_dir: RunDirectory, *, inputs: int, teacher: TeacherStats, wall_s: float) -> dict:
-    stats = pairs_stats(run_dir.iter_samples(), run_dir.iter_rejected(), inputs, teacher, wall_s)
-    write_atomic(run_dir.stats_path, json.dumps(stats, indent=2) + "\n")
-    return stats
+    return StageCounts(inputs, after=section, samples=count)

@@ -12,39 +12,28 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aidsafe.config.overrides import cli_overrides
 from aidsafe.errors import AidsafeError, RunSetupError
-from aidsafe.generation.runner import _rejection
 from aidsafe.pairs.graph import PairDeps, build_pairs_graph
 from aidsafe.pairs.recipe import PairPipeline, load_pairs_pipeline
-from aidsafe.pairs.records import Chosen, attempt_scores, pair_record, read_chosen, write_pairs_stats
+from aidsafe.pairs.records import Chosen, attempt_scores, pair_counts, pair_record, read_chosen
 from aidsafe.run.checkpoints import failed_node, run_thread
-from aidsafe.run.executor import NothingFinished, RecipeJournal, check_something_finished
+from aidsafe.run.executor import NothingFinished, RecipeJournal
 from aidsafe.run.journal import RunDirectory
 from aidsafe.run.loop import run_async
-from aidsafe.run.stage import run_stage
-from aidsafe.run.task import Rejection, RunContext, Task
+from aidsafe.run.stage import StageRequest, run_stage
+from aidsafe.run.task import Rejection, RunContext, Task, rejection_for
 from aidsafe.teacher.types import Teacher
 
 __all__ = ["PairsRequest", "PairsTask", "NothingFinished", "make_pairs", "make_pairs_async"]
 
 
 @dataclass
-class PairsRequest:
-    recipe: str
-    input: Path  # a generation run directory
-    output: Path
-    base_url: str | None = None
-    model: str | None = None
-    overrides: list[str] = field(default_factory=list)
-    limit: int | None = None
-    concurrency: int | None = None
-    retry_rejected: bool = False
-    progress: bool = True
+class PairsRequest(StageRequest):
+    """`aidsafe pairs make`: `input` is a generation run directory."""
 
 
 def make_pairs(request: PairsRequest, env: Mapping[str, str], teacher: Teacher | None = None) -> dict[str, Any]:
@@ -55,33 +44,21 @@ def make_pairs(request: PairsRequest, env: Mapping[str, str], teacher: Teacher |
 async def make_pairs_async(
     request: PairsRequest, env: Mapping[str, str], teacher: Teacher | None = None
 ) -> dict[str, Any]:
-    pipeline = load_pairs_pipeline(
-        request.recipe, cli_overrides(request.base_url, request.model, request.concurrency, request.overrides)
-    )
+    pipeline = load_pairs_pipeline(request.recipe, request.recipe_overrides())
     if Path(request.input).resolve() == Path(request.output).resolve():
         raise AidsafeError(f"--output {request.output}: is the input run; write the pairs into another directory")
     chosen = read_chosen(request.input, pipeline.policies.id)
     if request.limit is not None:
         chosen = chosen[: request.limit]
-    run_dir = RunDirectory(Path(request.output))
-    journal = RecipeJournal(run_dir, pipeline.recipe_hash, pipeline.resolved_recipe())
-
-    outcome, stats = await run_stage(
+    run_dir, recipe = RunDirectory(Path(request.output)), pipeline.recipe
+    _, stats = await run_stage(
         lambda client, owns: PairsTask(pipeline, client, check_endpoints=owns),
         chosen,
-        journal,
-        recipe=pipeline.recipe,
-        env=env,
-        teacher=teacher,
-        workers=2 * pipeline.recipe.teacher.most_in_flight,
-        request=request,
-        write_stats=lambda teacher_stats, wall_s: write_pairs_stats(
-            run_dir, inputs=len(chosen), teacher=teacher_stats, wall_s=wall_s
-        ),
-    )
-    # no_separation is a verdict, not a failure: only a run where every sample failed otherwise is one.
-    if outcome.attempted and not any(r.reason == "no_separation" for r in outcome.rejected.values()):
-        check_something_finished(outcome, run_dir.rejected_path, stats, noun="sample")
+        RecipeJournal(run_dir, pipeline.recipe_hash, pipeline.resolved_recipe()),
+        settings=recipe.teacher, seed=recipe.seed, env=env, teacher=teacher, workers=2 * recipe.teacher.most_in_flight,
+        counts=lambda _: pair_counts(run_dir, len(chosen)), noun="sample",
+        retry_rejected=request.retry_rejected, progress=request.progress,
+    )  # fmt: skip
     return stats
 
 
@@ -91,6 +68,8 @@ class PairsTask(Task[Chosen]):
     noun = "pairs"
     stage = "whisper"
     checkpointed = True
+    # A judge that never separated the sides judged the content: the run did its work.
+    verdicts = frozenset({"no_separation"})
 
     def __init__(self, pipeline: PairPipeline, teacher: Teacher, check_endpoints: bool = True) -> None:
         self.pipeline = pipeline
@@ -131,7 +110,7 @@ class PairsTask(Task[Chosen]):
         except (asyncio.CancelledError, RunSetupError):
             raise
         except Exception as exc:
-            raise _rejection(await failed_node(self.graph, ctx, item.id, self.stage), exc) from exc
+            raise rejection_for(await failed_node(self.graph, ctx, item.id, self.stage), exc) from exc
         attempts = state.get("attempts", [])
         if not attempts or not attempts[-1]["separated"]:
             self._attempts[item.id] = attempt_scores(attempts)

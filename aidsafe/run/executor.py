@@ -34,13 +34,14 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from aidsafe.errors import AidsafeError, RunSetupError
 from aidsafe.run.progress import RunProgress
+from aidsafe.run.stats import write_stats
 from aidsafe.run.task import Item, Rejection, RunContext, Task, describe_exception
 
 __all__ = [
@@ -49,6 +50,7 @@ __all__ = [
     "NothingFinished",
     "Outcome",
     "RecipeJournal",
+    "check_every_item_finished",
     "check_something_finished",
     "execute",
 ]
@@ -60,6 +62,7 @@ class Journal(Protocol):
     """Where records and rejections go: a run directory, or a single predictions file."""
 
     checkpoints_path: Path | None
+    rejected_path: Path | None  # None: rejections are not kept (the next run tries those items again)
 
     def check(self) -> None: ...  # read-only: refuse a directory this run must not write into
     def open(self) -> None: ...  # create what the run appends to
@@ -67,6 +70,7 @@ class Journal(Protocol):
     def forget_rejections(self, ids: set[str]) -> None: ...
     def append_sample(self, record: dict[str, Any], digest: str) -> None: ...
     def append_rejected(self, entry: dict[str, Any], digest: str) -> None: ...
+    def write_stats(self, counts: Any, teacher: Any, wall_s: float) -> dict[str, Any]: ...  # aidsafe.run.stats
 
 
 class NothingFinished(AidsafeError):
@@ -323,11 +327,26 @@ class RecipeJournal:
     def append_rejected(self, entry: dict[str, Any], digest: str) -> None:
         self.run_dir.append_rejected(entry, digest)
 
+    @property
+    def rejected_path(self) -> Path:
+        return self.run_dir.rejected_path
 
-def check_something_finished(outcome: Outcome, rejected_path: Path, stats: dict[str, Any], noun: str) -> None:
+    def write_stats(self, counts: Any, teacher: Any, wall_s: float) -> dict[str, Any]:
+        """stats.json (aidsafe.run.stats), once the run opened the directory: a run that failed its
+        pre-flight leaves no trace."""
+        return write_stats(self.run_dir, counts, teacher, wall_s) if self.opened else {}
+
+
+def check_something_finished(
+    outcome: Outcome, rejected_path: Path, stats: dict[str, Any], noun: str, verdicts: Collection[str] = ()
+) -> None:
     """A run that tried items and finished none is a failure, whatever each rejection says: raise
-    `NothingFinished` naming the most common rejection and whether a rerun can help."""
+    `NothingFinished` naming the most common rejection and whether a rerun can help. Unless one of
+    the rejections is among the stage's `verdicts` (reasons that judge the content, e.g. pairs'
+    `no_separation`): such a run did its work, and its output says so."""
     if not outcome.attempted or outcome.finished:
+        return
+    if any(r.reason in verdicts for r in outcome.rejected.values()):
         return
     alike = Counter((r.stage, r.reason, r.error) for r in outcome.rejected.values())
     (stage, reason, error), count = alike.most_common(1)[0]
@@ -336,4 +355,19 @@ def check_something_finished(outcome: Outcome, rejected_path: Path, stats: dict[
         f"no {noun} finished: {len(outcome.rejected)} of {outcome.attempted} rejected, {count} at {stage} "
         f"({reason}: {error[:200]}); {rerun} {rejected_path}",
         stats,
+    )
+
+
+def check_every_item_finished(outcome: Outcome, noun: str, singular: str) -> None:
+    """For a journal that keeps no rejections (a predictions file, whose rows must all be there):
+    any rejected item fails the run, with the first one's error and whether a rerun alone helps."""
+    if not outcome.rejected:
+        return
+    key, first = next(iter(outcome.rejected.items()))
+    if all(r.transient for r in outcome.rejected.values()):
+        then = "rerun the same command to retry them"
+    else:  # a rerun alone changes nothing: the request, the server or aidsafe must change first
+        then = "not transient: fix the cause, then rerun the same command to retry them"
+    raise AidsafeError(
+        f"{len(outcome.rejected)} of {outcome.attempted} {noun} failed ({singular} {key}: {first.error}); {then}"
     )

@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
+from aidsafe.teacher.types import InvalidOutputError, TeacherError
 from aidsafe.teacher.wire import hide_credentials
 
-__all__ = ["SETUP_FAILURES", "Item", "Rejection", "RunContext", "Task", "describe_exception"]
+__all__ = ["SETUP_FAILURES", "Item", "Rejection", "RunContext", "Task", "describe_exception", "rejection_for"]
 
 Item = TypeVar("Item")
 
@@ -28,6 +29,7 @@ Item = TypeVar("Item")
 # structured-output mode or a model that cannot follow it; `malformed_reply`), and exceptions in
 # aidsafe or an agent (`error`). Any other reason is a verdict on the item's content (the judge
 # never separated a pair, a trace disagreed with its gold label): it shows the setup works.
+# `rejection_for` is the one place a failed teacher call becomes one of these reasons.
 SETUP_FAILURES = frozenset({"teacher_error", "teacher_unavailable", "invalid_output", "malformed_reply", "error"})
 
 
@@ -77,6 +79,9 @@ class Task(Generic[Item]):
     noun: str = "items"  # what the progress line counts: "samples", "rows"
     stage: str = "run"  # the stage named by rejections for unexpected exceptions
     checkpointed: bool = False  # True: ctx.checkpointer is a LangGraph AsyncSqliteSaver
+    # Rejection reasons that judge the item's content, not the run (pairs' `no_separation`): a run
+    # that reached one did its work even if it finished nothing (aidsafe.run.stage).
+    verdicts: frozenset[str] = frozenset()
 
     def key(self, item: Item) -> str:
         raise NotImplementedError
@@ -105,3 +110,22 @@ def describe_exception(exc: BaseException) -> str:
     frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
     where = f" at {Path(frame.filename).name}:{frame.lineno}" if frame else ""
     return f"{type(exc).__name__}: {exc}{where}"
+
+
+def rejection_for(stage: str, exc: Exception, error: str | None = None) -> Rejection:
+    """The rejection of an item whose call to a model failed, the same for every stage, so that
+    the circuit breaker counts it: `invalid_output` (replies never fitted the schema),
+    `teacher_unavailable` (transport failures outlasted the retries: transient) or `teacher_error`
+    (the server refused the request), and `error` for anything else (a bug, kept with its source
+    line). `stage` names who failed (`decompose`, `student`, `safety_judge`): the model called is
+    not always the teacher, the reason's vocabulary is still one. `error`: the text to keep, when
+    the stage words it better than the exception (one line either way)."""
+    if isinstance(exc, InvalidOutputError):
+        reason = "invalid_output"
+    elif isinstance(exc, TeacherError):
+        reason = "teacher_unavailable" if exc.transient else "teacher_error"
+    else:
+        reason = "error"
+    if error is None:
+        error = str(exc) if isinstance(exc, TeacherError) else describe_exception(exc)
+    return Rejection(stage, reason, error, transient=bool(getattr(exc, "transient", False)))

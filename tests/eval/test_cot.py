@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
 import pytest
 
@@ -169,6 +170,18 @@ def test_a_run_without_its_recipe_needs_policies(tmp_path, run_cli):
     (run / "recipe.yaml").unlink()
     code, _, err = run_cli("eval", "cot", run, "--base-url", "http://127.0.0.1:9/v1", "--model", "m", "--no-progress")
     assert code == 2 and "recipe.yaml: policies: missing; pass --policies" in err
+
+
+def test_a_damaged_run_recipe_is_one_line_naming_its_file_and_line(tmp_path, run_cli):
+    """The run's recipe.yaml is read through the one YAML loader (aidsafe.config.yamlio), whose
+    errors are `FILE:LINE: ...`, not a raw parser dump."""
+    run = _graded_run(tmp_path)
+    lines = (run / "recipe.yaml").read_text(encoding="utf-8").splitlines()
+    lines.insert(1, "policies: [unclosed")  # line 2 opens a flow sequence that never closes
+    (run / "recipe.yaml").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    code, _, err = run_cli("eval", "cot", run, "--base-url", "http://127.0.0.1:9/v1", "--model", "m", "--no-progress")
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert re.match(rf"error: {re.escape(str(run / 'recipe.yaml'))}:\d+: YAML syntax error: ", err.strip()), err
 
 
 def test_rejected_samples_are_kept_with_reasons_and_retried_alone(tmp_path, run_cli):

@@ -163,12 +163,43 @@ def test_garbage_from_the_student_or_judge_is_rejected_not_fatal(run_cli, tmp_pa
     rejected = {r["prompt"]: r for r in read_jsonl(out / "rejected.jsonl")}
     assert rejected["BeaverTails question number 0?"]["reason"] == "malformed_reply"
     assert rejected["BeaverTails question number 1?"]["reason"] == "empty_reply"
-    assert rejected["BeaverTails question number 8?"]["reason"] == "judge_error"
+    # The one reason vocabulary (aidsafe.run.task.rejection_for); the stage says who failed.
+    assert rejected["BeaverTails question number 8?"]["reason"] == "invalid_output"
+    assert rejected["BeaverTails question number 8?"]["stage"] == "safety_judge"
     assert all(not r["transient"] for r in rejected.values())
     report = json.loads(stdout)
     bt = _row(report, "beavertails", "safe_response_rate")
     assert (bt["n"], bt["value"]) == (7, pytest.approx(5 / 7))  # 2..6 safe, 7 and 9 unsafe
     assert report["rejected"] == {"beavertails": 3}
+    stats = json.loads((out / "stats.json").read_text())  # the one writer's, as every stage's
+    assert stats["rejected_by_stage"] == {"student": 2, "safety_judge": 1} and stats["samples"] == 7
+    assert stats["last_run"]["calls"] > 0 and stats["last_run"]["prompt_tokens"] > 0
+
+
+def test_a_judge_that_refuses_every_request_stops_the_run_after_the_breaker_window(run_cli, tmp_path):
+    """Every stage's teacher errors are reasons the circuit breaker counts: a judge answering
+    HTTP 400 to every verdict request stops the run after the first BREAKER_WINDOW prompts with
+    one line, writing no rejection for them, instead of rejecting every prompt one by one."""
+    from aidsafe.run.executor import BREAKER_WINDOW
+    from aidsafe.testing.server import Fault
+
+    prompts = [f"BeaverTails question number {i}?" for i in range(BREAKER_WINDOW + 10)]
+    rows = [{"prompt": p, "response": "r", "category": {"animal_abuse": False}, "is_safe": True} for p in prompts]
+    bench = tmp_path / "beavertails.jsonl"
+    bench.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+
+    def refuse_verdicts(index, request):  # the pre-flight probe passes: the setup looks right
+        return Fault.HTTP_400 if "BeaverTails question" in json.dumps(request) else None
+
+    out = tmp_path / "eval"
+    with ScriptedServer(student_responder(dict.fromkeys(prompts, "An answer.")), models=[STUDENT]) as student:
+        with ScriptedServer(judge_responder(), models=[JUDGE], fault_plan=refuse_verdicts) as judge:
+            code, _, stderr = run_cli(*_args(student, judge, f"beavertails={bench}", out, "--concurrency", "1"))
+    assert code == 2
+    assert f"stopped: the first {BREAKER_WINDOW} prompts all failed at safety_judge (teacher_error: " in stderr
+    assert len(stderr.strip().splitlines()) == 1
+    assert read_jsonl(out / "rejected.jsonl") == []  # nothing written for them: a rerun after the fix retries
+    assert len(judge.requests_containing("BeaverTails question")) == BREAKER_WINDOW
 
 
 def test_llama_guard_judge_over_completions(run_cli, tmp_path, fixtures):
@@ -196,7 +227,8 @@ def test_llama_guard_judge_over_completions(run_cli, tmp_path, fixtures):
     bt = _row(report, "beavertails", "safe_response_rate")
     assert (bt["n"], bt["value"]) == (9, pytest.approx(6 / 9))  # 0-6 safe but 5, which was rejected
     assert report["rejected"] == {"beavertails": 1, "xstest": 0}
-    assert read_jsonl(out / "rejected.jsonl")[0]["reason"] == "judge_error"
+    lost = read_jsonl(out / "rejected.jsonl")[0]
+    assert (lost["stage"], lost["reason"]) == ("safety_judge", "invalid_output")
     assert _row(report, "xstest", "compliance_safe")["value"] == pytest.approx(5 / 6)
     rows = {r["prompt"]: r for r in read_jsonl(out / "samples.jsonl")}
     assert rows["BeaverTails question number 9?"]["p_unsafe"] == pytest.approx(0.9)

@@ -1,0 +1,30 @@
+"""A run's identity: one hash over what changes a stage's output, for every stage.
+
+The hash goes into run.json; a rerun into the same directory whose hash differs is refused (the
+records would no longer describe one recipe), and one whose hash is the same resumes. So a stage
+hashes what changes its output (prompts, policies, cards, the semantic recipe fields) and never
+where or how fast the work runs (endpoints, concurrency, timeouts).
+
+`ensure_ascii` is json.dumps's own option, kept per stage because a non-ASCII character in a
+recipe, card or policy serialises to different bytes under each, and a changed hash would refuse
+every run directory written before: generation and pairs have always hashed with
+`ensure_ascii=False` (the default here), the guard-data stages and the evaluations with json's
+default, `ensure_ascii=True`. A new stage takes the default.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = ["run_hash"]
+
+
+def run_hash(payload: Mapping[str, Any], *, ensure_ascii: bool = False) -> str:
+    """16 hex digits of the SHA-256 of `payload` as JSON with sorted keys."""
+    text = json.dumps(payload, sort_keys=True, ensure_ascii=ensure_ascii)
+    # surrogatepass: the same bytes as plain UTF-8 wherever that works, and a hash, not a crash,
+    # for a lone surrogate that JSON text can carry.
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
