@@ -96,7 +96,7 @@ async def generate_async(
         prompts = list(shard.select(prompts, key=lambda prompt: prompt.id))
     run_dir = RunDirectory(Path(request.output))
     check_shard(run_dir.path, shard)
-    journal = RecipeJournal(run_dir, pipeline.recipe_hash, pipeline.resolved_recipe())
+    journal = RecipeJournal(run_dir, pipeline.recipe_hash, pipeline.resolved_recipe(), pipeline.recipe.kind)
 
     def finish(teacher_stats: TeacherStats, wall_s: float) -> dict[str, Any]:
         record_shard(run_dir.path, shard)  # with the journal: a rerun with another shard is refused

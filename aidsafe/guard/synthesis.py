@@ -179,7 +179,7 @@ async def run_guard_stage(
     if request.limit is not None:
         rows = rows[: request.limit]
     run_dir = RunDirectory(Path(request.output))
-    journal = RecipeJournal(run_dir, loaded.recipe_hash, loaded.resolved())
+    journal = RecipeJournal(run_dir, loaded.recipe_hash, loaded.resolved(), loaded.recipe.kind)
     outcome, stats = await run_stage(
         make_task,
         rows,

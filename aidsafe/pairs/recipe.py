@@ -110,6 +110,9 @@ class PairSettings(_Config):
 
 @register_config_model
 class PairsRecipe(_Config):
+    # The recipe's kind (aidsafe.kinds), optional here: a `pairs:` section says it too. Not dumped,
+    # so neither the recipe hash nor the run's recipe.yaml changes with it.
+    kind: Literal["pairs"] = Field(default="pairs", exclude=True)
     name: str
     description: str = ""
     policies: str = Field(description="Built-in policy set name or a path; the generation run's own set.")

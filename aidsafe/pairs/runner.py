@@ -64,7 +64,7 @@ async def make_pairs_async(
     if request.limit is not None:
         chosen = chosen[: request.limit]
     run_dir = RunDirectory(Path(request.output))
-    journal = RecipeJournal(run_dir, pipeline.recipe_hash, pipeline.resolved_recipe())
+    journal = RecipeJournal(run_dir, pipeline.recipe_hash, pipeline.resolved_recipe(), pipeline.recipe.kind)
 
     outcome, stats = await run_stage(
         lambda client, owns: PairsTask(pipeline, client, check_endpoints=owns),
