@@ -46,7 +46,7 @@ def generate(
 
     from aidsafe.errors import AidsafeError
     from aidsafe.generation.runner import GenerateRequest
-    from aidsafe.generation.runner import generate as run
+    from aidsafe.kinds import load_object, recipe_for
 
     if not output.strip():  # Path("") is ".": it would silently write into the current directory
         raise AidsafeError("--output: empty path; expected the run directory to create or resume")
@@ -64,17 +64,12 @@ def generate(
         progress=progress,
         shard=shard,
     )
-    from aidsafe.guard.critiques import generate_critiques, is_critique_recipe
-    from aidsafe.guard.traces import generate_traces, is_trace_recipe
-
-    # The recipe's `kind` picks the pipeline: `kind: guardreasoner` traces, `kind: thinkguard`
-    # critiques, none: the AIDSAFE graph.
-    guard_data = (
-        generate_traces if is_trace_recipe(recipe) else generate_critiques if is_critique_recipe(recipe) else None
-    )
-    if guard_data is not None and shard:
-        raise AidsafeError("--shard: only AIDSAFE generation runs shard so far; split the labelled input instead")
-    stats = (guard_data or run)(request, env=dict(os.environ))
+    # The recipe's kind picks the pipeline (aidsafe.kinds): AIDSAFE, GuardReasoner traces, ThinkGuard
+    # critiques; a pairs or training recipe is refused with the command that runs it.
+    kind = recipe_for(recipe, "aidsafe generate")
+    if shard and not kind.shards:
+        raise AidsafeError(f"--shard: only generation runs shard, not {kind.name} runs; split the input instead")
+    stats = load_object(kind.run)(request, env=dict(os.environ))
     Console(stderr=True).print(
         f"{stats['samples']} samples, {stats['rejected']} rejected, {stats['pending']} pending "
         f"-> {Path(output) / 'samples.jsonl'}"
@@ -125,9 +120,14 @@ def launch_ray(
     """Generate on Ray: one `generate --shard K/N` per task, then `merge` into OUTPUT/merged."""
     from rich.console import Console
 
+    from aidsafe.errors import AidsafeError
     from aidsafe.generation.ray_launch import launch_on_ray
     from aidsafe.generation.runner import GenerateRequest
+    from aidsafe.kinds import recipe_for
 
+    kind = recipe_for(recipe, "aidsafe generate")
+    if not kind.shards:
+        raise AidsafeError(f"{recipe}: only generation runs shard, not {kind.name} runs; run `aidsafe generate`")
     request = GenerateRequest(recipe=recipe, input=input, output=output, prompt_field=prompt_field,
                               base_url=base_url, model=model, overrides=set_)  # fmt: skip
     stats = launch_on_ray(request, shards, env=dict(os.environ), address=address)
@@ -136,52 +136,25 @@ def launch_ray(
 
 @app.command("validate")
 def validate(recipe: RecipeArg, set_: SetOpt = []) -> None:  # noqa: B006
-    """Check a recipe, its policies, agent cards and templates, with no LLM call."""
-    from aidsafe.generation.pipeline import load_pipeline
-    from aidsafe.guard.critiques import is_critique_recipe, load_critique_recipe
-    from aidsafe.guard.traces import is_trace_recipe, load_trace_recipe
-    from aidsafe.pairs.recipe import is_pairs_recipe
+    """Check a recipe of any kind (generation, pairs, guard data, training), its policies, agent cards
+    and templates, with no LLM call."""
+    from aidsafe.cli.recipes import describe_recipe
+    from aidsafe.kinds import load_object, recipe_kind
 
-    if is_trace_recipe(recipe):
-        loaded = load_trace_recipe(recipe, set_)
-        typer.echo(
-            f"ok: recipe {loaded.recipe.name} ({loaded.recipe_hash}); guardreasoner traces, card {loaded.card.name}"
-        )
-        return
-    if is_critique_recipe(recipe):
-        critiques = load_critique_recipe(recipe, set_)
-        loaded = critiques.loaded
-        typer.echo(
-            f"ok: recipe {loaded.recipe.name} ({loaded.recipe_hash}); thinkguard critiques, card {loaded.card.name}, "
-            f"policies {critiques.policies.id} ({len(critiques.policies.policies)})"
-        )
-        return
-    if is_pairs_recipe(recipe):
-        from aidsafe.pairs.recipe import load_pairs_pipeline
-
-        pairs = load_pairs_pipeline(recipe, set_)
-        roles = ", ".join(f"{role}: {agent.name}" for role, agent in pairs.agents.items())
-        typer.echo(
-            f"ok: recipe {pairs.recipe.name} ({pairs.recipe_hash}); pairs, policies {pairs.policies.id}; {roles}"
-        )
-        return
-
-    pipeline = load_pipeline(recipe, set_)
-    roles = ", ".join(
-        f"{role}: {'/'.join(a.name for a in agents)}" for role, agents in pipeline.agents.items() if agents
-    )
-    typer.echo(
-        f"ok: recipe {pipeline.recipe.name} ({pipeline.recipe_hash}); policies {pipeline.policies.id} "
-        f"v{pipeline.policies.version} ({len(pipeline.policies.policies)}); {roles}"
-    )
+    kind = recipe_kind(recipe)
+    loaded = load_object(kind.load)(recipe, set_)
+    typer.echo(f"ok: {load_object(kind.describe)(loaded) if kind.describe else describe_recipe(loaded, kind.name)}")
 
 
 @app.command("graph")
 def graph(recipe: RecipeArg, set_: SetOpt = []) -> None:  # noqa: B006
-    """Print the recipe's graph as Mermaid."""
-    from aidsafe.generation.graph import build_graph
-    from aidsafe.generation.pipeline import load_pipeline
+    """Print the recipe's graph as Mermaid (AIDSAFE generation and pairs recipes)."""
+    from aidsafe.errors import AidsafeError
+    from aidsafe.kinds import KINDS, load_object, recipe_kind
 
-    pipeline = load_pipeline(recipe, set_)
-    roles = [role for role, agents in pipeline.agents.items() if agents]
-    typer.echo(build_graph(dedup=pipeline.recipe.dedup.enabled, roles=roles).get_graph().draw_mermaid())
+    kind = recipe_kind(recipe)
+    if kind.graph is None:
+        drawn = " and ".join(k.name for k in KINDS.values() if k.graph)
+        raise AidsafeError(f"{recipe} is a {kind.name} recipe: it runs no graph; `aidsafe graph` draws {drawn} recipes")
+    loaded = load_object(kind.load)(recipe, set_)
+    typer.echo(load_object(kind.graph)(loaded).get_graph().draw_mermaid())

@@ -57,14 +57,16 @@ def pairs(
     from rich.console import Console
 
     from aidsafe.errors import AidsafeError
-    from aidsafe.pairs.runner import PairsRequest, make_pairs
+    from aidsafe.kinds import load_object, recipe_for
+    from aidsafe.pairs.runner import PairsRequest
 
     if not output.strip():
         raise AidsafeError("--output: empty path; expected the run directory to create or resume")
+    kind = recipe_for(recipe, "aidsafe pairs make")  # a generation recipe here says to use `aidsafe generate`
     request = PairsRequest(recipe=recipe, input=Path(input), output=Path(output), base_url=base_url, model=model,
                            overrides=set_, limit=limit, concurrency=concurrency, retry_rejected=retry_rejected,
                            progress=progress)  # fmt: skip
-    stats = make_pairs(request, env=dict(os.environ))
+    stats = load_object(kind.run)(request, env=dict(os.environ))
     Console(stderr=True).print(
         f"{stats['pairs']} pairs, {stats['no_separation']} no_separation, {stats['rejected']} rejected, "
         f"{stats['pending']} pending -> {Path(output) / 'samples.jsonl'}"

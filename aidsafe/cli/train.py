@@ -40,8 +40,10 @@ MergeOpt = Annotated[
 def _train(mode: str, recipe: str, model: str, data: str, output: Path, overrides: list[str], merge: bool) -> None:
     from rich.console import Console
 
+    from aidsafe.kinds import recipe_for
     from aidsafe.train import load_train_recipe, train_model
 
+    recipe_for(recipe, "aidsafe train sft|dpo")  # a generation or pairs recipe here names its own command
     result = train_model(
         load_train_recipe(recipe, overrides, mode=mode), model=model, data=data, output=output, merge=merge
     )

@@ -12,7 +12,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from aidsafe.config.resources import builtin_dir
 from aidsafe.errors import AidsafeError
+from aidsafe.kinds import recipe_kind_of_file, recipe_kinds
 
 __all__ = [
     "SCHEMAS",
@@ -25,13 +27,16 @@ __all__ = [
     "schema_line",
 ]
 
+
+def _split(spec: str) -> tuple[str, str]:
+    module, _, attr = spec.partition(":")
+    return module, attr
+
+
 # name -> (module, model): the models are imported on use, so `aidsafe schema` loads only one.
+# Recipe schemas come from the kinds registry (aidsafe.kinds); the rest are the files recipes name.
 SCHEMAS: dict[str, tuple[str, str]] = {
-    "recipe": ("aidsafe.generation.recipe", "Recipe"),
-    "pairs-recipe": ("aidsafe.pairs.recipe", "PairsRecipe"),
-    "guardreasoner-recipe": ("aidsafe.guard.traces", "TraceRecipe"),
-    "thinkguard-recipe": ("aidsafe.guard.critiques", "CritiqueRecipe"),
-    "train-recipe": ("aidsafe.train.recipe", "TrainRecipe"),
+    **{kind.schema: _split(kind.recipe) for kind in recipe_kinds() if kind.schema and kind.recipe},
     "policies": ("aidsafe.agents.policies", "PolicySet"),
     "card": ("aidsafe.agents.cards", "AgentCard"),
     "guard-card": ("aidsafe.guard.synthesis", "TeacherCard"),  # agents/guard/: GuardReasoner, ThinkGuard
@@ -68,24 +73,17 @@ SCHEMA_LINE = "# yaml-language-server: $schema="
 SCHEMA_FOLDER = "schemas"
 
 
-def builtin_schema_kind(relative: Path) -> str | None:
-    """Which schema a built-in YAML file (a path under the repository root) follows; None for
-    files that are not ours to describe (Accelerate's own configs under recipes/accelerate/)."""
+def builtin_schema_kind(relative: Path, root: Path | None = None) -> str | None:
+    """Which schema a built-in YAML file (a path under the repository root, or under `root`)
+    follows; None for files that are not ours to describe (Accelerate's own configs under
+    recipes/accelerate/). A recipe follows its kind's schema (its `kind:`, aidsafe.kinds)."""
     parts = relative.parts
     if parts[0] == "policies":
         return "policies"
     if parts[0] == "agents":
         return "guard-card" if parts[1:2] == ("guard",) else "card"
-    if parts[0] == "recipes":
-        if parts[1:2] == ("accelerate",):
-            return None
-        if parts[1:2] == ("train",):
-            return "train-recipe"
-        if relative.name.startswith("aidsafe-pairs"):
-            return "pairs-recipe"
-        return {"guardreasoner.yaml": "guardreasoner-recipe", "thinkguard.yaml": "thinkguard-recipe"}.get(
-            relative.name, "recipe"
-        )
+    if parts[0] == "recipes" and parts[1:2] != ("accelerate",):
+        return recipe_kind_of_file((root or builtin_dir("recipes").parent) / relative).schema
     return None
 
 

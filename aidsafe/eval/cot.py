@@ -156,7 +156,8 @@ async def _run_judge(request: CotEvalRequest, entry: dict[str, Any], policies: P
     kind = CompareTask if request.compare else GradeTask
     await run_stage(
         lambda client, owns: kind(agent, policies, client, request.seed, request.min_chars, check_endpoints=owns),
-        items, RecipeJournal(run_dir, judge_hash, resolved), settings=entry["settings"], seed=request.seed, env=env,
+        items, RecipeJournal(run_dir, judge_hash, resolved, "eval-cot"), settings=entry["settings"],
+        seed=request.seed, env=env,
         teacher=teacher, workers=2 * request.concurrency, noun=kind.noun, retry_rejected=request.retry_rejected,
         progress=request.progress,
     )  # fmt: skip

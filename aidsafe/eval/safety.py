@@ -179,7 +179,7 @@ async def evaluate_safety(
     client_settings = TeacherSettings(model=settings.student.model, concurrency=settings.concurrency)
     await run_stage(
         lambda client, _: SafetyTask(settings, client, cards, metrics), items,
-        RecipeJournal(run_dir, settings_hash, resolved), settings=client_settings, seed=seed, env=env,
+        RecipeJournal(run_dir, settings_hash, resolved, "eval-safety"), settings=client_settings, seed=seed, env=env,
         workers=settings.concurrency, noun="prompts", progress=progress,
     )  # fmt: skip
     wanted = {item.id for item in items}

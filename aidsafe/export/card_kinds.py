@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-from aidsafe.export.kinds import PAPERS, iter_records
+from aidsafe.export.kinds import iter_records
+from aidsafe.kinds import KINDS
 
 __all__ = [
     "BIBTEX",
@@ -93,7 +94,7 @@ _METHOD = {
 
 
 def paper(kind: str) -> str:
-    return PAPERS.get(kind, "aidsafe")
+    return KINDS[kind].paper if kind in KINDS else "aidsafe"
 
 
 def tags(kind: str) -> list[str]:

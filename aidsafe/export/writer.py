@@ -29,15 +29,8 @@ from aidsafe.errors import AidsafeError
 from aidsafe.export.filters import FilterSettings, filter_corpus
 from aidsafe.export.formats import DEFAULT_COT_TEMPLATE, FORMATS, features_of, in_test_split
 from aidsafe.export.hub import HubTarget, check_hub_target, push_export
-from aidsafe.export.kinds import (
-    FILTERED_KINDS,
-    KIND_FORMATS,
-    RECORDS_FILE,
-    check_formats,
-    hard_samples_hash,
-    iter_records,
-    run_kind,
-)
+from aidsafe.export.kinds import check_formats, hard_samples_hash, iter_records
+from aidsafe.kinds import KINDS, run_kind
 from aidsafe.run.jsonl import iter_jsonl, write_atomic
 
 _SHARD = re.compile(r"(train|test)-\d{5}-of-\d{5}\.parquet")
@@ -55,7 +48,7 @@ _LICENSE_ID = re.compile(r"[a-z0-9][a-z0-9.+-]*")  # the Hub's ids: lowercase, n
 class ExportRequest:
     run_dir: Path
     output: Path
-    formats: tuple[str, ...] = ()  # none: the run's first format (kinds.KIND_FORMATS)
+    formats: tuple[str, ...] = ()  # none: the run's first format (aidsafe.kinds: the kind's `export`)
     test_size: float = 0.0
     license: str | None = None
     push_to_hub: HubTarget | None = None
@@ -71,11 +64,11 @@ class RunInfo:
     recipe_hash: str
     recipe: dict[str, Any]
     stats: dict[str, Any]
-    kind: str = "generation"  # aidsafe.export.kinds
+    kind: str = "generation"  # aidsafe.kinds
 
     @property
     def records_path(self) -> Path:
-        return self.path / RECORDS_FILE.get(self.kind, "samples.jsonl")
+        return self.path / (KINDS[self.kind].records or "samples.jsonl")
 
 
 @dataclass
@@ -88,21 +81,21 @@ class ExportResult:
 
 
 def read_run_info(run_dir: Path) -> RunInfo:
-    """The run's identity and counters; refuses, in one line, a folder `aidsafe generate` did not write."""
-    samples = run_dir / "samples.jsonl"
-    if not samples.is_file() and (run_dir / "pairs.jsonl").is_file() and (run_dir / "stats.json").is_file():
-        return _hard_samples_info(run_dir)
-    if not samples.is_file():
-        raise AidsafeError(
-            f"{run_dir}: not a run directory (no samples.jsonl, nor the pairs.jsonl of `aidsafe pairs hard-samples`)"
-        )
+    """The run's identity and counters; refuses, in one line, a folder no aidsafe stage wrote."""
+    kind = run_kind(run_dir)
+    spec = KINDS.get(kind) if kind is not None else None
+    if spec is None or spec.records is None or spec.output_file or not (run_dir / spec.records).is_file():
+        made = ", ".join(f"`{k.command}` ({k.records})" for k in KINDS.values() if k.export)
+        raise AidsafeError(f"{run_dir}: not a run directory that exports; expected the output of {made}")
+    if spec.recipe is None and not (run_dir / "run.json").is_file():
+        return _recipeless_info(run_dir, spec.name, run_dir / spec.records)
     parsed = {}
     for name, loader in (("run.json", json.loads), ("recipe.yaml", yaml.safe_load), ("stats.json", json.loads)):
         path = run_dir / name
         try:
             value = loader(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
-            raise AidsafeError(f"{path}: missing; the run directory is incomplete (rerun `aidsafe generate`)") from None
+            raise AidsafeError(f"{path}: missing; the run directory is incomplete (rerun `{spec.command}`)") from None
         except (ValueError, yaml.YAMLError) as exc:
             raise AidsafeError(f"{path}: not valid {name.rsplit('.', 1)[1].upper()} ({exc})".splitlines()[0]) from None
         if not isinstance(value, dict):
@@ -111,19 +104,21 @@ def read_run_info(run_dir: Path) -> RunInfo:
     recipe_hash = parsed["run.json"].get("recipe_hash")
     if not isinstance(recipe_hash, str):
         raise AidsafeError(f"{run_dir / 'run.json'}: key 'recipe_hash' missing or not a string")
-    recipe = parsed["recipe.yaml"]
-    return RunInfo(run_dir, recipe_hash, recipe, parsed["stats.json"], run_kind(run_dir, recipe))
+    return RunInfo(run_dir, recipe_hash, parsed["recipe.yaml"], parsed["stats.json"], spec.name)
 
 
-def _hard_samples_info(run_dir: Path) -> RunInfo:
-    path = run_dir / "stats.json"
+def _recipeless_info(run_dir: Path, kind: str, records: Path) -> RunInfo:
+    """A stage without a recipe (hard-sample mining): its identity is its records' content."""
+    path, command = run_dir / "stats.json", KINDS[kind].command
     try:
         stats = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise AidsafeError(f"{path}: missing; expected the stats.json `{command}` writes") from None
     except ValueError as exc:
         raise AidsafeError(f"{path}: not valid JSON ({exc})".splitlines()[0]) from None
     if not isinstance(stats, dict):
-        raise AidsafeError(f"{path}: expected a mapping, as `aidsafe pairs hard-samples` writes it")
-    return RunInfo(run_dir, hard_samples_hash(run_dir / "pairs.jsonl"), {}, stats, "hard-samples")
+        raise AidsafeError(f"{path}: expected a mapping, as `{command}` writes it")
+    return RunInfo(run_dir, hard_samples_hash(records), {}, stats, kind)
 
 
 def export_run(request: ExportRequest) -> ExportResult:
@@ -138,7 +133,7 @@ def export_run(request: ExportRequest) -> ExportResult:
         raise AidsafeError(f"--test-size {request.test_size}: expected a fraction >= 0 and < 1")
     run = read_run_info(Path(request.run_dir))
     # No format asked: the run's first (sft, dpo, guardreasoner); one that does not fit is refused.
-    formats = request.formats or KIND_FORMATS.get(run.kind, ())[:1]
+    formats = request.formats or KINDS[run.kind].export[:1]
     check_formats(run.path, run.kind, formats or ("(none)",))
     if request.keep_beliefs and not (run.kind == "pairs" and "dpo" in formats):
         raise AidsafeError(f"--keep-beliefs: goes with --format dpo of a pairs run; {run.path} is a {run.kind} run")
@@ -153,7 +148,7 @@ def export_run(request: ExportRequest) -> ExportResult:
         )
     # Kinds whose records carry the user's prompt; guard traces and hard-sample pairs hold
     # classifier inputs (the instruction text would make every row a near-duplicate).
-    filtered = run.kind in FILTERED_KINDS
+    filtered = KINDS[run.kind].filtered
     settings = request.filters if filtered else FilterSettings(dedup=False, decontaminate=False)
     settings.check()
     if kept and stored.get("filters", {}).get("settings") != settings.decides():

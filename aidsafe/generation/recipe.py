@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -56,6 +56,9 @@ class Dedup(_Config):
 
 @register_config_model
 class Recipe(_Config):
+    # The recipe's kind (aidsafe.kinds), optional here: a recipe without one is a generation recipe.
+    # Not dumped, so neither the recipe hash nor the run's recipe.yaml changes with it.
+    kind: Literal["generation"] = Field(default="generation", exclude=True)
     name: str
     description: str = ""
     policies: str = Field(description="Built-in policy set name or a path (relative to the recipe).")

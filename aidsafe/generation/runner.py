@@ -96,7 +96,7 @@ async def generate_async(
     _, stats = await run_stage(
         lambda client, owns: GenerationTask(pipeline, client, check_endpoints=owns),
         prompts,
-        RecipeJournal(run_dir, pipeline.recipe_hash, pipeline.resolved_recipe()),
+        RecipeJournal(run_dir, pipeline.recipe_hash, pipeline.resolved_recipe(), pipeline.recipe.kind),
         settings=recipe.teacher, seed=recipe.seed, env=env, teacher=teacher, workers=2 * recipe.teacher.most_in_flight,
         counts=counts, retry_rejected=request.retry_rejected, progress=request.progress,
     )  # fmt: skip

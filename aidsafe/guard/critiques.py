@@ -35,7 +35,6 @@ from aidsafe.guard.synthesis import (
     ask_teacher,
     guard_counts,
     load_guard_recipe,
-    recipe_kind,
 )
 from aidsafe.run.loop import run_async
 from aidsafe.run.stage import StageRequest, run_stage
@@ -44,7 +43,7 @@ from aidsafe.teacher.types import Teacher
 
 __all__ = [  # the stage's own names, then the pure parts it is read with (tests import them from here)
     "RECIPE_KIND", "CritiqueRecipe", "CritiqueTask", "LoadedCritiqueRecipe", "generate_critiques",
-    "generate_critiques_async", "is_critique_recipe", "load_critique_recipe", "CARD_FIELDS", "CATEGORY_CODES",
+    "generate_critiques_async", "load_critique_recipe", "CARD_FIELDS", "CATEGORY_CODES",
     "EXPLANATION_PATTERN", "Conversation", "Critique", "ExplanationBounds", "check_critique", "critique_schema",
     "read_conversations", "render_critique", "render_label_only",
 ]  # fmt: skip
@@ -64,10 +63,6 @@ class CritiqueRecipe(GuardRecipe):
 class LoadedCritiqueRecipe:
     loaded: LoadedGuardRecipe
     policies: PolicySet
-
-
-def is_critique_recipe(ref: str) -> bool:
-    return recipe_kind(ref) == RECIPE_KIND
 
 
 def load_critique_recipe(ref: str, overrides: list[str] | None = None) -> LoadedCritiqueRecipe:

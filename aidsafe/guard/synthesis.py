@@ -35,7 +35,6 @@ __all__ = [
     "ask_teacher",
     "load_guard_recipe",
     "guard_counts",
-    "recipe_kind",
 ]
 
 R = TypeVar("R", bound="GuardRecipe")
@@ -85,18 +84,7 @@ class LoadedGuardRecipe:
 
     def journal(self, output: str | Path) -> RecipeJournal:
         """The run directory `output`, bound to this recipe (a run of another is refused)."""
-        return RecipeJournal(RunDirectory(Path(output)), self.recipe_hash, self.resolved())
-
-
-def recipe_kind(ref: str) -> str | None:
-    """The recipe's `kind` (None for an AIDSAFE recipe, which has none, or an unreadable file:
-    the AIDSAFE loader then reports the missing or broken file)."""
-    try:
-        data, _ = load_yaml(resolve_resource(ref, "recipes"))
-    except AidsafeError:
-        return None
-    kind = data.get("kind") if isinstance(data, dict) else None
-    return kind if isinstance(kind, str) else None
+        return RecipeJournal(RunDirectory(Path(output)), self.recipe_hash, self.resolved(), self.recipe.kind)
 
 
 def load_guard_recipe(

@@ -48,7 +48,6 @@ from aidsafe.guard.synthesis import (
     ask_teacher,
     guard_counts,
     load_guard_recipe,
-    recipe_kind,
 )
 from aidsafe.run.journal import input_digest
 from aidsafe.run.loop import run_async
@@ -68,7 +67,6 @@ __all__ = [
     "check_trace",
     "generate_traces",
     "generate_traces_async",
-    "is_trace_recipe",
     "load_trace_recipe",
     "trace_schema",
 ]
@@ -225,11 +223,6 @@ class TraceRecipe(GuardRecipe):
 
 
 register_config_model(TraceRecipe)
-
-
-def is_trace_recipe(ref: str) -> bool:
-    """Whether `ref` names a recipe with `kind: guardreasoner` (the AIDSAFE recipe has no `kind`)."""
-    return recipe_kind(ref) == RECIPE_KIND
 
 
 def load_trace_recipe(ref: str, overrides: list[str] | None = None) -> LoadedTraceRecipe:

@@ -19,7 +19,6 @@ from aidsafe.agents.resolve import resolve_agent
 from aidsafe.agents.settings import NON_SEMANTIC_SLOT, AgentSlot, EnvVarName, TeacherSettings, semantic_teacher
 from aidsafe.config.resources import resolve_resource
 from aidsafe.config.yamlio import load_yaml, register_config_model, validate_model
-from aidsafe.errors import AidsafeError
 from aidsafe.guard.judge import GUARD_JUDGE_FORMATS
 from aidsafe.pairs.guard_judge import resolve_guard_judge
 from aidsafe.pairs.roles import PAIR_ROLES
@@ -33,7 +32,6 @@ __all__ = [
     "PairSettings",
     "PairsRecipe",
     "PairPipeline",
-    "is_pairs_recipe",
     "load_pairs_pipeline",
 ]
 
@@ -109,6 +107,9 @@ class PairSettings(_Config):
 
 @register_config_model
 class PairsRecipe(_Config):
+    # The recipe's kind (aidsafe.kinds), optional here: a `pairs:` section says it too. Not dumped,
+    # so neither the recipe hash nor the run's recipe.yaml changes with it.
+    kind: Literal["pairs"] = Field(default="pairs", exclude=True)
     name: str
     description: str = ""
     policies: str = Field(description="Built-in policy set name or a path; the generation run's own set.")
@@ -168,15 +169,6 @@ class PairPipeline:
             },
         }
         return data
-
-
-def is_pairs_recipe(ref: str) -> bool:
-    """Whether `ref` names a pairs recipe (it has a `pairs:` section; generation recipes have none)."""
-    try:
-        data, _ = load_yaml(resolve_resource(ref, "recipes"))
-    except AidsafeError:
-        return False  # the generation loader reports the missing or broken file
-    return isinstance(data, dict) and "pairs" in data
 
 
 def load_pairs_pipeline(ref: str | Path, overrides: list[str] | None = None) -> PairPipeline:

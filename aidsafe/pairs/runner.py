@@ -54,7 +54,7 @@ async def make_pairs_async(
     _, stats = await run_stage(
         lambda client, owns: PairsTask(pipeline, client, check_endpoints=owns),
         chosen,
-        RecipeJournal(run_dir, pipeline.recipe_hash, pipeline.resolved_recipe()),
+        RecipeJournal(run_dir, pipeline.recipe_hash, pipeline.resolved_recipe(), pipeline.recipe.kind),
         settings=recipe.teacher, seed=recipe.seed, env=env, teacher=teacher, workers=2 * recipe.teacher.most_in_flight,
         counts=lambda _: pair_counts(run_dir, len(chosen)), noun="sample",
         retry_rejected=request.retry_rejected, progress=request.progress,

@@ -18,10 +18,11 @@ from typing import Any
 import yaml
 
 from aidsafe.errors import AidsafeError
+from aidsafe.kinds import KINDS, run_kind
 from aidsafe.run.journal import RunDirectory
 from aidsafe.run.jsonl import iter_jsonl
 
-__all__ = ["RunView", "open_run", "detect_kind", "DEFAULT_CAP"]
+__all__ = ["RunView", "open_run", "DEFAULT_CAP"]
 
 DEFAULT_CAP = 2000
 
@@ -59,22 +60,21 @@ def _iter_records(path: Path | None) -> Iterator[dict[str, Any]]:
 
 
 def open_run(path: str | Path) -> RunView:
-    """The run at `path` (a run directory or a JSONL file), or a one-line error saying what is there."""
+    """The run at `path` (a run directory or a JSONL file), or a one-line error saying what is there.
+    Its kind is the registry's answer (aidsafe.kinds.run_kind): run.json's, else inferred."""
     path = Path(path).expanduser()
     if path.is_file():
-        view = RunView(path, "unknown", samples_file=path)
-        view.kind = detect_kind({}, next(view.iter_samples(), None))
-        return view
+        return RunView(path, run_kind(path) or "unknown", samples_file=path)
     if not path.is_dir():
         raise AidsafeError(f"{path}: no such run directory; expected the --output of an aidsafe run")
     run = RunDirectory(path)
-    if not run.samples_path.exists() and not run.rejected_path.exists():
-        raise AidsafeError(f"{path}: not a run directory (no samples.jsonl or rejected.jsonl)")
+    kind = run_kind(path) or "unknown"
+    records = path / ((KINDS[kind].records if kind in KINDS else None) or run.samples_path.name)
+    if not records.exists() and not run.rejected_path.exists():
+        raise AidsafeError(f"{path}: not a run directory (no {records.name} or rejected.jsonl)")
     recipe = _read_mapping(run.recipe_path, yaml.safe_load)
     stats = _read_mapping(run.stats_path, json.loads)
-    view = RunView(path, "unknown", recipe, stats, run.samples_path, run.rejected_path)
-    view.kind = detect_kind(recipe, next(view.iter_samples(), None))
-    return view
+    return RunView(path, kind, recipe, stats, records, run.rejected_path)
 
 
 def _read_mapping(path: Path, parse: Any) -> dict[str, Any]:
@@ -87,24 +87,3 @@ def _read_mapping(path: Path, parse: Any) -> dict[str, Any]:
             f"{path}: cannot be parsed ({str(exc).splitlines()[0]}); expected the file aidsafe wrote"
         ) from None
     return data if isinstance(data, dict) else {}
-
-
-def detect_kind(recipe: dict[str, Any], first: dict[str, Any] | None) -> str:
-    """Which kind of run: from the recipe when it says (a `kind`, a `pairs:` section), else from
-    the shape of the first record. Kinds nobody registered are shown generically."""
-    if isinstance(recipe.get("kind"), str):
-        return {"guardreasoner": "guard_traces"}.get(recipe["kind"], recipe["kind"])
-    if "pairs" in recipe:
-        return "pairs"
-    if "deliberation" in recipe:
-        return "generation"
-    record = first or {}
-    if "deliberation" in record and "thoughts" in record:
-        return "generation"
-    if {"chosen", "rejected", "scores"} <= record.keys():
-        return "pairs"
-    if {"instruction", "output", "labels"} <= record.keys():
-        return "guard_traces"
-    if "predict" in record:
-        return "predictions"
-    return "unknown"

@@ -301,10 +301,13 @@ async def _close_saver(saver: Any) -> None:
 class RecipeJournal:
     """A `RunDirectory` bound to the recipe that writes into it: the journal of recipe-driven stages."""
 
-    def __init__(self, run_dir: Any, recipe_hash: str, resolved_recipe: dict[str, Any]) -> None:
+    def __init__(
+        self, run_dir: Any, recipe_hash: str, resolved_recipe: dict[str, Any], kind: str | None = None
+    ) -> None:
         self.run_dir = run_dir
         self.recipe_hash = recipe_hash
         self.resolved_recipe = resolved_recipe
+        self.kind = kind  # the stage kind (aidsafe.kinds) run.json records
         self.checkpoints_path = run_dir.checkpoints_path
         self.opened = False  # stats and the like are written only into an opened directory
 
@@ -312,7 +315,7 @@ class RecipeJournal:
         self.run_dir.check(self.recipe_hash)
 
     def open(self) -> None:
-        self.run_dir.open(self.recipe_hash, self.resolved_recipe)
+        self.run_dir.open(self.recipe_hash, self.resolved_recipe, self.kind)
         self.opened = True
 
     def index(self) -> Any:

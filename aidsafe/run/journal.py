@@ -159,6 +159,10 @@ class RunDirectory:
             )
         return stored
 
+    def _stored_kind(self) -> Any:
+        info = json.loads(self.run_info_path.read_bytes())  # `_stored_hash` has checked it is an object
+        return info.get("kind")
+
     def _check_checkpoints(self) -> None:
         # SQLite accepts an empty file as an empty database; anything else must carry its magic.
         if not self.checkpoints_path.exists():
@@ -182,12 +186,15 @@ class RunDirectory:
 
     # -- after the pre-flight: create and write ------------------------------------------------
 
-    def open(self, recipe_hash: str, resolved_recipe: dict[str, Any]) -> None:
+    def open(self, recipe_hash: str, resolved_recipe: dict[str, Any], kind: str | None = None) -> None:
         """Create the directory and its files; adopt it for this recipe if it holds no item yet.
+        run.json records the recipe hash and the stage `kind` (aidsafe.kinds), which export,
+        report and train read; a directory written before run.json held the kind gets it now.
 
         Call `check` first; this is called only once the pre-flight passed, so a failed
         pre-flight leaves nothing behind.
         """
+        info = {"recipe_hash": recipe_hash, **({"kind": kind} if kind is not None else {})}
         try:
             self.path.mkdir(parents=True, exist_ok=True)
             stored = self._stored_hash()
@@ -200,7 +207,9 @@ class RunDirectory:
                     self.recipe_path,
                     hide_credentials(yaml.safe_dump(resolved_recipe, sort_keys=False, allow_unicode=True)),
                 )
-                write_atomic(self.run_info_path, json.dumps({"recipe_hash": recipe_hash}, indent=2) + "\n")
+                write_atomic(self.run_info_path, json.dumps(info, indent=2) + "\n")
+            elif kind is not None and self._stored_kind() != kind:
+                write_atomic(self.run_info_path, json.dumps(info, indent=2) + "\n")
             for journal in (self.samples_path, self.rejected_path):
                 journal.touch()
                 cut_partial_tail(journal)

@@ -1,16 +1,19 @@
-"""Training data: a run directory from `aidsafe generate`, or a TRL-native dataset.
+"""Training data: the output directory of a stage, or a TRL-native dataset.
 
 Accepted `--data`:
-- a run directory (it holds samples.jsonl): each sample becomes a user prompt and an assistant
-  answer rendered with the recipe's `cot_template` (SFT only);
-- a GuardReasoner traces run directory (`aidsafe generate guardreasoner`; records hold
-  `instruction`/`input`/`output`): plain-text prompt = instruction + "\n" + input, completion =
-  output, no chat template, because `predict guard` sends exactly that text to /v1/completions
-  (SFT only);
-- a pairs run directory (`aidsafe pairs`): each pair becomes the user prompt and both sides
-  rendered with `cot_template` (DPO only); the belief is never part of the prompt;
-- a ThinkGuard run directory (`aidsafe generate thinkguard`): plain-text prompt/completion, the
-  completion the critique or the label-only target by the recipe's `thinkguard_target` (SFT only);
+- the output directory of any stage whose kind (aidsafe.kinds) declares rows for the mode: its
+  records, each made a TRL row by the kind's row function below:
+  - generation (`aidsafe generate`), SFT: the user prompt and an assistant answer rendered with
+    the recipe's `cot_template`;
+  - GuardReasoner traces (`aidsafe generate guardreasoner`), SFT: plain-text prompt = instruction
+    + "\n" + input, completion = output, no chat template, because `predict guard` sends exactly
+    that text to /v1/completions;
+  - ThinkGuard (`aidsafe generate thinkguard`), SFT: plain-text prompt/completion, the completion
+    the critique or the label-only target by the recipe's `thinkguard_target`;
+  - pairs (`aidsafe pairs`), DPO: the user prompt and both sides rendered with `cot_template`; the
+    belief is never part of the prompt;
+  - hard-sample pairs (`aidsafe pairs hard-samples`), DPO: prompt/chosen/rejected text and the
+    pair's `weight`;
 - a .jsonl / .json / .parquet file, a folder written by `aidsafe export` (its default config's
   train split) or by `Dataset.save_to_disk`, or a Hub id
   `owner/name[:split]`, in TRL's own formats: `messages` or `prompt`/`completion` for SFT,
@@ -31,7 +34,7 @@ from aidsafe.errors import AidsafeError
 from aidsafe.export.formats import cot_answer, thinkguard_example
 from aidsafe.export.formats import preference_row as format_pair  # one rendering for export and train
 from aidsafe.export.kinds import iter_records
-from aidsafe.run.jsonl import read_jsonl
+from aidsafe.kinds import KINDS, load_object, run_kind
 from aidsafe.sources import looks_like_hub_id
 
 if TYPE_CHECKING:
@@ -40,74 +43,88 @@ if TYPE_CHECKING:
     from aidsafe.train.recipe import TrainRecipe
 
 __all__ = [
+    "critique_row",
     "format_pair",
     "format_sample",
     "format_trace",
+    "generation_row",
+    "hard_sample_row",
     "load_train_data",
+    "pairs_row",
     "read_run_critiques",
     "read_run_pairs",
     "read_run_samples",
     "read_run_traces",
+    "trace_row",
 ]
 
 _DPO_COLUMNS = ("prompt", "chosen", "rejected")
-_TRACE_COLUMNS = ("instruction", "input", "output")
 
 
 def load_train_data(ref: str, recipe: TrainRecipe) -> Dataset:
     """The training set for `recipe.mode`, in the columns TRL's trainer expects."""
     path = Path(ref).expanduser()
-    if path.is_dir() and (path / "samples.jsonl").is_file() and _first_has(path / "samples.jsonl", "output_label_only"):
-        if recipe.mode != "sft":
-            raise AidsafeError(f"{ref}: a ThinkGuard run directory holds SFT targets; DPO needs pairs")
-        from datasets import Dataset
-
-        critiques = read_run_critiques(path / "samples.jsonl")
-        return Dataset.from_list([thinkguard_example(c, recipe.thinkguard_target) for c in critiques])
-    if path.is_dir() and (path / "samples.jsonl").is_file() and _holds_pairs(path / "samples.jsonl"):
-        if recipe.mode != "dpo":
-            raise AidsafeError(
-                f"{ref}: a pairs run directory holds DPO pairs; SFT needs the generation run's directory"
-            )
-        from datasets import Dataset
-
-        pairs = read_run_pairs(path / "samples.jsonl")
-        return Dataset.from_list([format_pair(p, recipe.cot_template) for p in pairs])
-    if path.is_dir() and (path / "samples.jsonl").is_file() and _holds_traces(path / "samples.jsonl"):
-        if recipe.mode == "dpo":
-            raise AidsafeError(
-                f"{ref}: a GuardReasoner traces run directory holds SFT targets; DPO needs the pairs file "
-                "of `aidsafe pairs hard-samples` (pairs.jsonl)"
-            )
-        from datasets import Dataset
-
-        return Dataset.from_list([format_trace(t) for t in read_run_traces(path / "samples.jsonl")])
-    if path.is_dir() and (path / "samples.jsonl").is_file():
-        if recipe.mode == "dpo":
-            raise AidsafeError(
-                f"{ref}: a generation run directory holds SFT samples; DPO needs a file with prompt, chosen "
-                "and rejected columns"
-            )
-        from datasets import Dataset
-
-        samples = read_run_samples(path / "samples.jsonl")
-        return Dataset.from_list([format_sample(s, recipe.cot_template) for s in samples])
-    dataset = _load_native(ref, path)
-    if len(dataset) == 0:
-        raise AidsafeError(f"{ref}: the dataset has no rows")
+    kind = run_kind(path) if path.is_dir() else None
+    if kind is not None:
+        dataset = _run_rows(ref, path, kind, recipe)
+    else:
+        dataset = _load_native(ref, path)
+        if len(dataset) == 0:
+            raise AidsafeError(f"{ref}: the dataset has no rows")
     return _check_sft(dataset, ref) if recipe.mode == "sft" else _check_dpo(dataset, ref)
+
+
+def _run_rows(ref: str, path: Path, name: str, recipe: TrainRecipe) -> Dataset:
+    """A stage's output directory as rows, by its kind's row function for the recipe's mode."""
+    kind = KINDS.get(name)
+    if kind is None or recipe.mode not in kind.train:
+        title = kind.title if kind is not None else name
+        held = " and ".join(_HOLDS[mode] for mode in kind.train) if kind is not None and kind.train else ""
+        raise AidsafeError(
+            f"{ref}: a {title} run directory holds {held or 'no training data'}; {recipe.mode.upper()} needs a file "
+            f"with {_COLUMNS[recipe.mode]}, or the output directory of a {_takers(recipe.mode)} run"
+        )
+    from datasets import Dataset
+
+    row = load_object(kind.train[recipe.mode])
+    records = _read_run(path / str(kind.records), name, "records")
+    return Dataset.from_list([row(record, recipe) for record in records])
+
+
+_HOLDS = {"sft": "SFT targets", "dpo": "DPO pairs"}
+_COLUMNS = {"sft": "messages or prompt and completion columns", "dpo": "prompt, chosen and rejected columns"}
+
+
+def _takers(mode: str) -> str:
+    """The kinds whose output directory `mode` trains on: "a, b or c"."""
+    titles = [kind.title for kind in KINDS.values() if mode in kind.train]
+    return ", ".join(titles[:-1]) + f" or {titles[-1]}" if len(titles) > 1 else titles[0]
+
+
+def generation_row(record: dict[str, Any], recipe: TrainRecipe) -> dict[str, Any]:
+    return format_sample(record, recipe.cot_template)
+
+
+def trace_row(record: dict[str, Any], recipe: TrainRecipe) -> dict[str, Any]:
+    return format_trace(record)
+
+
+def critique_row(record: dict[str, Any], recipe: TrainRecipe) -> dict[str, Any]:
+    return thinkguard_example(record, recipe.thinkguard_target)
+
+
+def pairs_row(record: dict[str, Any], recipe: TrainRecipe) -> dict[str, Any]:
+    return format_pair(record, recipe.cot_template)
+
+
+def hard_sample_row(record: dict[str, Any], recipe: TrainRecipe) -> dict[str, Any]:
+    # The text pairs as mined, and the hardness HS-DPO weighs each pair's DPO term by.
+    return {key: record[key] for key in ("prompt", "chosen", "rejected", "weight")}
 
 
 def read_run_samples(path: Path) -> list[dict[str, Any]]:
     """Records of a generation run's samples.jsonl (a cut-off last line from a killed run is skipped)."""
     return _read_run(path, "generation", "samples")
-
-
-def _holds_traces(path: Path) -> bool:
-    """Whether samples.jsonl is a `generate guardreasoner` run's (GuardReasonerTrain records)."""
-    for _, record in read_jsonl(path, skip_partial_tail=True):
-        return all(key in record for key in _TRACE_COLUMNS)
-    return False
 
 
 def read_run_traces(path: Path) -> list[dict[str, Any]]:
@@ -123,20 +140,6 @@ def format_trace(record: dict[str, Any]) -> dict[str, str]:
 def read_run_critiques(path: Path) -> list[dict[str, Any]]:
     """Records of a ThinkGuard run's samples.jsonl, both targets checked (a cut-off last line is skipped)."""
     return _read_run(path, "thinkguard", "critiques")
-
-
-def _first_has(path: Path, key: str) -> bool:
-    """Whether the first record of samples.jsonl has `key` (which stage wrote the run)."""
-    for _, record in read_jsonl(path, skip_partial_tail=True):
-        return key in record
-    return False
-
-
-def _holds_pairs(path: Path) -> bool:
-    """Whether samples.jsonl is a pairs run's (its first record has chosen and rejected sides)."""
-    for _, record in read_jsonl(path, skip_partial_tail=True):
-        return "chosen" in record and "rejected" in record
-    return False
 
 
 def read_run_pairs(path: Path) -> list[dict[str, Any]]:

@@ -41,6 +41,8 @@ class LoraSettings(BaseModel):
 class TrainRecipe(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    # The recipe's kind (aidsafe.kinds), optional here: `mode:` says it too. Not dumped.
+    kind: Literal["train"] = Field(default="train", exclude=True)
     mode: Literal["sft", "dpo"]
     description: str = ""
     # How a generated sample (thoughts + response) becomes the assistant's answer.

@@ -1,8 +1,9 @@
-"""Run kinds as plug-ins: a kind is two functions, its plots and its sample view.
+"""Report views as plug-ins: a view is two functions, its plots and its sample view.
 
-Adding a kind (thinkguard data, eval outputs) is one module with those two functions and one
-line in `KINDS`; a kind nobody registered gets the rejection plot and the generic view, so a
-report never refuses a run it does not know.
+Which view a run kind gets is the kinds registry's `report` (aidsafe.kinds). Adding a view
+(thinkguard data, eval outputs) is one module with those two functions, one line in `VIEWS` and
+its name in the kind's registry entry; a kind without a view gets the rejection plot and the
+generic view, so a report never refuses a run it does not know.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from aidsafe.kinds import KINDS
 from aidsafe.report.kinds.common import agent_plots, generic_sample, rejected_sample, rejection_plots
 from aidsafe.report.kinds.generation import generation_plots, generation_sample
 from aidsafe.report.kinds.guard import guard_plots, guard_sample
@@ -19,7 +21,7 @@ from aidsafe.report.kinds.predictions import predictions_plots, predictions_samp
 from aidsafe.report.model import PlotData, SampleView
 from aidsafe.report.run import RunView
 
-__all__ = ["Kind", "KINDS", "kind_of", "rejected_sample"]
+__all__ = ["Kind", "VIEWS", "kind_of", "rejected_sample"]
 
 
 @dataclass(frozen=True)
@@ -33,7 +35,7 @@ def _generic_plots(view: RunView) -> list[PlotData]:
     return [*agent_plots(view.iter_samples()), *rejection_plots(view)]
 
 
-KINDS: dict[str, Kind] = {
+VIEWS: dict[str, Kind] = {
     kind.name: kind
     for kind in (
         Kind("generation", generation_plots, generation_sample),
@@ -45,4 +47,6 @@ KINDS: dict[str, Kind] = {
 
 
 def kind_of(view: RunView) -> Kind:
-    return KINDS.get(view.kind, Kind(view.kind, _generic_plots, generic_sample))
+    """The view of the run's kind, as the registry names it; the generic one when it names none."""
+    name = KINDS[view.kind].report if view.kind in KINDS else None
+    return VIEWS[name] if name is not None else Kind(view.kind, _generic_plots, generic_sample)
