@@ -32,6 +32,7 @@ from aidsafe.export.hub import HubTarget, check_hub_target, push_export
 from aidsafe.export.kinds import check_formats, hard_samples_hash, iter_records
 from aidsafe.kinds import KINDS, run_kind
 from aidsafe.run.jsonl import iter_jsonl, write_atomic
+from aidsafe.run.lock import run_lock
 
 _SHARD = re.compile(r"(train|test)-\d{5}-of-\d{5}\.parquet")
 
@@ -123,7 +124,16 @@ def _recipeless_info(run_dir: Path, kind: str, records: Path) -> RunInfo:
 
 def export_run(request: ExportRequest) -> ExportResult:
     """Write the requested formats of a run as configs of one dataset folder, with its card; push it
-    to the Hub as one commit when `push_to_hub` names a repo."""
+    to the Hub as one commit when `push_to_hub` names a repo. The run is locked while it is read
+    (aidsafe.run.lock): a run still being written is refused, not exported half done."""
+    run_dir = Path(request.run_dir)
+    if not run_dir.is_dir():
+        return _export_run(request)  # read_run_info says what is wrong with it
+    with run_lock(run_dir, what="exporting", reader=True):
+        return _export_run(request)
+
+
+def _export_run(request: ExportRequest) -> ExportResult:
     from aidsafe.export.card import write_card
 
     unknown = [f for f in request.formats if f not in FORMATS]

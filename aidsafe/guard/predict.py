@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,7 @@ from aidsafe.guard.formats import (
 )
 from aidsafe.run.journal import JournalIndex, input_digest
 from aidsafe.run.jsonl import append_jsonl, cut_partial_tail, read_jsonl, write_atomic
+from aidsafe.run.lock import run_lock
 from aidsafe.run.stage import run_stage
 from aidsafe.run.task import Rejection, RunContext, Task, rejection_for
 from aidsafe.sources import read_rows
@@ -210,6 +212,10 @@ class PredictionFile:
 
     def check(self) -> None:
         self.done = {str(i): input_digest(self.prompts[i]) for i in sorted(_finished(self.output, self.prompts))}
+
+    def lock(self) -> AbstractContextManager[None]:
+        # One predictions file, not a run directory: its writers lock the folder it is in.
+        return run_lock(self.output.parent, what=f"writing {self.output.name} in")
 
     def open(self) -> None:
         self.output.parent.mkdir(parents=True, exist_ok=True)

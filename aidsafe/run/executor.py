@@ -35,11 +35,13 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import Collection, Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from aidsafe.errors import AidsafeError, RunSetupError
+from aidsafe.run.lock import run_lock
 from aidsafe.run.progress import RunProgress
 from aidsafe.run.stats import write_stats
 from aidsafe.run.task import Item, Rejection, RunContext, Task, describe_exception
@@ -65,6 +67,7 @@ class Journal(Protocol):
     rejected_path: Path | None  # None: rejections are not kept (the next run tries those items again)
 
     def check(self) -> None: ...  # read-only: refuse a directory this run must not write into
+    def lock(self) -> AbstractContextManager[None]: ...  # one writer at a time (aidsafe.run.lock)
     def open(self) -> None: ...  # create what the run appends to
     def index(self) -> Any: ...  # .finished: {key: digest}; .rejected: {key: info(.transient, .digest)}
     def forget_rejections(self, ids: set[str]) -> None: ...
@@ -108,25 +111,30 @@ async def execute(
     """Run `task` over every item not done yet; see the module docstring."""
     items = list(items)
     journal.check()
-    index = journal.index()
-    todo, retry, skipped = _plan(task, items, index, retry_rejected)
-    outcome = Outcome(items=len(items), skipped=skipped)
-    if todo:
-        await task.preflight()
-    journal.open()
-    journal.forget_rejections(retry)
-    bar = RunProgress(len(items), len(items) - len(todo), stats, enabled=progress, noun=task.noun)
-    saver = None
-    try:
-        if task.checkpointed and journal.checkpoints_path is not None and (todo or journal.checkpoints_path.exists()):
-            saver = await _open_saver(journal.checkpoints_path)
-            await _prune(saver, index)
+    with journal.lock():  # one writer at a time, from before the pre-flight (aidsafe.run.lock)
+        index = journal.index()
+        todo, retry, skipped = _plan(task, items, index, retry_rejected)
+        outcome = Outcome(items=len(items), skipped=skipped)
         if todo:
-            with bar:
-                await _Run(task, journal, saver, bar, outcome).all(todo, workers)
-    finally:
-        if saver is not None:
-            await _close_saver(saver)
+            await task.preflight()
+        journal.open()
+        journal.forget_rejections(retry)
+        bar = RunProgress(len(items), len(items) - len(todo), stats, enabled=progress, noun=task.noun)
+        saver = None
+        try:
+            if (
+                task.checkpointed
+                and journal.checkpoints_path is not None
+                and (todo or journal.checkpoints_path.exists())
+            ):
+                saver = await _open_saver(journal.checkpoints_path)
+                await _prune(saver, index)
+            if todo:
+                with bar:
+                    await _Run(task, journal, saver, bar, outcome).all(todo, workers)
+        finally:
+            if saver is not None:
+                await _close_saver(saver)
     return outcome
 
 
@@ -313,6 +321,9 @@ class RecipeJournal:
 
     def check(self) -> None:
         self.run_dir.check(self.recipe_hash)
+
+    def lock(self) -> AbstractContextManager[None]:
+        return run_lock(self.run_dir.path)
 
     def open(self) -> None:
         self.run_dir.open(self.recipe_hash, self.resolved_recipe, self.kind)

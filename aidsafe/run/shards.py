@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -20,6 +21,7 @@ from typing import Any, TypeVar
 from aidsafe.errors import AidsafeError
 from aidsafe.run.journal import RunDirectory
 from aidsafe.run.jsonl import write_atomic
+from aidsafe.run.lock import run_lock
 
 __all__ = ["MergeResult", "Shard", "check_shard", "merge_runs", "parse_shard", "record_shard"]
 
@@ -88,9 +90,19 @@ class MergeResult:
 
 def merge_runs(inputs: list[Path], output: Path) -> MergeResult:
     """Combine finished shard runs of one recipe into `output` (new or empty): every finished
-    sample once, the rejections of ids that no shard finished, recipe and run.json of the shards."""
+    sample once, the rejections of ids that no shard finished, recipe and run.json of the shards.
+    Holds the lock of every run it reads or writes (aidsafe.run.lock): no shard still running."""
     if not inputs:
         raise AidsafeError("merge: give the shard run directories to combine")
+    with ExitStack() as locks:
+        for path in dict.fromkeys(Path(p) for p in inputs):
+            if Path(path).is_dir():
+                locks.enter_context(run_lock(Path(path), what="merging"))
+        locks.enter_context(run_lock(Path(output), what="merging into"))
+        return _merge_runs(inputs, output)
+
+
+def _merge_runs(inputs: list[Path], output: Path) -> MergeResult:
     dirs = [RunDirectory(Path(p)) for p in inputs]
     hashes = {d.path: _recipe_hash(d) for d in dirs}
     first = dirs[0]
