@@ -214,8 +214,8 @@ class PredictionFile:
         self.done = {str(i): input_digest(self.prompts[i]) for i in sorted(_finished(self.output, self.prompts))}
 
     def lock(self) -> AbstractContextManager[None]:
-        # One predictions file, not a run directory: its writers lock the folder it is in.
-        return run_lock(self.output.parent, what=f"writing {self.output.name} in")
+        # One predictions file in a folder that may hold others: a lock file of its own beside it.
+        return run_lock(self.output.parent, name=f".{self.output.name}.lock")
 
     def open(self) -> None:
         self.output.parent.mkdir(parents=True, exist_ok=True)

@@ -29,18 +29,18 @@ LOCK_FILE = ".aidsafe.lock"
 
 
 @contextmanager
-def run_lock(directory: Path, *, what: str = "writing", reader: bool = False) -> Iterator[None]:
+def run_lock(directory: Path, *, what: str = "writing", reader: bool = False, name: str = LOCK_FILE) -> Iterator[None]:
     """Hold the lock of the run in `directory` (created if missing) for the block. A `reader`
     (export) of a run it cannot write to (a read-only mount) reads it unlocked: no writer can
-    be writing there either."""
+    be writing there either. `name`: the lock file (a single output file's own, beside it)."""
     directory = Path(directory)
     created = not directory.exists()
     try:
         directory.mkdir(parents=True, exist_ok=True)
-        fd = os.open(directory / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+        fd = os.open(directory / name, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
     except OSError as exc:
         if exc.errno == errno.ELOOP:
-            raise AidsafeError(f"{directory / LOCK_FILE}: is a symbolic link; remove it") from None
+            raise AidsafeError(f"{directory / name}: is a symbolic link; remove it") from None
         if reader and exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
             yield
             return
@@ -62,13 +62,13 @@ def run_lock(directory: Path, *, what: str = "writing", reader: bool = False) ->
     finally:
         os.close(fd)  # releases the lock
         if created:
-            _remove_if_untouched(directory)
+            _remove_if_untouched(directory, name)
 
 
-def _remove_if_untouched(directory: Path) -> None:
+def _remove_if_untouched(directory: Path, name: str) -> None:
     try:
-        if [entry.name for entry in os.scandir(directory)] == [LOCK_FILE]:
-            (directory / LOCK_FILE).unlink()
+        if [entry.name for entry in os.scandir(directory)] == [name]:
+            (directory / name).unlink()
             directory.rmdir()
     except OSError:
         pass  # another process made it its own meanwhile: leave it
