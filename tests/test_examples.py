@@ -48,3 +48,27 @@ def test_python_api_example_runs_the_custom_agent_end_to_end(tmp_path):
     records = read_jsonl(tmp_path / "run" / "samples.jsonl")
     agents = {turn["agent"] for record in records for turn in record["deliberation"]}
     assert agents == {"safety_reviewer", "over_refusal_reviewer"}
+
+
+def test_the_custom_stage_example_runs_resumes_and_counts(tmp_path):
+    """docs/architecture.md's "how to add a stage": examples/custom_stage.py, run as a user runs it
+    (its own process, real HTTP), on a generation run; a rerun asks the teacher nothing."""
+    import json
+    import shutil
+
+    from aidsafe.testing import schema_responder
+
+    run = tmp_path / "generation"
+    shutil.copytree(REPO / "tests" / "fixtures" / "legacy_runs" / "generation", run)
+    with ScriptedServer(schema_responder(seed=1), models=["m"]) as server:
+        args = [sys.executable, str(REPO / "examples" / "custom_stage.py"), str(run), "--output",
+                str(tmp_path / "refusals"), "--base-url", server.base_url, "--model", "m"]  # fmt: skip
+        for _ in range(2):
+            done = subprocess.run(args, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+            assert done.returncode == 0, done.stderr
+            calls = [r for r in server.requests if "refuses the user's request" in r.text]
+            assert len(calls) == 4  # one per finished sample, and none on the rerun
+    records = read_jsonl(tmp_path / "refusals" / "samples.jsonl")
+    assert len(records) == 4 and {r["label"] for r in records} <= {"complies", "refuses", "partial"}
+    stats = json.loads((tmp_path / "refusals" / "stats.json").read_text())
+    assert stats["samples"] == 4 and stats["last_run"]["calls"] == 4
