@@ -175,23 +175,39 @@ def eval_safety(
     max_tokens: Annotated[int, typer.Option(min=1, help="The student's reply limit.")] = 512,
     concurrency: Annotated[int, typer.Option(min=1, help="Requests in flight.")] = 16,
     timeout: Annotated[float, typer.Option(help="Seconds per request (a CPU-served student is slow).")] = 600.0,
+    student_key_env: Annotated[
+        str | None, typer.Option(help="Variable holding the student server's key (default: none is sent).")
+    ] = None,
+    judge_key_env: Annotated[str, typer.Option(help="Variable holding the judge's key.")] = "OPENAI_API_KEY",
+    grader_key_env: Annotated[
+        str | None, typer.Option(help="Variable holding the grader's key (default: the judge's).")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")] = False,
 ) -> None:
     """Safety of a served student on the paper's Table 2 benchmarks, judged, with 95% intervals."""
-    import re
-
     from aidsafe.eval.benchmarks import load_benchmarks, parse_benchmarks
     from aidsafe.eval.safety import SafetySettings, evaluate_safety
     from aidsafe.eval.safety_report import render_table
+    from aidsafe.run.journal import folder_name
     from aidsafe.teacher.types import Endpoint
 
+    for option, value in (("--student-key-env", student_key_env), ("--judge-key-env", judge_key_env),
+                          ("--grader-key-env", grader_key_env)):  # fmt: skip
+        if value:
+            _check_key_variable(option, value)
+
     items = load_benchmarks(parse_benchmarks(benchmarks), limit)
-    judge_endpoint = Endpoint(base_url=judge_base_url, model=judge_model, timeout_s=timeout)
+    # Each endpoint gets its own key variable: a judge's OpenAI key must not travel to a student on
+    # a rented host. The student gets none unless asked ("" names no variable: no key is sent).
+    judge_endpoint = Endpoint(base_url=judge_base_url, model=judge_model, timeout_s=timeout, api_key_env=judge_key_env)
     settings = SafetySettings(
-        student=Endpoint(base_url=base_url, model=model, timeout_s=timeout),
+        student=Endpoint(base_url=base_url, model=model, timeout_s=timeout, api_key_env=student_key_env or ""),
         judge=judge_endpoint,
         grader=Endpoint(
-            base_url=grader_base_url or judge_base_url, model=grader_model or judge_model, timeout_s=timeout
+            base_url=grader_base_url or judge_base_url,
+            model=grader_model or judge_model,
+            timeout_s=timeout,
+            api_key_env=grader_key_env or judge_key_env,
         ),
         judge_kind=judge,
         strongreject_card=strongreject_judge,
@@ -199,7 +215,7 @@ def eval_safety(
         max_tokens=max_tokens,
         concurrency=concurrency,
     )
-    out = output or Path("runs/eval-safety") / re.sub(r"[^A-Za-z0-9._-]+", "_", model)
+    out = output or Path("runs/eval-safety") / folder_name(model, "student")  # `..` must not climb out
     report = run_async(evaluate_safety(items, settings, out, progress=not as_json))
     if as_json:
         typer.echo(json.dumps(report.to_dict(), indent=2))

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +32,7 @@ from aidsafe.pairs.records import Chosen, read_chosen
 from aidsafe.pairs.roles import judge_order
 from aidsafe.run.executor import RecipeJournal
 from aidsafe.run.identity import run_hash
-from aidsafe.run.journal import RunDirectory, input_digest
+from aidsafe.run.journal import RunDirectory, folder_name, input_digest
 from aidsafe.run.jsonl import write_atomic
 from aidsafe.run.loop import run_async
 from aidsafe.run.stage import run_stage
@@ -52,7 +51,7 @@ class JudgeModel:
 
     @property
     def slug(self) -> str:
-        return re.sub(r"[^A-Za-z0-9._-]+", "-", self.model).strip("-.") or "judge"
+        return folder_name(self.model, "judge")
 
 
 def parse_judges(entries: list[str], base_url: str | None) -> list[JudgeModel]:

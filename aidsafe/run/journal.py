@@ -42,7 +42,7 @@ from aidsafe.run.jsonl import (
 )
 from aidsafe.teacher.wire import hide_credentials
 
-__all__ = ["RunDirectory", "JournalIndex", "RejectionInfo", "input_digest"]
+__all__ = ["RunDirectory", "JournalIndex", "RejectionInfo", "folder_name", "input_digest"]
 
 _STRING = rb'"((?:[^"\\]|\\.)*)"'
 _SAMPLE_PREFIX = re.compile(rb'\{"id": ' + _STRING + rb', "input_sha": "([0-9a-f]*)"')
@@ -50,6 +50,13 @@ _REJECTED_PREFIX = re.compile(
     rb'\{"id": ' + _STRING + rb', "input_sha": "([0-9a-f]*)", "transient": (true|false), "reason": ' + _STRING
 )
 _SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def folder_name(text: str, fallback: str) -> str:
+    """A safe folder name made from `text` (a model name such as `org/model:tag`, or `..`): letters,
+    digits, `.`, `_` and `-`, never starting or ending with a dot or dash, so never `.` or `..`;
+    `fallback` when nothing is left."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-.") or fallback
 
 
 def input_digest(text: str) -> str:

@@ -244,3 +244,34 @@ def test_unknown_benchmark_is_one_line_listing_the_known(run_cli, tmp_path):
     assert code == 2
     assert stderr.strip().count("\n") == 0
     assert "harmbench" in stderr and "beavertails, wildchat, strongreject, xstest" in stderr
+
+
+def test_the_judges_key_never_reaches_the_student(run_cli, tmp_path, fixtures, monkeypatch):
+    """With an OpenAI judge and a student on a rented host, OPENAI_API_KEY went to the student."""
+    paths, replies = fixtures
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-judge-secret")
+    monkeypatch.setenv("STUDENT_KEY", "student-own-key")
+    with ScriptedServer(student_responder(replies), models=[STUDENT]) as student:
+        with ScriptedServer(judge_responder(), models=[JUDGE]) as judge:
+            code, _, err = run_cli(*_args(student, judge, _bench(paths, "xstest"), tmp_path / "a", "--json"))
+            assert code == 0, err
+            sent = {r.headers.get("authorization") for r in student.requests}
+            assert sent and not any("sk-judge-secret" in (h or "") for h in sent)
+            assert {r.headers.get("authorization") for r in judge.requests} == {"Bearer sk-judge-secret"}
+            code, _, err = run_cli(*_args(student, judge, _bench(paths, "xstest"), tmp_path / "b", "--json",
+                                          "--student-key-env", "STUDENT_KEY"))  # fmt: skip
+            assert code == 0, err
+            assert "Bearer student-own-key" in {r.headers.get("authorization") for r in student.requests}
+
+
+def test_a_model_named_dot_dot_gets_a_folder_of_its_own(run_cli, tmp_path, fixtures, monkeypatch):
+    paths, replies = fixtures
+    monkeypatch.chdir(tmp_path)
+    with ScriptedServer(student_responder(replies), models=[".."]) as student:
+        with ScriptedServer(judge_responder(), models=[JUDGE]) as judge:
+            args = [a for a in _args(student, judge, _bench(paths, "xstest"), "x", "--json")][:-3] + ["--json"]
+            args[args.index("--model") + 1] = ".."
+            code, _, err = run_cli(*args)
+    assert code == 0, err
+    assert not (tmp_path / "runs" / "samples.jsonl").exists()  # `runs/eval-safety/..` was `runs/` itself
+    assert (tmp_path / "runs" / "eval-safety" / "student" / "samples.jsonl").is_file()
