@@ -187,7 +187,7 @@ class _Run:
         except* _Tripped as stop:
             tripped = True
             raise AidsafeError(str(stop.exceptions[0])) from None
-        except* RunSetupError as failed:
+        except* AidsafeError as failed:  # RunSetupError, a journal that cannot be written (a full disk)
             raise failed.exceptions[0] from None
         finally:
             for work in self.ctx._background:  # never started when start() or the group failed early

@@ -106,3 +106,28 @@ def test_a_fifo_input_is_named_as_such(tmp_path, run_cli):
     os.mkfifo(tmp_path / "p.jsonl")
     _one_line_error(*run_cli("generate", "aidsafe", "-i", tmp_path / "p.jsonl", "-o", tmp_path / "out",
                              "--model", "m")[::2], "p.jsonl: is a FIFO, not a regular file")  # fmt: skip
+
+
+def test_a_full_disk_mid_run_is_one_line_and_leaves_no_temporary_file(tmp_path, run_cli, monkeypatch):
+    import errno
+
+    import aidsafe.run.jsonl as jsonl
+
+    run = tmp_path / "run"
+    shutil.copytree(FIXTURES / "generation", run)
+    real_write = os.write
+    state = {"journal_lines": 0}
+
+    def write(fd, data):  # the disk fills up after one more journal line
+        if data.startswith(b'{"id": '):
+            state["journal_lines"] += 1
+            if state["journal_lines"] > 1:
+                raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(fd, data)
+
+    monkeypatch.setattr(jsonl.os, "write", write)
+    with ScriptedServer(schema_responder(seed=3), models=["m"]) as server:
+        args = ["-i", REPO / "examples" / "prompts.jsonl", "-o", run, "--set", "dedup.enabled=false"]
+        code, _, err = run_cli("generate", "aidsafe", *args, "--base-url", server.base_url, "--model", "m", *FAST)
+    _one_line_error(code, err, "disk full writing", "samples.jsonl; free space and rerun to resume")
+    assert not [p.name for p in run.iterdir() if p.name.endswith(".tmp")]
