@@ -10,8 +10,9 @@ markup parser, `[bold]` silently vanishes): quoted data goes to rich as `Text`, 
 from __future__ import annotations
 
 import re
+import sys
 
-__all__ = ["printable"]
+__all__ = ["printable", "say"]
 
 # C0 controls except tab and newline, DEL, the C1 block, and the bidi overrides and isolates that
 # can make shown text read in another order than it is.
@@ -26,3 +27,10 @@ def printable(text: str) -> str:
 def _escape(match: re.Match[str]) -> str:
     code = ord(match.group())
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def say(text: str) -> None:
+    """One line of a command's result or warning on stderr: plain text, never rich markup (a path
+    or an id holding `[/x]` is printed as written), control characters shown escaped."""
+    sys.stderr.write(printable(text) + "\n")
+    sys.stderr.flush()

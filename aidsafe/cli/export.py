@@ -14,6 +14,8 @@ from typing import Annotated
 
 import typer
 
+from aidsafe.terminal import say
+
 __all__ = ["app"]
 
 app = typer.Typer()
@@ -117,14 +119,14 @@ def export(
         line = "warning: decontamination skipped these default benchmark sets: " + "; ".join(
             result.filters["unavailable"]
         )
-        console.print(line, markup=False, emoji=False)
+        console.print(line)
     counts = result.filters.get("counts", {})
     if not result.filters.get("applied", True):
-        console.print("filters: not applied (this kind of run holds classifier inputs, not user prompts)")
+        say("filters: not applied (this kind of run holds classifier inputs, not user prompts)")
     elif counts:
         dropped = ", ".join(f"{reason} {n}" for reason, n in counts.items())
-        console.print(f"filters: {dropped} dropped (see {result.output / 'filtered.jsonl'})", markup=False, emoji=False)
+        say(f"filters: {dropped} dropped (see {result.output / 'filtered.jsonl'})")
     shown = result.license or "none given: the card claims none; pass --license ID before publishing"
-    console.print(f"{rows} -> {result.output} (license: {shown})", markup=False, emoji=False)
+    say(f"{rows} -> {result.output} (license: {shown})")
     if result.commit_url:
-        console.print(f"pushed to {push_to_hub}: {result.commit_url}")
+        say(f"pushed to {push_to_hub}: {result.commit_url}")

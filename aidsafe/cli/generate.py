@@ -8,6 +8,8 @@ from typing import Annotated
 
 import typer
 
+from aidsafe.terminal import say
+
 __all__ = ["app"]
 
 # Top-level commands: added to the root app without a group name, so they merge into it.
@@ -42,7 +44,6 @@ def generate(
 ) -> None:
     """Generate a corpus: AIDSAFE chain-of-thought from prompts, GuardReasoner traces from labelled rows,
     or ThinkGuard critiques from BeaverTails-shaped rows."""
-    from rich.console import Console
 
     from aidsafe.errors import AidsafeError
     from aidsafe.generation.runner import GenerateRequest
@@ -70,7 +71,7 @@ def generate(
     if shard and not kind.shards:
         raise AidsafeError(f"--shard: only generation runs shard, not {kind.name} runs; split the input instead")
     stats = load_object(kind.run)(request, env=dict(os.environ))
-    Console(stderr=True).print(
+    say(
         f"{stats['samples']} samples, {stats['rejected']} rejected, {stats['pending']} pending "
         f"-> {Path(output) / 'samples.jsonl'}"
     )
@@ -84,17 +85,15 @@ def merge(
     output: Annotated[Path, typer.Option("--output", "-o", help="The merged run directory (new).")],
 ) -> None:
     """Combine the shard runs of one recipe into one run directory (stats recomputed)."""
-    from rich.console import Console
 
     from aidsafe.generation.runner import merge as run
 
     result, stats = run(shards, output)
-    console = Console(stderr=True)
     if result.missing_shards:
-        console.print(f"warning: shards {', '.join(result.missing_shards)} not given; their inputs are pending")
+        say(f"warning: shards {', '.join(result.missing_shards)} not given; their inputs are pending")
     if result.duplicates:
-        console.print(f"warning: {result.duplicates} ids were in more than one input; the first was kept")
-    console.print(f"{stats['samples']} samples, {stats['rejected']} rejected -> {output / 'samples.jsonl'}")
+        say(f"warning: {result.duplicates} ids were in more than one input; the first was kept")
+    say(f"{stats['samples']} samples, {stats['rejected']} rejected -> {output / 'samples.jsonl'}")
 
 
 launch = typer.Typer(help="Run one generation as shards on a cluster.", no_args_is_help=True)
@@ -118,7 +117,6 @@ def launch_ray(
     set_: SetOpt = [],  # noqa: B006
 ) -> None:
     """Generate on Ray: one `generate --shard K/N` per task, then `merge` into OUTPUT/merged."""
-    from rich.console import Console
 
     from aidsafe.errors import AidsafeError
     from aidsafe.generation.ray_launch import launch_on_ray
@@ -131,7 +129,7 @@ def launch_ray(
     request = GenerateRequest(recipe=recipe, input=input, output=output, prompt_field=prompt_field,
                               base_url=base_url, model=model, overrides=set_)  # fmt: skip
     stats = launch_on_ray(request, shards, env=dict(os.environ), address=address)
-    Console(stderr=True).print(f"{stats['samples']} samples, {stats['rejected']} rejected -> {output / 'merged'}")
+    say(f"{stats['samples']} samples, {stats['rejected']} rejected -> {output / 'merged'}")
 
 
 @app.command("validate")

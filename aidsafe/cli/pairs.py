@@ -15,6 +15,7 @@ import typer
 from typer.core import TyperGroup
 
 from aidsafe.cli.generate import RecipeArg, SetOpt
+from aidsafe.terminal import say
 
 __all__ = ["app"]
 
@@ -54,7 +55,6 @@ def pairs(
     progress: Annotated[bool, typer.Option(help="Show the live progress bar.")] = True,
 ) -> None:
     """Make DPO pairs: an ear-whisperer steers a rejected side until an LLM judge separates it."""
-    from rich.console import Console
 
     from aidsafe.errors import AidsafeError
     from aidsafe.kinds import load_object, recipe_for
@@ -67,7 +67,7 @@ def pairs(
                            overrides=set_, limit=limit, concurrency=concurrency, retry_rejected=retry_rejected,
                            progress=progress)  # fmt: skip
     stats = load_object(kind.run)(request, env=dict(os.environ))
-    Console(stderr=True).print(
+    say(
         f"{stats['pairs']} pairs, {stats['no_separation']} no_separation, {stats['rejected']} rejected, "
         f"{stats['pending']} pending -> {Path(output) / 'samples.jsonl'}"
     )
@@ -81,14 +81,13 @@ def hard_samples(
     output: Annotated[Path, typer.Option("--output", "-o", help="Directory for pairs.jsonl and stats.json.")],
 ) -> None:
     """GuardReasoner hard-sample pairs (HS-DPO) with per-file min-max weights."""
-    from rich.console import Console
 
     from aidsafe.guard.mining import mine_files, write_pairs
 
     pairs, stats = mine_files(predictions)
     target = write_pairs(pairs, stats, output)
     unparseable = sum(counts.get("unparseable_samples", 0) for counts in stats["files"].values())
-    Console(stderr=True).print(
+    say(
         f"{len(pairs)} hard-sample pairs from {len(predictions)} files ({unparseable} sampled outputs unparseable) "
         f"-> {target}"
     )

@@ -10,6 +10,7 @@ import typer
 
 from aidsafe.cli.evaluate import choose
 from aidsafe.run.loop import run_async
+from aidsafe.terminal import say
 
 __all__ = ["app"]
 
@@ -38,8 +39,6 @@ def predict_guard(
 ) -> None:
     """Predict with a guard model served by vLLM (greedy, completions endpoint); resumable."""
 
-    from rich.console import Console
-
     from aidsafe.agents.policies import load_policies
     from aidsafe.guard.predict import check_sampling, load_benchmark
     from aidsafe.guard.predict import predict_guard as run
@@ -64,4 +63,4 @@ def predict_guard(
             top_p=top_p,
         )
     )
-    Console(stderr=True).print(f"{stats['done']} predicted, {stats['skipped']} already done -> {output}")
+    say(f"{stats['done']} predicted, {stats['skipped']} already done -> {output}")

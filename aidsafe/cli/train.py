@@ -11,6 +11,8 @@ from typing import Annotated
 
 import typer
 
+from aidsafe.terminal import say
+
 __all__ = ["app"]
 
 app = typer.Typer(help="Fine-tune a model with TRL: SFT or DPO, LoRA or full.", no_args_is_help=True)
@@ -38,7 +40,6 @@ MergeOpt = Annotated[
 
 
 def _train(mode: str, recipe: str, model: str, data: str, output: Path, overrides: list[str], merge: bool) -> None:
-    from rich.console import Console
 
     from aidsafe.kinds import recipe_for
     from aidsafe.train import load_train_recipe, train_model
@@ -50,7 +51,7 @@ def _train(mode: str, recipe: str, model: str, data: str, output: Path, override
     if result.main_process:
         on = f" on {result.processes} processes" if result.processes > 1 else ""
         summary = f"{mode}: {result.steps} steps{on}, final train loss {result.train_loss:.4f}"
-        Console(stderr=True).print(f"{summary}; {result.saved} -> {result.output_dir}")
+        say(f"{summary}; {result.saved} -> {result.output_dir}")
 
 
 @app.command("sft")

@@ -59,3 +59,18 @@ def test_error_lines_escape_control_sequences(run_cli):
     code, _, err = run_cli("validate", HOSTILE)
     assert code == 2 and err.startswith("error: ")
     assert not any(c in err for c in RAW) and "\\x1b]0;pwned" in err
+
+
+def test_result_lines_print_paths_as_written(tmp_path, run_cli):
+    """A result line quotes the output path: `[/x]` in it crashed rich's markup parser after the
+    run had finished (exit 1, a traceback, the summary lost)."""
+    from aidsafe.testing import schema_responder
+    from aidsafe.testing.server import ScriptedServer
+
+    out = tmp_path / "run[/x][bold]"
+    fixtures = Path(__file__).resolve().parents[1] / "fixtures" / "legacy_runs"
+    with ScriptedServer(schema_responder(seed=3), models=["m"]) as server:
+        args = ["-i", fixtures / "beavertails.jsonl", "-o", out, "--limit", "1", "--no-progress"]
+        code, _, err = run_cli("generate", "thinkguard", *args, "--base-url", server.base_url, "--model", "m")
+    assert code == 0, err
+    assert f"-> {out / 'samples.jsonl'}" in err
