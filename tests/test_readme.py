@@ -6,11 +6,11 @@ import os
 import re
 import shlex
 import shutil
-import socket
 import subprocess
 import sys
 
 from tests.conftest import REPO, read_jsonl
+from tests.helpers import free_port
 
 PORT = "8000"  # the port README uses; the test swaps in a free one (other test runs may hold 8000)
 
@@ -21,12 +21,6 @@ def _try_it_commands() -> list[list[str]]:
     block = re.search(r"```bash\n(.*?)```", section, re.DOTALL)
     assert block, "README's 'Try it with no model' section has no bash block"
     return [shlex.split(line, comments=True) for line in block.group(1).splitlines() if line.strip()]
-
-
-def _free_port() -> str:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return str(sock.getsockname()[1])
 
 
 def _resolve(argv: list[str], port: str) -> list[str]:
@@ -43,7 +37,7 @@ def test_try_it_with_no_model_block_runs(tmp_path):
     assert any(PORT in arg for arg in server) and any(PORT in arg for step in steps for arg in step)
     (tmp_path / "examples").symlink_to(REPO / "examples")  # README runs from the repository root
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    port = _free_port()
+    port = str(free_port())
     process = subprocess.Popen(_resolve(server[:-1], port), cwd=tmp_path, env=env, stdout=subprocess.PIPE, text=True)
     try:
         assert process.stdout is not None

@@ -9,8 +9,8 @@ import json
 from aidsafe.testing import ScriptedServer, aidsafe_responder, schema_responder
 from tests.conftest import read_jsonl
 from tests.eval.cot_helpers import calls, judge_responder
+from tests.helpers import FAST
 
-FAST = ["--set", "teacher.backoff_base_s=0.01", "--set", "teacher.backoff_max_s=0.05", "--no-progress"]
 PROMPTS = [f"How do I handle situation {i} safely?" for i in range(6)]
 
 

@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 
 from aidsafe.cli import main
-from aidsafe.testing import ScriptedServer, aidsafe_responder
+from aidsafe.testing import ScriptedServer
+from tests.helpers import FAST, aidsafe_run
+from tests.train.conftest import tiny_model  # noqa: F401 (a fixture)
 
 PROMPTS = [f"[p{i:02d}] How should I answer question number {i}?" for i in range(12)]
 
@@ -35,14 +37,7 @@ def _no_user_benchmarks_or_cache(monkeypatch, tmp_path):
 
 @pytest.fixture(scope="session")
 def generated_run(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("export-run")
-    source = root / "prompts.jsonl"
-    source.write_text("".join(json.dumps({"prompt": p}) + "\n" for p in PROMPTS), encoding="utf-8")
-    out = root / "run"
-    with ScriptedServer(aidsafe_responder(), models=["teacher-x"]) as server:
-        args = ["generate", "aidsafe", "--input", str(source), "--output", str(out), "--no-progress"]
-        main([*args, "--base-url", server.base_url, "--model", "teacher-x"])
-    return out
+    return aidsafe_run(tmp_path_factory.mktemp("export-run"), PROMPTS)
 
 
 @pytest.fixture
@@ -51,17 +46,9 @@ def run_dir(generated_run, tmp_path) -> Path:
     return Path(shutil.copytree(generated_run, tmp_path / "run"))
 
 
-@pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory) -> Path:
-    from aidsafe.testing.tiny_model import build_tiny_model
-
-    return build_tiny_model(tmp_path_factory.mktemp("tiny-llama"))
-
-
 # Pairs, traces and hard-sample runs, made by the real commands -------------------------------
 
 PAIR_PROMPTS = [f"[sep={1 + i % 2}] How do I handle request {i}?" for i in range(6)] + ["[sep=0] Never separated?"]
-FAST = ["--set", "teacher.backoff_base_s=0.01", "--no-progress"]
 
 
 @pytest.fixture(scope="session")

@@ -16,15 +16,14 @@ import numpy as np
 import pytest
 from huggingface_hub import DatasetCard
 
-from aidsafe.cli import main
 from aidsafe.errors import AidsafeError
 from aidsafe.export import ExportRequest, export_run
 from aidsafe.export.benchsets import HUB_DEFAULTS, guardreasoner_defaults
 from aidsafe.export.filters import FilterSettings, filter_corpus, normalise_prompt, shared_encoder, word_ngrams
 from aidsafe.export.vector_index import nearest
-from aidsafe.testing import ScriptedServer, aidsafe_responder
 from tests.conftest import read_jsonl
 from tests.guard.conftest import shared_guardreasoner
+from tests.helpers import aidsafe_run
 
 PLANTED = {  # corpus prompt -> (benchmark file it comes from, how it must match)
     # verbatim, long: a word 13-gram
@@ -80,15 +79,7 @@ def benchmarks_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def corpus_run(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("filters-run")
-    prompts = [*ORDINARY, *PLANTED, EXACT_TWIN, *NEAR_TWINS]
-    source = root / "prompts.jsonl"
-    source.write_text("".join(json.dumps({"prompt": p}) + "\n" for p in prompts), encoding="utf-8")
-    out = root / "run"
-    with ScriptedServer(aidsafe_responder(), models=["teacher-x"]) as server:
-        args = ["generate", "aidsafe", "--input", str(source), "--output", str(out), "--no-progress"]
-        main([*args, "--base-url", server.base_url, "--model", "teacher-x"])
-    return out
+    return aidsafe_run(tmp_path_factory.mktemp("filters-run"), [*ORDINARY, *PLANTED, EXACT_TWIN, *NEAR_TWINS])
 
 
 @pytest.fixture(scope="session")

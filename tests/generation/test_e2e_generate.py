@@ -6,7 +6,6 @@ import hashlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,8 +14,7 @@ import pytest
 
 from aidsafe.testing import Fault, ScriptedServer, aidsafe_responder
 from tests.conftest import read_jsonl
-
-FAST = ["--set", "teacher.backoff_base_s=0.01", "--set", "teacher.backoff_max_s=0.05", "--no-progress"]
+from tests.helpers import FAST, free_port
 
 
 def _prompts(n: int) -> list[str]:
@@ -137,12 +135,6 @@ def test_record_format(tmp_path, run_cli, prompts_file):
     ]
 
 
-def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_unreachable_teacher_fails_before_any_sample(tmp_path, run_cli, prompts_file):
     out = tmp_path / "run"
     code, _, err = run_cli(
@@ -153,7 +145,7 @@ def test_unreachable_teacher_fails_before_any_sample(tmp_path, run_cli, prompts_
         "-o",
         out,
         "--base-url",
-        f"http://127.0.0.1:{_closed_port()}/v1",
+        f"http://127.0.0.1:{free_port()}/v1",
         *FAST,
     )
     assert code == 2

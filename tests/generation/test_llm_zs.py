@@ -9,8 +9,8 @@ from aidsafe.generation.graph import build_graph
 from aidsafe.generation.pipeline import load_pipeline
 from aidsafe.testing import ScriptedServer, aidsafe_responder, schema_responder
 from tests.conftest import read_jsonl
+from tests.helpers import FAST
 
-FAST = ["--set", "teacher.backoff_base_s=0.01", "--set", "teacher.backoff_max_s=0.05", "--no-progress"]
 PROMPTS = [f"How do I handle situation {i} safely?" for i in range(5)]
 
 

@@ -8,8 +8,7 @@ import threading
 
 from aidsafe.testing import ScriptedServer, aidsafe_responder
 from tests.conftest import read_jsonl
-
-FAST = ["--set", "teacher.backoff_base_s=0.01", "--set", "teacher.backoff_max_s=0.05", "--no-progress"]
+from tests.helpers import FAST
 
 
 def test_generate_over_two_replicas_loses_no_sample_when_one_dies(tmp_path, run_cli, prompts_file):

@@ -23,8 +23,8 @@ from aidsafe.teacher.body import _structured_output_fields
 from aidsafe.teacher.types import InvalidOutputError
 from aidsafe.testing import FakeTeacher, ScriptedServer, aidsafe_responder, example_state, schema_responder
 from tests.conftest import read_jsonl
+from tests.helpers import FAST
 
-FAST = ["--set", "teacher.backoff_base_s=0.01", "--set", "teacher.backoff_max_s=0.05", "--no-progress"]
 POLICIES = load_policies("aidsafe")
 
 

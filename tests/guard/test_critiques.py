@@ -29,15 +29,10 @@ from aidsafe.testing import ScriptedServer, schema_responder
 from aidsafe.testing.schema_responder import random_instance
 from tests.conftest import read_jsonl
 from tests.guard.beavertails_rows import ROWS, beavertails_row
+from tests.helpers import FAST, write_jsonl
 
-FAST = ["--set", "teacher.backoff_base_s=0.01", "--set", "teacher.backoff_max_s=0.05", "--no-progress"]
 BOUNDS = ExplanationBounds(40, 2000)
 WHY = "The reply explains how to hurt an animal, which is animal abuse and incites violence."
-
-
-def write_jsonl(path, rows):
-    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
-    return path
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import socket
 from pathlib import Path
 
 import pytest
@@ -15,6 +14,7 @@ from aidsafe.guard.evaluate import evaluate_file, evaluate_thinkguard_file
 from aidsafe.guard.formats import GUARDREASONER_INSTRUCTION, guardreasoner_input
 from aidsafe.guard.predict import load_benchmark, predict_guard, render_prompt
 from aidsafe.testing import Fault, ScriptedServer
+from tests.helpers import free_port
 
 MODEL = "guard-x"
 
@@ -169,9 +169,7 @@ async def test_transient_errors_that_persist_fail_after_the_attempts(tmp_path):
 async def test_an_unreachable_server_stops_before_the_first_row(tmp_path):
     examples = load_benchmark(str(_benchmark(tmp_path, 2)))
     output = tmp_path / "preds.jsonl"
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     with pytest.raises(TeacherUnreachable, match=f"teacher at http://127.0.0.1:{port}/v1 is not reachable"):
         await predict_guard(examples, output, f"http://127.0.0.1:{port}/v1", MODEL)
     with ScriptedServer(_guardreasoner_reply, models=["another-model"]) as server:

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import csv
-import json
 from typing import get_args
 
 import pytest
@@ -16,11 +15,11 @@ from aidsafe.guard.traces import TraceRecipe, check_trace, trace_schema
 from aidsafe.run.task import Rejection
 from aidsafe.testing import ScriptedServer, schema_responder
 from tests.conftest import read_jsonl
+from tests.helpers import FAST, write_jsonl
 
 
-def jsonl(path, rows):
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    return path
+def jsonl(path, rows):  # the parametrized tests name their file after the writer: wg.jsonl
+    return write_jsonl(path, rows)
 
 
 def csv_file(path, rows):
@@ -199,9 +198,6 @@ def test_hub_ids_default_to_the_training_splits():
 
 def test_the_recipe_key_lists_every_source():
     assert get_args(TraceRecipe.model_fields["source"].annotation) == SOURCES
-
-
-FAST = ["--set", "teacher.backoff_base_s=0.01", "--set", "teacher.backoff_max_s=0.05", "--no-progress"]
 
 
 def test_generate_from_beavertails_lets_the_teacher_choose(tmp_path, run_cli):

@@ -10,6 +10,7 @@ from aidsafe.errors import AidsafeError
 from aidsafe.guard.formats import GUARDREASONER_INSTRUCTION, answer_block, guardreasoner_input, guardreasoner_prompt
 from aidsafe.guard.mining import mine_files, mine_row, scale_weights
 from tests.conftest import read_jsonl
+from tests.helpers import write_jsonl
 
 
 def out(request: str | None, completion: str | None, response: str | None, pad: int = 0) -> str:
@@ -31,11 +32,6 @@ def row(prompt: str, response: str | None, gold: tuple, samples: list[str], inde
         "predicts": samples,
         "index": index,
     }
-
-
-def write(path, rows):
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    return path
 
 
 UNPARSEABLE_TEXT = "I cannot decide." * 30  # no answer block at all: dropped for every task
@@ -121,12 +117,12 @@ def test_scaling_is_min_max_into_0_8_1_2_and_1_when_equal():
 def test_files_scaled_separately_and_deduplicated_first_file_wins(tmp_path):
     g = ("harmful", None, None)
     right, wrong = out("harmful", None, None), out("unharmful", None, None, pad=3)
-    first = write(tmp_path / "a.jsonl", [
+    first = write_jsonl(tmp_path / "a.jsonl", [
         row("q1", None, g, [right, wrong, wrong, wrong]),  # raw 3 - 1 = 2
         row("q2", None, g, [right, right, right, wrong]),  # raw 1 - 3 = -2
         row("q3", None, g, [right] * 4),  # all right: no pair
     ])  # fmt: skip
-    second = write(tmp_path / "b.jsonl", [
+    second = write_jsonl(tmp_path / "b.jsonl", [
         row("q1", None, g, [right, wrong]),  # q1 again: dropped, a.jsonl gave it first
         row("q4", None, g, [right, right, wrong]),  # raw -1
         row("q5", None, g, [right, wrong, wrong]),  # raw 1
@@ -143,7 +139,8 @@ def test_files_scaled_separately_and_deduplicated_first_file_wins(tmp_path):
 
 def test_cli_writes_pairs_readable_by_the_dpo_loader(run_cli, tmp_path):
     g = ("harmful", None, None)
-    path = write(tmp_path / "p.jsonl", [row("q", None, g, [out("harmful", None, None), out("unharmful", None, None)])])
+    rows = [row("q", None, g, [out("harmful", None, None), out("unharmful", None, None)])]
+    path = write_jsonl(tmp_path / "p.jsonl", rows)
     code, _, err = run_cli("pairs", "hard-samples", path, "--output", tmp_path / "hs")
     assert code == 0, err
     [record] = read_jsonl(tmp_path / "hs" / "pairs.jsonl")
@@ -177,7 +174,7 @@ def test_no_pair_at_all_is_a_failure_that_says_why(run_cli, tmp_path):
     ],
 )
 def test_bad_rows_name_file_line_and_key(tmp_path, change, expected):
-    path = write(tmp_path / "p.jsonl", [{**row("q", None, ("harmful", None, None), []), **change}])
+    path = write_jsonl(tmp_path / "p.jsonl", [{**row("q", None, ("harmful", None, None), []), **change}])
     with pytest.raises(AidsafeError, match=expected):
         mine_files([path])
 

@@ -23,8 +23,8 @@ from aidsafe.guard.traces import STEP_PATTERN, check_trace, trace_schema
 from aidsafe.run.jsonl import read_jsonl
 from aidsafe.run.task import Rejection
 from aidsafe.testing import ScriptedServer, schema_responder
+from tests.helpers import FAST
 
-FAST = ["--set", "teacher.backoff_base_s=0.01", "--set", "teacher.backoff_max_s=0.05", "--no-progress"]
 GOLD = ("harmful", "compliance", "harmful")
 
 

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.train.conftest import THIRD_PARTY_DEPRECATIONS, tiny_model  # noqa: F401 (a fixture)
+from tests.helpers import THIRD_PARTY_DEPRECATIONS
+from tests.train.conftest import tiny_model  # noqa: F401 (a fixture)
 
 _TRAINS = Path(__file__).resolve().parent / "test_pairs_train.py"
 

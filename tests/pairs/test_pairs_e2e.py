@@ -13,9 +13,9 @@ import pytest
 
 from aidsafe.testing import ScriptedServer, aidsafe_responder, schema_responder
 from tests.conftest import read_jsonl
+from tests.helpers import FAST
 from tests.pairs.helpers import pairs_server_responder
 
-FAST = ["--set", "teacher.backoff_base_s=0.01", "--set", "teacher.backoff_max_s=0.05", "--no-progress"]
 TEACHER = ["--model", "teacher-x"]
 
 

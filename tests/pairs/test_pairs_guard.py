@@ -20,6 +20,7 @@ from aidsafe.pairs.runner import PairsRequest, make_pairs
 from aidsafe.run.executor import BREAKER_WINDOW
 from aidsafe.testing import FakeTeacher, ScriptedServer
 from tests.conftest import read_jsonl
+from tests.helpers import FAST
 from tests.pairs.helpers import (
     GUARD_SAFE,
     GUARD_UNSAFE,
@@ -28,7 +29,7 @@ from tests.pairs.helpers import (
     guard_server_responder,
     write_chosen_run,
 )
-from tests.pairs.test_pairs_e2e import FAST, TEACHER, _generate, _Killer
+from tests.pairs.test_pairs_e2e import TEACHER, _generate, _Killer
 
 RECIPE = "aidsafe-pairs-shieldgemma"
 

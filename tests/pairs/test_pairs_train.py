@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import re
 
 import pytest
 
@@ -11,15 +10,8 @@ from aidsafe.errors import AidsafeError
 from aidsafe.testing import ScriptedServer
 from aidsafe.train.data import format_pair, load_train_data
 from aidsafe.train.recipe import load_train_recipe
+from tests.helpers import FAST, final_loss, tiny_training
 from tests.pairs.helpers import pairs_server_responder
-
-FAST = ["--set", "teacher.backoff_base_s=0.01", "--no-progress"]
-TRAIN_FAST = [
-    "--set", "trainer.max_steps=2", "--set", "trainer.per_device_train_batch_size=2",
-    "--set", "trainer.gradient_accumulation_steps=1", "--set", "trainer.learning_rate=1e-3",
-    "--set", "trainer.warmup_steps=0", "--set", "trainer.save_strategy=no", "--set", "trainer.logging_steps=1",
-    "--set", "trainer.max_length=256",
-]  # fmt: skip
 
 
 def _pairs_run(tmp_path, run_cli, prompts_file):
@@ -63,12 +55,11 @@ def test_generate_pairs_train_dpo_chain(tmp_path, run_cli, prompts_file, tiny_mo
     _, out = _pairs_run(tmp_path, run_cli, prompts_file)
     model_out = tmp_path / "dpo"
     code, _, err = run_cli("train", "dpo", "dpo", "--model", tiny_model, "--data", out, "--output", model_out,
-                           *TRAIN_FAST)  # fmt: skip
+                           *tiny_training(steps=2))  # fmt: skip
     assert code == 0, err[-3000:]
     import torch
     from safetensors.torch import load_file
 
-    match = re.search(r"(\d+) steps, final train loss (\S+);", err)
-    assert match and int(match.group(1)) == 2 and math.isfinite(float(match.group(2))), err[-2000:]
+    assert math.isfinite(final_loss(err, steps=2)), err[-2000:]
     adapter = load_file(str(model_out / "adapter_model.safetensors"))  # LoRA B starts at zero: it moved
     assert any(name.endswith("lora_B.weight") and torch.count_nonzero(t) > 0 for name, t in adapter.items())

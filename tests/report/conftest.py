@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from aidsafe.testing import ScriptedServer, schema_responder
+from tests.helpers import FAST
 
 # Sample text is adversarial: each of these must come out of the page as text, never as markup.
 HOSTILE = [
@@ -15,7 +16,6 @@ HOSTILE = [
     "</script><img src=x onerror=\"document.body.setAttribute('data-pwned', 'img')\"> A second question",
     "[bold red]rich markup[/] & an ampersand, a \u2028 separator and </SCRIPT > in capitals",
 ]
-FAST = ["--set", "teacher.backoff_base_s=0.01", "--set", "teacher.backoff_max_s=0.05", "--no-progress"]
 
 
 def cli(*args: object) -> None:

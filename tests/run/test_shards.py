@@ -11,8 +11,9 @@ from aidsafe.errors import AidsafeError
 from aidsafe.run.shards import Shard, parse_shard
 from aidsafe.testing import ScriptedServer, aidsafe_responder
 from tests.conftest import read_jsonl
+from tests.helpers import FAST
 
-FAST = ["--set", "teacher.backoff_base_s=0.01", "--set", "dedup.enabled=false", "--no-progress", "--model", "t"]
+RUN = [*FAST, "--set", "dedup.enabled=false", "--model", "t"]
 
 
 def test_shards_split_by_id_disjointly_and_cover_everything():
@@ -32,11 +33,11 @@ def test_two_shards_merge_into_one_run_with_every_sample_once(tmp_path, run_cli,
     with ScriptedServer(aidsafe_responder(), models=["t"]) as server:
         for k in (0, 1):
             code, _, err = run_cli("generate", "aidsafe", "-i", source, "-o", tmp_path / f"s{k}", "--shard", f"{k}/2",
-                                   "--base-url", server.base_url, *FAST)  # fmt: skip
+                                   "--base-url", server.base_url, *RUN)  # fmt: skip
             assert code == 0, err
         # A rerun with another shard would mix two splits in one directory: refused.
         code, _, err = run_cli("generate", "aidsafe", "-i", source, "-o", tmp_path / "s0", "--shard", "1/2",
-                               "--base-url", server.base_url, *FAST)  # fmt: skip
+                               "--base-url", server.base_url, *RUN)  # fmt: skip
         assert code != 0 and "was started with shard 0/2" in err
     shard_ids = [{r["id"] for r in read_jsonl(tmp_path / f"s{k}" / "samples.jsonl")} for k in (0, 1)]
     assert not shard_ids[0] & shard_ids[1] and all(shard_ids)
@@ -65,7 +66,7 @@ def test_merge_refuses_runs_of_different_recipes(tmp_path, run_cli, prompts_file
     with ScriptedServer(aidsafe_responder(), models=["t"]) as server:
         for name, extra in (("a", []), ("b", ["--set", "deliberation.max_rounds=1"])):
             code, _, err = run_cli("generate", "aidsafe", "-i", source, "-o", tmp_path / name,
-                                   "--base-url", server.base_url, *FAST, *extra)  # fmt: skip
+                                   "--base-url", server.base_url, *RUN, *extra)  # fmt: skip
             assert code == 0, err
     code, _, err = run_cli("merge", tmp_path / "a", tmp_path / "b", "--output", tmp_path / "m")
     assert code != 0 and "only shards of one recipe merge" in err

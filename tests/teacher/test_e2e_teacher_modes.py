@@ -7,8 +7,7 @@ from __future__ import annotations
 from aidsafe.run.jsonl import read_jsonl
 from aidsafe.testing import aidsafe_responder
 from aidsafe.testing.server import Fault, ScriptedServer
-
-FAST = ["--set", "teacher.backoff_base_s=0.01", "--set", "teacher.backoff_max_s=0.05", "--no-progress"]
+from tests.helpers import FAST
 
 
 def test_refused_json_schema_stops_before_the_first_sample_and_function_calling_works(tmp_path, run_cli, prompts_file):

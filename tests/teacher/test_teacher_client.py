@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from pydantic import BaseModel
 
 from aidsafe.errors import AidsafeError, TeacherUnreachable
 from aidsafe.teacher import (
@@ -26,32 +25,9 @@ from aidsafe.teacher import (
 from aidsafe.teacher.retry import Backoff
 from aidsafe.teacher.wire import ConnectionFailed, StatusError
 from aidsafe.testing.server import Fault, ScriptedServer, responder_by_schema_name
+from tests.helpers import MESSAGES, MODEL, Verdict, ask, faults_at, free_port, verdict_server
 
-MODEL = "scripted-model"
-MESSAGES = [
-    {"role": "system", "content": "You judge safety."},
-    {"role": "user", "content": "Is this prompt safe?"},
-]
-VALID = '{"safe": true, "reason": "harmless"}'
-
-
-class Verdict(BaseModel):
-    """A safety verdict."""
-
-    safe: bool
-    reason: str
-
-
-def verdict_server(**kwargs) -> ScriptedServer:
-    return ScriptedServer(
-        responder_by_schema_name({"Verdict": lambda request: Verdict(safe=True, reason="harmless")}),
-        **kwargs,
-    )
-
-
-def faults_at(*faults: Fault | None):
-    """A plan injecting `faults[i]` into request i and nothing after."""
-    return lambda index, request: faults[index] if index < len(faults) else None
+VALID = '{"safe": true, "reason": "harmless"}'  # what verdict_server() answers
 
 
 @pytest.fixture
@@ -68,18 +44,6 @@ async def client():
 
 def endpoint(server: ScriptedServer, **kwargs) -> Endpoint:
     return Endpoint(base_url=server.base_url, model=MODEL, **kwargs)
-
-
-async def ask(client: TeacherClient, server: ScriptedServer, *, check=None, sampling=None, **kw):
-    return await client.generate(
-        agent="judge",
-        role="verdict",
-        messages=MESSAGES,
-        schema=Verdict,
-        endpoint=endpoint(server, **kw),
-        sampling=sampling or {},
-        check=check,
-    )
 
 
 def approx_tokens(text: str) -> int:
@@ -432,9 +396,7 @@ async def test_check_reachable_accepts_a_serving_endpoint(client, server):
 
 
 async def test_check_reachable_closed_port(client):
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     closed = Endpoint(base_url=f"http://127.0.0.1:{port}/v1", model="Qwen/Qwen3-8B")
     with pytest.raises(TeacherUnreachable) as caught:
         await client.check_reachable(closed)

@@ -5,7 +5,6 @@ structured-output mode. The real client over loopback HTTP, the faults from the 
 from __future__ import annotations
 
 import pytest
-from pydantic import BaseModel
 
 from aidsafe.errors import TeacherUnreachable
 from aidsafe.teacher import (
@@ -14,44 +13,12 @@ from aidsafe.teacher import (
     TeacherClient,
     TransientTeacherError,
 )
-from aidsafe.testing.server import Fault, ScriptedServer, responder_by_schema_name
-
-MODEL = "scripted-model"
-MESSAGES = [{"role": "user", "content": "Is this prompt safe?"}]
-
-
-class Verdict(BaseModel):
-    safe: bool
-    reason: str
-
-
-def verdict_server(**kwargs) -> ScriptedServer:
-    return ScriptedServer(
-        responder_by_schema_name({"Verdict": lambda request: Verdict(safe=True, reason="fine")}), **kwargs
-    )
-
-
-def faults_at(*faults: Fault | None):
-    return lambda index, request: faults[index] if index < len(faults) else None
-
-
-def always(fault: Fault):
-    return lambda index, request: fault
+from aidsafe.testing.server import Fault, ScriptedServer
+from tests.helpers import MESSAGES, MODEL, Verdict, always, ask, faults_at, verdict_server
 
 
 def quick_client(**kwargs) -> TeacherClient:
     return TeacherClient(env={}, backoff_base_s=0.01, backoff_max_s=0.02, seed=0, **kwargs)
-
-
-async def ask(client: TeacherClient, server: ScriptedServer, *, sampling=None, **endpoint_fields):
-    return await client.generate(
-        agent="judge",
-        role="verdict",
-        messages=MESSAGES,
-        schema=Verdict,
-        endpoint=Endpoint(base_url=server.base_url, model=MODEL, **endpoint_fields),
-        sampling=sampling or {},
-    )
 
 
 # 9.6: an HTTP 200 whose body is an HTML page is a transport fault -----------------------------

@@ -12,16 +12,11 @@ from pathlib import Path
 import pytest
 
 from aidsafe.testing.tiny_model import build_tiny_model
+from tests import helpers
+from tests.helpers import THIRD_PARTY_DEPRECATIONS
 
-# transformers 5.23 renamed gradient checkpointing to activation checkpointing; PEFT 0.21
-# (`is_gradient_checkpointing`, when it wraps a model) and TRL 1.16 (`gradient_checkpointing_disable`,
-# around DPO's reference forward) still call the old names. The warnings come from inside those
-# libraries and are not ours to fix; they are ignored for these tests only, by exact message.
-THIRD_PARTY_DEPRECATIONS = [
-    "ignore:`is_gradient_checkpointing` is deprecated:FutureWarning",
-    "ignore:`gradient_checkpointing_disable` is deprecated:FutureWarning",
-    "ignore:`gradient_checkpointing_enable` is deprecated:FutureWarning",
-]
+# PEFT and TRL still call transformers' renamed gradient-checkpointing methods (tests.helpers):
+# those warnings are ignored for these tests only, by exact message.
 _HERE = Path(__file__).resolve().parent
 
 
@@ -39,11 +34,7 @@ def tiny_model(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def write_jsonl():
-    def write(path: Path, rows: list[dict]) -> Path:
-        path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
-        return path
-
-    return write
+    return helpers.write_jsonl
 
 
 @pytest.fixture

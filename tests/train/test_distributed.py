@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 
 import pytest
+
+from tests.helpers import free_port
 
 # transformers picks gloo on CPU when ACCELERATE_USE_CPU is set; the MULTI_GPU launcher is the
 # one that starts several local processes (accelerate's MULTI_CPU type expects mpirun).
@@ -24,12 +25,6 @@ use_cpu: false
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.mark.slow
 def test_two_processes_train_together(tiny_model, run_dir, tmp_path):
     config = tmp_path / "cpu-ddp.yaml"
@@ -37,7 +32,7 @@ def test_two_processes_train_together(tiny_model, run_dir, tmp_path):
     out = tmp_path / "sft"
     command = [
         sys.executable, "-m", "accelerate.commands.launch", "--config_file", str(config),
-        "--main_process_port", str(_free_port()), "-m", "aidsafe", "train", "sft", "sft",
+        "--main_process_port", str(free_port()), "-m", "aidsafe", "train", "sft", "sft",
         "--model", str(tiny_model), "--data", str(run_dir), "--output", str(out),
         "--set", "trainer.max_steps=2", "--set", "trainer.per_device_train_batch_size=1",
         "--set", "trainer.gradient_accumulation_steps=1", "--set", "trainer.save_strategy=no",

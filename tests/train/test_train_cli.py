@@ -7,22 +7,14 @@ generates.
 from __future__ import annotations
 
 import math
-import re
 from pathlib import Path
 
 import pytest
 
-# Small, fast and deterministic: no warmup (the first step would have lr 0), no checkpoints.
-FAST = [
-    "--set", "trainer.max_steps=3",
-    "--set", "trainer.per_device_train_batch_size=2",
-    "--set", "trainer.gradient_accumulation_steps=1",
-    "--set", "trainer.learning_rate=1e-3",
-    "--set", "trainer.warmup_steps=0",
-    "--set", "trainer.save_strategy=no",
-    "--set", "trainer.logging_steps=1",
-    "--set", "trainer.max_length=256",
-]  # fmt: skip
+from tests.helpers import final_loss, load_weights, tiny_training, weights_changed
+
+# Three small, fast, deterministic steps (tests.helpers.tiny_training).
+TRAINING = tiny_training(steps=3)
 
 PAIRS = [
     {"prompt": "How do I bake bread?", "chosen": "Mix flour and water.", "rejected": "No.", "weight": 0.8},
@@ -45,25 +37,6 @@ def _as_chat(row: dict) -> dict:
     }
 
 
-def _final_loss(err: str) -> float:
-    match = re.search(r"(\d+) steps, final train loss (\S+);", err)
-    assert match, err[-2000:]
-    assert int(match.group(1)) == 3
-    return float(match.group(2))
-
-
-def _weights(folder: Path) -> dict:
-    from safetensors.torch import load_file
-
-    return load_file(str(folder / "model.safetensors"))
-
-
-def _changed(before: dict, after: dict) -> bool:
-    import torch
-
-    return any(not torch.equal(before[name], after[name]) for name in before if name in after)
-
-
 def _generates(model, tokenizer) -> None:
     prompt = tokenizer.apply_chat_template(
         [{"role": "user", "content": "How do I bake bread?"}],
@@ -84,12 +57,12 @@ def _load_full(folder: Path):
 def test_sft_lora_on_a_run_directory_with_merge(run_cli, tiny_model, run_dir, tmp_path):
     out = tmp_path / "sft"
     code, _, err = run_cli(
-        "train", "sft", "sft", "--model", tiny_model, "--data", run_dir, "--output", out, "--merge", *FAST
+        "train", "sft", "sft", "--model", tiny_model, "--data", run_dir, "--output", out, "--merge", *TRAINING
     )
     assert code == 0, err[-3000:]
-    assert math.isfinite(_final_loss(err)) and "merged model" in err
+    assert math.isfinite(final_loss(err, steps=3)) and "merged model" in err
     assert (out / "adapter" / "adapter_model.safetensors").is_file()
-    assert _changed(_weights(tiny_model), _weights(out))  # the merged LoRA update moved the weights
+    assert weights_changed(load_weights(tiny_model), load_weights(out))  # the merged LoRA update moved the weights
     _generates(*_load_full(out))
 
 
@@ -101,11 +74,11 @@ def test_sft_full_fine_tuning_on_messages(run_cli, tiny_model, tmp_path, write_j
     data = write_jsonl(tmp_path / "sft.jsonl", rows)
     out = tmp_path / "rsft"
     code, _, err = run_cli(
-        "train", "sft", "guardreasoner-rsft", "--model", tiny_model, "--data", data, "--output", out, *FAST
+        "train", "sft", "guardreasoner-rsft", "--model", tiny_model, "--data", data, "--output", out, *TRAINING
     )
     assert code == 0, err[-3000:]
-    assert math.isfinite(_final_loss(err)) and "full model" in err
-    assert _changed(_weights(tiny_model), _weights(out))
+    assert math.isfinite(final_loss(err, steps=3)) and "full model" in err
+    assert weights_changed(load_weights(tiny_model), load_weights(out))
     _generates(*_load_full(out))
 
 
@@ -113,11 +86,11 @@ def test_weighted_dpo_full_fine_tuning(run_cli, tiny_model, tmp_path, write_json
     data = write_jsonl(tmp_path / "pairs.jsonl", [_as_chat(r) for r in PAIRS])
     out = tmp_path / "hsdpo"
     code, _, err = run_cli(
-        "train", "dpo", "guardreasoner-hsdpo", "--model", tiny_model, "--data", data, "--output", out, *FAST
+        "train", "dpo", "guardreasoner-hsdpo", "--model", tiny_model, "--data", data, "--output", out, *TRAINING
     )
     assert code == 0, err[-3000:]
-    assert math.isfinite(_final_loss(err))
-    assert _changed(_weights(tiny_model), _weights(out))
+    assert math.isfinite(final_loss(err, steps=3))
+    assert weights_changed(load_weights(tiny_model), load_weights(out))
     _generates(*_load_full(out))
 
 
@@ -131,10 +104,10 @@ def test_dpo_lora_on_parquet(run_cli, tiny_model, tmp_path):
     data = tmp_path / "pairs.parquet"
     Dataset.from_list([{k: v for k, v in _as_chat(r).items() if k != "weight"} for r in PAIRS]).to_parquet(str(data))
     out = tmp_path / "dpo"
-    args = ["--model", tiny_model, "--data", data, "--output", out, *FAST, "--set", "trainer.beta=0.5"]
+    args = ["--model", tiny_model, "--data", data, "--output", out, *TRAINING, "--set", "trainer.beta=0.5"]
     code, _, err = run_cli("train", "dpo", "dpo", *args)
     assert code == 0, err[-3000:]
-    assert math.isfinite(_final_loss(err)) and "adapter" in err
+    assert math.isfinite(final_loss(err, steps=3)) and "adapter" in err
     adapter = load_file(str(out / "adapter_model.safetensors"))
     assert any(name.endswith("lora_B.weight") and torch.count_nonzero(t) > 0 for name, t in adapter.items())
     _generates(AutoPeftModelForCausalLM.from_pretrained(out), AutoTokenizer.from_pretrained(out))
@@ -155,11 +128,11 @@ def test_thinkguard_label_weighted_sft_on_plain_text(run_cli, tiny_model, tmp_pa
     ]
     Dataset.from_list(rows).save_to_disk(str(tmp_path / "guard"))
     out = tmp_path / "thinkguard"
-    args = ["--data", tmp_path / "guard", "--output", out, *FAST, "--set", "label_weight=2.0"]
+    args = ["--data", tmp_path / "guard", "--output", out, *TRAINING, "--set", "label_weight=2.0"]
     code, _, err = run_cli("train", "sft", "thinkguard", "--model", tiny_model, *args)
     assert code == 0, err[-3000:]
-    assert math.isfinite(_final_loss(err))
-    assert _changed(_weights(tiny_model), _weights(out))
+    assert math.isfinite(final_loss(err, steps=3))
+    assert weights_changed(load_weights(tiny_model), load_weights(out))
 
 
 @pytest.mark.parametrize(
