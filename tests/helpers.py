@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FAST",
+    "FAST_NO_RETRY",
     "LOSS",
     "MESSAGES",
     "MODEL",
@@ -54,6 +55,8 @@ __all__ = [
 
 # Against the loopback teacher: a retry waits 10-50 ms instead of seconds; no progress bar.
 FAST = ["--set", "teacher.backoff_base_s=0.01", "--set", "teacher.backoff_max_s=0.05", "--no-progress"]
+# No transport retry at all: for runs whose teacher is down on purpose (a failure comes at once).
+FAST_NO_RETRY = ["--set", "teacher.backoff_base_s=0.01", "--set", "teacher.max_transport_retries=0", "--no-progress"]
 
 
 # Training on the tiny local model -----------------------------------------------------------------

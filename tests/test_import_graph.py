@@ -15,6 +15,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "aidsafe"
 
+
 @dataclass(frozen=True)
 class Import:
     source: str  # the importing module

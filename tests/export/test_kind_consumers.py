@@ -17,6 +17,7 @@ from aidsafe.kinds import KINDS, run_kind
 from aidsafe.testing import ScriptedServer, schema_responder
 from aidsafe.train.data import load_train_data
 from aidsafe.train.recipe import TrainRecipe
+from tests.helpers import tiny_training
 from tests.train.conftest import THIRD_PARTY_DEPRECATIONS
 
 pytestmark = [pytest.mark.filterwarnings(w) for w in THIRD_PARTY_DEPRECATIONS]
@@ -144,12 +145,7 @@ def test_directories_written_by_the_old_code_are_told_apart(kind):
     assert run_kind(LEGACY / kind) == kind
 
 
-FAST_DPO = [
-    "--set", "trainer.max_steps=2", "--set", "trainer.per_device_train_batch_size=2",
-    "--set", "trainer.gradient_accumulation_steps=1", "--set", "trainer.learning_rate=1e-3",
-    "--set", "trainer.warmup_steps=0", "--set", "trainer.save_strategy=no", "--set", "trainer.logging_steps=1",
-    "--set", "trainer.max_length=256",
-]  # fmt: skip
+FAST_DPO = tiny_training()
 
 
 def test_train_dpo_takes_the_hard_samples_directory(tiny_model, tmp_path, run_cli):

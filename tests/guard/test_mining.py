@@ -159,9 +159,10 @@ def test_cli_writes_pairs_readable_by_the_dpo_loader(run_cli, tmp_path):
 def test_no_pair_at_all_is_a_failure_that_says_why(run_cli, tmp_path):
     g = ("harmful", None, None)
     rows = [row(f"q{i}", None, g, ["no verdict here", "nor here"]) for i in range(20)]
-    path = write(tmp_path / "p.jsonl", rows)
+    path = write_jsonl(tmp_path / "p.jsonl", rows)
     code, _, err = run_cli("pairs", "hard-samples", path, "--output", tmp_path / "hs")
-    assert code == 2 and "no hard-sample pairs in 1 file(s): 20 rows, 40 sampled outputs, 40 of them unparseable" in err
+    assert code == 2
+    assert "no hard-sample pairs in 1 file(s): 20 rows, 40 sampled outputs, 40 of them unparseable" in err
     assert not (tmp_path / "hs").exists()  # nothing written that looks like a result
 
 

@@ -13,9 +13,9 @@ import pytest
 
 from aidsafe.testing import schema_responder
 from aidsafe.testing.server import ScriptedServer
+from tests.helpers import FAST_NO_RETRY as FAST
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "legacy_runs"
-FAST = ["--set", "teacher.backoff_base_s=0.01", "--set", "teacher.max_transport_retries=0", "--no-progress"]
 
 # What each fixture was made with (tests/fixtures/legacy_runs/README.md) and how far it got: (args, done, total).
 COMMANDS = {

@@ -18,11 +18,11 @@ from aidsafe.run.lock import LOCK_FILE, run_lock
 from aidsafe.testing import schema_responder
 from aidsafe.testing.server import ScriptedServer
 from tests.cli.test_cli_errors import _one_line_error
+from tests.helpers import FAST_NO_RETRY as FAST
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "legacy_runs"
 REPO = FIXTURES.parents[2]
 PROMPTS = REPO / "examples" / "prompts.jsonl"
-FAST = ["--set", "teacher.backoff_base_s=0.01", "--set", "teacher.max_transport_retries=0", "--no-progress"]
 
 
 @pytest.fixture

@@ -10,10 +10,10 @@ from pathlib import Path
 
 from aidsafe.testing import schema_responder
 from aidsafe.testing.server import ScriptedServer
+from tests.helpers import FAST_NO_RETRY as FAST
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "legacy_runs"
 PASSWORD = "s3cret-p@ss"
-FAST = ["--set", "teacher.backoff_base_s=0.01", "--set", "teacher.max_transport_retries=0", "--no-progress"]
 
 
 def _with_credentials(url: str) -> str:
