@@ -119,7 +119,7 @@ def export(
         line = "warning: decontamination skipped these default benchmark sets: " + "; ".join(
             result.filters["unavailable"]
         )
-        console.print(line)
+        say(line)
     counts = result.filters.get("counts", {})
     if not result.filters.get("applied", True):
         say("filters: not applied (this kind of run holds classifier inputs, not user prompts)")

@@ -3,8 +3,9 @@
 - `sft`: TRL's conversational `messages`, the answer rendered with the chain-of-thought template
   by `cot_answer`, the function `aidsafe train` uses on a run directory too, so a model trained
   from the export and one trained from the run see the same text.
-- `aidsafe`: the columns of the published AIDSAFE dataset (`prompt`, `thoughts`, `response`,
-  `deliberation_log`), for side-by-side comparison with AmazonScience/AIDSAFE.
+- `aidsafe`: the record as it is, structured: `prompt`, `intents`, `thoughts` (each with the
+  policy ids it cites: the policy-embedded part), `response`, `removed` (each dropped thought
+  with its stage and reason), `deliberation_log` (the turns as JSON text).
 - `dpo`: TRL's preference columns. A pairs run's pair through `preference_row` (conversational,
   both sides in the CoT template; `aidsafe train dpo` reads a pairs run with it too); a
   hard-sample pair as its raw GuardReasoner texts with its `weight`.
@@ -19,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
+from functools import wraps
 from typing import Any
 
 __all__ = [
@@ -63,14 +65,29 @@ def sft_row(record: dict[str, Any], cot_template: str) -> dict[str, Any]:
 
 
 def aidsafe_row(record: dict[str, Any], cot_template: str) -> dict[str, Any]:
-    # The published log is one text field; JSON keeps every turn (agent, round, thoughts,
-    # response, complete) and reads back with json.loads.
+    # Structured as the record is, so a reviewer can trace each thought to the policies it cites
+    # and each dropped thought to why it went. The log stays one JSON text field: its turns nest
+    # thoughts of their own; json.loads gives agent, round, thoughts, response, complete.
     return {
         "prompt": record["prompt"],
-        "thoughts": joined_thoughts(record),
+        "intents": [_pick(i, ("text", "kind", "nature")) for i in record.get("intents") or []],
+        "thoughts": [_thought(t) for t in record["thoughts"]],
         "response": record["response"],
+        "removed": [_pick(t, ("id", "text", "stage", "reason")) for t in record.get("removed") or []],
         "deliberation_log": json.dumps(record.get("deliberation", []), ensure_ascii=False),
     }
+
+
+def _thought(thought: Any) -> dict[str, Any]:
+    if not isinstance(thought, dict):  # runs written before thoughts carried ids and policies
+        return {"id": "", "text": str(thought), "policies": []}
+    return {"id": str(thought.get("id", "")), "text": str(thought["text"]),
+            "policies": [str(p) for p in thought.get("policies") or []]}  # fmt: skip
+
+
+def _pick(item: Any, keys: tuple[str, ...]) -> dict[str, str]:
+    item = item if isinstance(item, dict) else {"text": str(item)}
+    return {key: "" if item.get(key) is None else str(item.get(key)) for key in keys}
 
 
 def thinkguard_example(record: dict[str, Any], target: str) -> dict[str, str]:
@@ -120,13 +137,27 @@ def guardreasoner_row(record: dict[str, Any], cot_template: str) -> dict[str, An
     return {k: record[k] for k in ("instruction", "input", "output")}
 
 
+def _with_id(row: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
+    """Every exported row opens with its sample's `id`, so it joins back to samples.jsonl,
+    filtered.jsonl and the report (TRL's trainers ignore a column they do not read)."""
+
+    @wraps(row)
+    def with_id(record: dict[str, Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
+        return {"id": str(record["id"]), **row(record, *args, **kwargs)}
+
+    return with_id
+
+
 FORMATS: dict[str, Callable[..., dict[str, Any]]] = {
-    "sft": sft_row,
-    "aidsafe": aidsafe_row,
-    "dpo": dpo_row,
-    "guardreasoner": guardreasoner_row,
-    "thinkguard": thinkguard_row,
-    "thinkguard-label-only": thinkguard_label_only_row,
+    name: _with_id(row)
+    for name, row in {
+        "sft": sft_row,
+        "aidsafe": aidsafe_row,
+        "dpo": dpo_row,
+        "guardreasoner": guardreasoner_row,
+        "thinkguard": thinkguard_row,
+        "thinkguard-label-only": thinkguard_label_only_row,
+    }.items()
 }
 
 
@@ -134,19 +165,33 @@ def features_of(name: str, kind: str = "generation", keep_beliefs: bool = False)
     """The Arrow schema of a format (of a run of `kind`), fixed so that every shard and split agree."""
     from datasets import Features, List, Value
 
-    turns = List({"role": Value("string"), "content": Value("string")})
+    text = Value("string")
+    turns = List({"role": text, "content": text})
+    return Features({"id": text} | _columns(name, kind, keep_beliefs, text, turns, List))
+
+
+def _columns(name: str, kind: str, keep_beliefs: bool, text: Any, turns: Any, List: Any) -> dict[str, Any]:  # noqa: N803
+    from datasets import Value
+
     if name == "sft":
-        return Features({"messages": turns})
+        return {"messages": turns}
     if name == "dpo" and kind == "hard-samples":
-        return Features({k: Value("string") for k in ("prompt", "chosen", "rejected")} | {"weight": Value("float64")})
+        return {k: text for k in ("prompt", "chosen", "rejected")} | {"weight": Value("float64")}
     if name == "dpo":
-        belief = {"belief": {"text": Value("string"), "target_policy": Value("string")}} if keep_beliefs else {}
-        return Features({"prompt": turns, "chosen": turns, "rejected": turns} | belief)
+        belief = {"belief": {"text": text, "target_policy": text}} if keep_beliefs else {}
+        return {"prompt": turns, "chosen": turns, "rejected": turns} | belief
     if name == "guardreasoner":
-        return Features({key: Value("string") for key in ("instruction", "input", "output")})
+        return {key: text for key in ("instruction", "input", "output")}
     if name in ("thinkguard", "thinkguard-label-only"):
-        return Features({"prompt": Value("string"), "completion": Value("string")})
-    return Features({key: Value("string") for key in ("prompt", "thoughts", "response", "deliberation_log")})
+        return {"prompt": text, "completion": text}
+    return {
+        "prompt": text,
+        "intents": List({"text": text, "kind": text, "nature": text}),
+        "thoughts": List({"id": text, "text": text, "policies": List(text)}),
+        "response": text,
+        "removed": List({"id": text, "text": text, "stage": text, "reason": text}),
+        "deliberation_log": text,
+    }
 
 
 def in_test_split(sample_id: str, test_size: float) -> bool:

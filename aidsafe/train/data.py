@@ -71,6 +71,8 @@ def load_train_data(ref: str, recipe: TrainRecipe) -> Dataset:
         dataset = _load_native(ref, path)
         if len(dataset) == 0:
             raise AidsafeError(f"{ref}: the dataset has no rows")
+        if "id" in dataset.column_names:  # an export's provenance column: not a training input
+            dataset = dataset.remove_columns("id")
     return _check_sft(dataset, ref) if recipe.mode == "sft" else _check_dpo(dataset, ref)
 
 

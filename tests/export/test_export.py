@@ -26,7 +26,7 @@ def test_export_loads_back_with_load_dataset_in_both_formats(run_dir, tmp_path, 
     records = _records(run_dir)
 
     sft = datasets.load_dataset(str(out))  # no config named: the card's default, sft
-    assert set(sft) == {"train", "test"} and sft["train"].column_names == ["messages"]
+    assert set(sft) == {"train", "test"} and sft["train"].column_names == ["id", "messages"]
     assert len(sft["train"]) + len(sft["test"]) == len(records)
     for split in ("train", "test"):
         for row in sft[split]:
@@ -37,13 +37,20 @@ def test_export_loads_back_with_load_dataset_in_both_formats(run_dir, tmp_path, 
             assert in_test_split(record["id"], 0.3) == (split == "test")
 
     published = datasets.load_dataset(str(out), "aidsafe")
-    assert published["train"].column_names == ["prompt", "thoughts", "response", "deliberation_log"]
+    assert published["train"].column_names == [
+        "id", "prompt", "intents", "thoughts", "response", "removed", "deliberation_log"
+    ]  # fmt: skip
     for split in ("train", "test"):
         # One split rule for every config: the same prompts on the same side.
         assert sorted(published[split]["prompt"]) == sorted(m[0]["content"] for m in sft[split]["messages"])
     row = published["train"][0]
     record = records[row["prompt"]]
-    assert row["thoughts"] == "\n".join(t["text"] for t in record["thoughts"])
+    assert row["id"] == record["id"]  # every row joins back to samples.jsonl
+    assert row["thoughts"] == [
+        {"id": t["id"], "text": t["text"], "policies": t["policies"]} for t in record["thoughts"]
+    ]
+    assert row["intents"] == [{k: i[k] for k in ("text", "kind", "nature")} for i in record["intents"]]
+    assert [(r["id"], r["reason"]) for r in row["removed"]] == [(r["id"], r["reason"]) for r in record["removed"]]
     assert row["response"] == record["response"]
     assert json.loads(row["deliberation_log"]) == record["deliberation"]
 

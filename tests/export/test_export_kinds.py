@@ -108,7 +108,7 @@ def test_a_pairs_export_is_what_train_dpo_reads_from_the_run(pairs_dir, tmp_path
     assert code == 0, err
     records = {r["prompt"]: r for r in read_jsonl(pairs_dir / "samples.jsonl")}
     loaded = datasets.load_dataset(str(out))
-    assert loaded["train"].column_names == ["prompt", "chosen", "rejected"]
+    assert loaded["train"].column_names == ["id", "prompt", "chosen", "rejected"]
     assert len(loaded["train"]) + len(loaded["test"]) == len(records) == 6
     for split in ("train", "test"):
         for row in loaded[split]:
@@ -130,7 +130,7 @@ def test_keep_beliefs_adds_the_belief_column_and_the_trainer_drops_it(pairs_dir,
     code, _, err = run_cli("export", pairs_dir, "-o", out, "--keep-beliefs", "--no-dedup")
     assert code == 0, err
     rows = datasets.load_dataset(str(out), split="train")
-    assert rows.column_names == ["prompt", "chosen", "rejected", "belief"]
+    assert rows.column_names == ["id", "prompt", "chosen", "rejected", "belief"]
     records = {r["prompt"]: r for r in read_jsonl(pairs_dir / "samples.jsonl")}
     for row in rows:
         assert row["belief"] == records[row["prompt"][0]["content"]]["belief"]
@@ -173,9 +173,10 @@ def test_a_traces_export_is_byte_identical_and_its_card_counts_labels(generated_
     export_run(ExportRequest(generated_traces, out, ("guardreasoner",)))
     records = {r["input"]: r for r in read_jsonl(generated_traces / "samples.jsonl")}
     rows = datasets.load_dataset(str(out), split="train")
-    assert rows.column_names == ["instruction", "input", "output"] and len(rows) == len(records) == 4
+    assert rows.column_names == ["id", "instruction", "input", "output"] and len(rows) == len(records) == 4
     for row in rows:
-        assert row == {k: records[row["input"]][k] for k in ("instruction", "input", "output")}
+        record = records[row["input"]]
+        assert row == {"id": record["id"], **{k: record[k] for k in ("instruction", "input", "output")}}
         assert row["instruction"] == GUARDREASONER_INSTRUCTION
     card = DatasetCard.load(out / "README.md")
     assert "text-classification" in card.data.task_categories and "guardreasoner" in card.data.tags
@@ -195,10 +196,11 @@ def test_hard_sample_pairs_export_with_their_weights(mined_pairs, tmp_path, run_
     mined = {r["prompt"]: r for r in read_jsonl(mined_pairs / "pairs.jsonl")}
     assert len({r["weight"] for r in mined.values()}) == 3  # distinct weights, so a lost one shows
     rows = datasets.load_dataset(str(out), split="train")
-    assert rows.column_names == ["prompt", "chosen", "rejected", "weight"] and len(rows) == 3
+    assert rows.column_names == ["id", "prompt", "chosen", "rejected", "weight"] and len(rows) == 3
     for row in rows:
         record = mined[row["prompt"]]
-        assert row == {k: record[k] for k in ("prompt", "chosen", "rejected", "weight")}
+        assert row == {"id": row["id"], **{k: record[k] for k in ("prompt", "chosen", "rejected", "weight")}}
+        assert len(row["id"]) == 16  # no id in pairs.jsonl: its prompt's hash is one
     from aidsafe.train.recipe import load_train_recipe
 
     trained_on = load_train_data(str(out), load_train_recipe("guardreasoner-hsdpo"))
@@ -219,4 +221,4 @@ def test_the_trainer_never_reads_another_exports_cached_rows(pairs_dir, mined_pa
     recipe = TrainRecipe(mode="dpo")
     assert len(load_train_data(str(first), recipe)) == 6
     again = load_train_data(str(second), recipe)
-    assert again.column_names == ["prompt", "chosen", "rejected", "weight"] and len(again) == 3
+    assert again.column_names == ["prompt", "chosen", "rejected", "weight"] and len(again) == 3  # no id: not trained on
