@@ -47,6 +47,13 @@ def check_hub_target(target: HubTarget, license_: str | None) -> None:
         )
     if not target.token:
         raise AidsafeError(f"--push-to-hub: {target.token_env} is not set; export a Hub token with write access")
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:  # the push would be refused after the folder was written
+        raise AidsafeError(
+            "--push-to-hub: HF_HUB_OFFLINE is set, so the Hub cannot be reached; unset it to push, or export "
+            "without --push-to-hub now and rerun with it later (nothing was written)"
+        )
 
 
 def push_export(folder: Path, files: list[Path], target: HubTarget) -> str:

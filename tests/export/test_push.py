@@ -121,3 +121,11 @@ def test_an_unreachable_hub_is_one_line_that_keeps_the_export(run_dir, tmp_path,
     assert code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
     assert "cannot be reached" in err and "rerun the same command to push it" in err
     assert (out / "README.md").is_file() and TOKEN not in err
+
+
+def test_offline_push_is_refused_before_anything_is_written(run_dir, tmp_path, run_cli, monkeypatch):
+    monkeypatch.setenv("HF_TOKEN", TOKEN)  # the suite runs with HF_HUB_OFFLINE=1 (tests/conftest.py)
+    out = tmp_path / "dataset"
+    code, _, err = run_cli("export", run_dir, "-o", out, "--license", "mit", "--push-to-hub", "me/x")
+    assert code == 2 and "HF_HUB_OFFLINE is set" in err and "nothing was written" in err
+    assert not out.exists()
