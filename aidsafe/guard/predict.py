@@ -217,6 +217,9 @@ class PredictionFile:
         # One predictions file in a folder that may hold others: a lock file of its own beside it.
         return run_lock(self.output.parent, name=f".{self.output.name}.lock")
 
+    def finish(self) -> None:
+        """Nothing to save: the predictions file is its own index."""
+
     def open(self) -> None:
         self.output.parent.mkdir(parents=True, exist_ok=True)
         cut_partial_tail(self.output)

@@ -69,6 +69,7 @@ class Journal(Protocol):
     def check(self) -> None: ...  # read-only: refuse a directory this run must not write into
     def lock(self) -> AbstractContextManager[None]: ...  # one writer at a time (aidsafe.run.lock)
     def open(self) -> None: ...  # create what the run appends to
+    def finish(self) -> None: ...  # the run stops appending (done, or interrupted): save what speeds a rerun
     def index(self) -> Any: ...  # .finished: {key: digest}; .rejected: {key: info(.transient, .digest)}
     def forget_rejections(self, ids: set[str]) -> None: ...
     def append_sample(self, record: dict[str, Any], digest: str) -> None: ...
@@ -135,6 +136,7 @@ async def execute(
         finally:
             if saver is not None:
                 await _close_saver(saver)
+            journal.finish()
     return outcome
 
 
@@ -328,6 +330,14 @@ class RecipeJournal:
     def open(self) -> None:
         self.run_dir.open(self.recipe_hash, self.resolved_recipe, self.kind)
         self.opened = True
+
+    def finish(self) -> None:
+        """samples.ids.json, so the next run need not scan samples.jsonl (an optimisation: a
+        failure to write it, e.g. a full disk, must not hide why the run stopped)."""
+        try:
+            self.run_dir.save_index()
+        except (AidsafeError, OSError):
+            pass
 
     def index(self) -> Any:
         return self.run_dir.index()

@@ -293,3 +293,27 @@ def test_saving_ids_with_nothing_appended_rewrites_nothing(tmp_path):
     again.append_sample(_sample("b"), input_digest("b"))
     again.save_index()
     assert set(json.loads(run.ids_path.read_text())["finished"]) == {"a", "b"}
+
+
+def test_a_real_run_leaves_the_ids_file_a_rerun_reads(tmp_path, run_cli):
+    """samples.ids.json was written only by tests and benchmarks, so the resume figure measured a
+    state real runs never left; `aidsafe generate` writes it at the end of every run."""
+    import shutil
+    from pathlib import Path
+
+    from aidsafe.testing import schema_responder
+    from aidsafe.testing.server import ScriptedServer
+    from tests.helpers import FAST_NO_RETRY as FAST
+
+    fixtures = Path(__file__).resolve().parents[1] / "fixtures" / "legacy_runs"
+    run = tmp_path / "run"
+    shutil.copytree(fixtures / "generation", run)
+    assert not (run / "samples.ids.json").exists()
+    with ScriptedServer(schema_responder(seed=3), models=["m"]) as server:
+        args = ["-i", fixtures.parents[2] / "examples" / "prompts.jsonl", "-o", run, "--set", "dedup.enabled=false"]
+        code, _, err = run_cli("generate", "aidsafe", *args, "--base-url", server.base_url, "--model", "m", *FAST)
+    assert code == 0, err
+    saved = json.loads((run / "samples.ids.json").read_text())
+    ids = [json.loads(line)["id"] for line in (run / "samples.jsonl").read_text().splitlines() if line]
+    assert sorted(saved["finished"]) == sorted(ids) and len(ids) == 6
+    assert saved["samples.jsonl"]["bytes"] == (run / "samples.jsonl").stat().st_size

@@ -3,6 +3,7 @@ rule with the task's declared verdicts, and the same client handling for every s
 
 from __future__ import annotations
 
+import contextlib
 import json
 
 import pytest
@@ -79,7 +80,11 @@ class _Predictions:
         self.records: list[dict] = []
 
     def check(self) -> None: ...
+    def lock(self) -> contextlib.nullcontext:
+        return contextlib.nullcontext()
+
     def open(self) -> None: ...
+    def finish(self) -> None: ...
     def index(self) -> JournalIndex:
         return JournalIndex()
 
