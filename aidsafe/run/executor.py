@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from aidsafe.errors import AidsafeError, RunSetupError
+from aidsafe.run.journal import utc_now
 from aidsafe.run.lock import run_lock
 from aidsafe.run.progress import RunProgress
 from aidsafe.run.stats import write_stats
@@ -346,7 +347,8 @@ class RecipeJournal:
         self.run_dir.forget_rejections(ids)
 
     def append_sample(self, record: dict[str, Any], digest: str) -> None:
-        self.run_dir.append_sample(record, digest)
+        # When the item finished, in every stage's records (run.json says which aidsafe wrote them).
+        self.run_dir.append_sample({**record, "finished_at": utc_now()}, digest)
 
     def append_rejected(self, entry: dict[str, Any], digest: str) -> None:
         self.run_dir.append_rejected(entry, digest)

@@ -24,11 +24,13 @@ import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+import aidsafe
 from aidsafe.errors import AidsafeError
 from aidsafe.run.jsonl import (
     append_jsonl,
@@ -42,7 +44,7 @@ from aidsafe.run.jsonl import (
 )
 from aidsafe.teacher.wire import hide_credentials
 
-__all__ = ["RunDirectory", "JournalIndex", "RejectionInfo", "folder_name", "input_digest"]
+__all__ = ["RunDirectory", "JournalIndex", "RejectionInfo", "folder_name", "input_digest", "utc_now"]
 
 _STRING = rb'"((?:[^"\\]|\\.)*)"'
 _SAMPLE_PREFIX = re.compile(rb'\{"id": ' + _STRING + rb', "input_sha": "([0-9a-f]*)"')
@@ -57,6 +59,11 @@ def folder_name(text: str, fallback: str) -> str:
     digits, `.`, `_` and `-`, never starting or ending with a dot or dash, so never `.` or `..`;
     `fallback` when nothing is left."""
     return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-.") or fallback
+
+
+def utc_now() -> str:
+    """Now, as an ISO 8601 UTC timestamp to the second (what run.json and records carry)."""
+    return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 def input_digest(text: str) -> str:
@@ -166,9 +173,12 @@ class RunDirectory:
             )
         return stored
 
-    def _stored_kind(self) -> Any:
-        info = json.loads(self.run_info_path.read_bytes())  # `_stored_hash` has checked it is an object
-        return info.get("kind")
+    def _stored_info(self) -> dict[str, Any]:
+        try:
+            info = json.loads(self.run_info_path.read_bytes())
+        except (OSError, ValueError):
+            return {}
+        return info if isinstance(info, dict) else {}
 
     def _check_checkpoints(self) -> None:
         # SQLite accepts an empty file as an empty database; anything else must carry its magic.
@@ -202,9 +212,14 @@ class RunDirectory:
         pre-flight leaves nothing behind.
         """
         info = {"recipe_hash": recipe_hash, **({"kind": kind} if kind is not None else {})}
+        now = {"aidsafe_version": aidsafe.__version__, "at": utc_now()}
         try:
             self.path.mkdir(parents=True, exist_ok=True)
             stored = self._stored_hash()
+            # Provenance: which aidsafe made the directory and when (unknown, so left out, for one
+            # made before run.json said it), and which one wrote to it last.
+            first = self._stored_info().get("created") if stored == recipe_hash else now
+            info |= {**({"created": first} if first else {}), "last_run": now}
             if stored != recipe_hash:
                 # `check` let a different hash through only with no item in the journals; the
                 # checkpoints of that recipe's unfinished items must not be resumed by this one.
@@ -215,8 +230,8 @@ class RunDirectory:
                     hide_credentials(yaml.safe_dump(resolved_recipe, sort_keys=False, allow_unicode=True)),
                 )
                 write_atomic(self.run_info_path, json.dumps(info, indent=2) + "\n")
-            elif kind is not None and self._stored_kind() != kind:
-                write_atomic(self.run_info_path, json.dumps(info, indent=2) + "\n")
+            else:  # resumed: the same identity, a later run (and the kind, for directories from before it)
+                write_atomic(self.run_info_path, json.dumps({**self._stored_info(), **info}, indent=2) + "\n")
             for journal in (self.samples_path, self.rejected_path):
                 journal.touch()
                 cut_partial_tail(journal)

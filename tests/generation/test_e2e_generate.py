@@ -116,6 +116,7 @@ def test_record_format(tmp_path, run_cli, prompts_file):
         "deliberation",
         "removed",
         "metadata",
+        "finished_at",  # when the sample finished; run.json says which aidsafe wrote it
     }
     assert all(set(t) == {"id", "text", "policies"} for t in record["thoughts"])
     assert {r["reason"] for r in record["removed"]} == {"near_duplicate", "redundant"}

@@ -317,3 +317,26 @@ def test_a_real_run_leaves_the_ids_file_a_rerun_reads(tmp_path, run_cli):
     ids = [json.loads(line)["id"] for line in (run / "samples.jsonl").read_text().splitlines() if line]
     assert sorted(saved["finished"]) == sorted(ids) and len(ids) == 6
     assert saved["samples.jsonl"]["bytes"] == (run / "samples.jsonl").stat().st_size
+
+
+def test_run_json_and_records_say_which_aidsafe_wrote_them_and_when(tmp_path):
+    import re
+
+    import aidsafe
+
+    run = RunDirectory(tmp_path / "run")
+    run.open("h1", {"name": "x"}, "generation")
+    first = json.loads(run.run_info_path.read_text())
+    assert first["created"]["aidsafe_version"] == aidsafe.__version__
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", first["created"]["at"])
+    run.run_info_path.write_text(json.dumps({**first, "created": {"aidsafe_version": "0.0.1", "at": "x"}}))
+    run.open("h1", {"name": "x"}, "generation")  # resumed by a later aidsafe
+    again = json.loads(run.run_info_path.read_text())
+    assert again["created"] == {"aidsafe_version": "0.0.1", "at": "x"}  # kept
+    assert again["last_run"]["aidsafe_version"] == aidsafe.__version__
+
+    from aidsafe.run.executor import RecipeJournal
+
+    RecipeJournal(run, "h1", {"name": "x"}).append_sample({"id": "a", "prompt": "p"}, "d")
+    [record] = list(run.iter_samples())
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", record["finished_at"])
