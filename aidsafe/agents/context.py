@@ -120,6 +120,18 @@ class ResolvedAgent:
     sampling: dict[str, Any]
     fingerprint: str  # what in the agent's definition changes outputs, for the recipe hash
 
+    def provenance(self) -> dict[str, Any]:
+        """What this agent ran as, for the run directory's recipe.yaml: its model and sampling, and
+        its card whole (the prompts it was given), or a Python agent's source digest; so a run
+        still says what its agents were told after a later release rewords the built-in cards."""
+        definition = (
+            {"card": self.agent.card.model_dump(mode="json")}
+            if isinstance(self.agent, CardAgent)
+            else {"python_sha256": self.fingerprint}
+        )
+        return {"name": self.name, "model": self.endpoint.model, "base_url": self.endpoint.base_url,
+                "sampling": self.sampling, **definition}  # fmt: skip
+
 
 def agent_rng(seed: int, sample_id: str, step: int, agent_name: str) -> random.Random:
     """The random generator of one agent call: the same for the same recipe seed, sample, step

@@ -206,6 +206,12 @@ def _run_policies(run: Path, given: str | None) -> PolicySet:
     recipe_path = Path(run) / "recipe.yaml"
     # The one YAML loader: a damaged file is one line naming its file and line.
     stored: dict[str, Any] = load_yaml(recipe_path)[0] if recipe_path.is_file() else {}
+    snapshot = (stored.get("resolved") or {}).get("policies") if isinstance(stored.get("resolved"), dict) else None
+    if given is None and isinstance(snapshot, dict):  # the texts the run used, kept in its recipe.yaml
+        try:
+            return PolicySet.model_validate(snapshot)
+        except ValueError as exc:
+            raise AidsafeError(f"{recipe_path}: resolved.policies: {' '.join(str(exc).split())[:300]}") from None
     ref = given or stored.get("policies")
     if not isinstance(ref, str):
         raise AidsafeError(f"{recipe_path}: policies: missing; pass --policies NAME_OR_PATH")

@@ -168,10 +168,23 @@ def _splits(configs: dict[str, dict[str, int]]) -> list[str]:
 
 
 def _policies_section(recipe: dict[str, Any], policy_set: dict[str, Any]) -> str:
-    from aidsafe.agents.policies import load_policies
+    from aidsafe.agents.policies import PolicySet, load_policies
 
     ref = recipe.get("policies")
     head = f"## Policies\n\nPolicy set `{policy_set.get('id', ref)}`, version `{policy_set.get('version', '?')}`."
+    snapshot = (recipe.get("resolved") or {}).get("policies")
+    if isinstance(snapshot, dict):  # the texts as run, kept in recipe.yaml: the rules themselves
+        try:
+            kept = PolicySet.model_validate(snapshot)
+        except ValueError:
+            kept = None
+        if kept is not None:
+            rows = "\n".join(f"| {p.id} | {p.title} | {_cell(p.rule)} |" for p in kept.policies)
+            return (
+                head
+                + " The rules the agents cited, as the run used them:\n\n| id | title | rule |\n|---|---|---|\n"
+                + rows
+            )
     try:
         loaded = load_policies(ref) if isinstance(ref, str) else None
     except AidsafeError:
@@ -224,3 +237,8 @@ def _published(value: Any) -> Any:
     if isinstance(value, list):
         return [_published(v) for v in value]
     return value
+
+
+def _cell(text: str) -> str:
+    """`text` as one Markdown table cell: one line, its pipes escaped."""
+    return " ".join(text.split()).replace("|", "\\|")

@@ -40,13 +40,9 @@ class Pipeline:
         data["resolved"] = {
             "recipe_hash": self.recipe_hash,
             "policy_set": {"id": self.policies.id, "version": self.policies.version},
-            "agents": {
-                role: [
-                    {"name": a.name, "model": a.endpoint.model, "base_url": a.endpoint.base_url, "sampling": a.sampling}
-                    for a in agents
-                ]
-                for role, agents in self.agents.items()
-            },
+            # The policy texts as run: `P3` keeps its meaning after a release rewords the built-ins.
+            "policies": self.policies.model_dump(mode="json"),
+            "agents": {role: [a.provenance() for a in agents] for role, agents in self.agents.items()},
         }
         return data
 

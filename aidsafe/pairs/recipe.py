@@ -158,15 +158,8 @@ class PairPipeline:
         data["resolved"] = {
             "recipe_hash": self.recipe_hash,
             "policy_set": {"id": self.policies.id, "version": self.policies.version},
-            "agents": {
-                role: {
-                    "name": a.name,
-                    "model": a.endpoint.model,
-                    "base_url": a.endpoint.base_url,
-                    "sampling": a.sampling,
-                }
-                for role, a in self.agents.items()
-            },
+            "policies": self.policies.model_dump(mode="json"),  # the texts as run (see generation's)
+            "agents": {role: a.provenance() for role, a in self.agents.items()},
         }
         return data
 
