@@ -194,7 +194,7 @@ def counts_section(run: Any) -> str:
             ("judged attempts (kept or not)", every.get("attempts")),
             ("mean gap over every attempt", every.get("gap", {}).get("mean")),
         ]  # fmt: skip
-        return _section(lines, tokens=stats.get("last_run"))
+        return _section(lines, stats)
     if run.kind == "guardreasoner":
         lines = [
             ("labelled rows read", stats.get("inputs")),
@@ -208,7 +208,7 @@ def counts_section(run: Any) -> str:
             for task, label in (record.get("labels") or {}).items():
                 labels.setdefault(task, Counter())[str(label)] += 1
         lines += [(f"task `{task}` labels", _table(dict(sorted(c.items())))) for task, c in labels.items()]
-        return _section(lines)
+        return _section(lines, stats)
     if run.kind == "hard-samples":
         tasks: Counter = Counter()
         weights: list[float] = []
@@ -239,16 +239,18 @@ def counts_section(run: Any) -> str:
         ("stop reasons", _table(stats.get("stop_reasons"))),
         ("thoughts kept", stats.get("thoughts_kept")),
         ("thoughts removed by reason", _table(stats.get("thoughts_removed_by_reason"))),
-        ("teacher prompt tokens", tokens.get("prompt")),
-        ("teacher completion tokens", tokens.get("completion")),
+        ("teacher prompt tokens in kept samples", tokens.get("prompt")),
+        ("teacher completion tokens in kept samples", tokens.get("completion")),
     ]
-    return _section(lines)
+    return _section(lines, stats)
 
 
-def _section(lines: list[tuple[str, Any]], tokens: Any = None) -> str:
-    if isinstance(tokens, dict):  # pairs: the last run's teacher calls (the journal has no totals)
-        lines += [("teacher prompt tokens (last run)", tokens.get("prompt_tokens")),
-                  ("teacher completion tokens (last run)", tokens.get("completion_tokens"))]  # fmt: skip
+def _section(lines: list[tuple[str, Any]], stats: Any = None) -> str:
+    total = stats.get("spent") if isinstance(stats, dict) else None
+    if isinstance(total, dict):  # every attempt of every run, rejected samples included
+        lines += [("teacher tokens spent, every call of every run (prompt / completion)",
+                   _pair(total.get("prompt_tokens"), total.get("completion_tokens"))),
+                  ("teacher calls made", total.get("calls"))]  # fmt: skip
     return "## Counts (from the run's stats.json)\n\n" + "\n".join(f"- {k}: {v}" for k, v in lines if v is not None)
 
 

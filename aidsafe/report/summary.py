@@ -29,6 +29,20 @@ def _policies(recipe: dict[str, Any]) -> str:
     return str(recipe.get("policies", ""))
 
 
+def _spent(stats: dict[str, Any]) -> str:
+    """Every call of every run into the directory (rejected samples and failed calls included)."""
+    total = stats.get("spent")
+    if isinstance(total, dict):
+        return (f"{total.get('prompt_tokens', 0):,} prompt + {total.get('completion_tokens', 0):,} completion "
+                f"in {total.get('calls', 0):,} calls over {total.get('runs', 0)} run(s), every attempt")  # fmt: skip
+    last = stats.get("last_run")
+    if isinstance(last, dict):  # written before totals were kept
+        return (
+            f"{last.get('prompt_tokens', 0):,} prompt + {last.get('completion_tokens', 0):,} completion (last run only)"
+        )
+    return "?"
+
+
 def summary(view: RunView, samples: int, rejected: int, tokens: tuple[int, int]) -> list[tuple[str, str]]:
     """(label, value) rows; counts and tokens are counted from the journal (stats.json may be stale)."""
     stats, recipe = view.stats, view.recipe
@@ -45,7 +59,8 @@ def summary(view: RunView, samples: int, rejected: int, tokens: tuple[int, int])
         ("finished", str(samples)),
         ("rejected", str(rejected)),
         ("pending", str(stats.get("pending", "?"))),
-        ("tokens", f"{tokens[0]:,} prompt + {tokens[1]:,} completion"),
+        ("tokens in kept samples", f"{tokens[0]:,} prompt + {tokens[1]:,} completion"),
+        ("tokens spent", _spent(stats)),
         ("last run", f"{wall} s wall, {last.get('calls', '?')} calls" if wall is not None else "?"),
     ]
     return rows

@@ -9,6 +9,9 @@ directory, so a resumed run's stats describe the whole output):
     rejected_by_stage, rejected_by_reason
     last_run           the latest run's wall time and model calls: calls, failed calls, re-asks,
                        transport retries, prompt and completion tokens, latency (mean, p50, p95)
+    spent              what every run into the directory cost, summed: runs, calls, prompt and
+                       completion tokens, wall time; every attempt counts, rejected items' and
+                       failed calls' included (records hold only what went into kept samples)
 
 A rerun that made no call (nothing left to do) keeps the `last_run` before it: that is the run
 that made the output. What only one stage counts (generation's rounds and thoughts, pairs' judge
@@ -30,7 +33,7 @@ from aidsafe.run.journal import RunDirectory
 from aidsafe.run.jsonl import write_atomic
 from aidsafe.teacher.types import TeacherStats
 
-__all__ = ["StageCounts", "last_run", "read_stats", "stage_stats", "write_stats"]
+__all__ = ["StageCounts", "last_run", "read_stats", "spent", "stage_stats", "write_stats"]
 
 
 @dataclass(frozen=True)
@@ -82,8 +85,24 @@ def write_stats(
     stats = stage_stats(stage, samples, run_dir.iter_rejected(), teacher, wall_s)
     if teacher.calls == 0 and previous is not None and isinstance(previous.get("last_run"), dict):
         stats["last_run"] = previous["last_run"]
+    stats["spent"] = spent(previous, teacher, wall_s)
     write_atomic(run_dir.stats_path, json.dumps(stats, indent=2) + "\n")
     return stats
+
+
+_SPENT = ("calls", "prompt_tokens", "completion_tokens")
+
+
+def spent(previous: dict[str, Any] | None, teacher: TeacherStats, wall_s: float) -> dict[str, Any]:
+    """The cost of every run into the directory: the previous total plus this run's calls. A
+    stats.json from before totals were kept holds only its last run: the total starts there."""
+    before = (previous or {}).get("spent") or (previous or {}).get("last_run") or {}
+    before = before if isinstance(before, dict) else {}
+    runs = int(before.get("runs", 1 if before else 0) or 0) + (1 if teacher.calls else 0)
+    total = {key: int(before.get(key, 0) or 0) for key in _SPENT}
+    total = {"calls": total["calls"] + teacher.calls, "prompt_tokens": total["prompt_tokens"] + teacher.prompt_tokens,
+             "completion_tokens": total["completion_tokens"] + teacher.completion_tokens}  # fmt: skip
+    return {"runs": runs, **total, "wall_s": round(float(before.get("wall_s", 0.0) or 0.0) + wall_s, 3)}
 
 
 def read_stats(path: Path) -> dict[str, Any] | None:

@@ -96,7 +96,10 @@ def test_card_metadata_is_valid_for_the_hub_and_the_body_describes_the_run(run_d
     assert "| P3 | Physical harm |" in body and "version `1.0`" in body
     assert "| deliberator | deliberator_b | `teacher-x` |" in body
     assert f"- samples: {stats['samples']}" in body
-    assert f"- teacher prompt tokens: {stats['tokens']['prompt']}" in body
+    assert f"- teacher prompt tokens in kept samples: {stats['tokens']['prompt']}" in body
+    spent = stats["spent"]  # every call of every run, rejected samples included: at least what was kept
+    assert spent["prompt_tokens"] >= stats["tokens"]["prompt"] and spent["calls"] >= 1
+    assert f"- teacher tokens spent, every call of every run (prompt / completion): {spent['prompt_tokens']} /" in body
     # Filters on by default: the twelve prompts share a template but are not near-duplicates (0.90 < 0.95).
     assert (
         f"## Filters\n\nApplied at export to the {stats['samples']} samples of the run; {stats['samples']} kept."

@@ -57,10 +57,11 @@ async def test_every_stage_writes_the_same_stats_with_its_own_section(tmp_path):
     outcome, stats = await _run(tmp_path, ["a", "b", "bad1"], counts=counts)
     assert (outcome.finished, len(outcome.rejected)) == (2, 1)
     assert list(stats) == ["inputs", "read", "samples", "rejected", "pending", "rejected_by_stage",
-                           "rejected_by_reason", "mine", "last_run"]  # fmt: skip
+                           "rejected_by_reason", "mine", "last_run", "spent"]  # fmt: skip
     assert (stats["inputs"], stats["samples"], stats["rejected"], stats["pending"]) == (4, 2, 1, 1)
     assert stats["rejected_by_stage"] == {"judge": 1} and stats["rejected_by_reason"] == {"no_good": 1}
     assert stats["last_run"]["calls"] == 3 and stats["last_run"]["prompt_tokens"] == 9
+    assert (stats["spent"]["runs"], stats["spent"]["calls"], stats["spent"]["prompt_tokens"]) == (1, 3, 9)
     assert json.loads((tmp_path / "run" / "stats.json").read_text()) == stats
 
 
@@ -103,3 +104,19 @@ async def test_a_journal_without_rejections_fails_when_any_item_failed():
         await run_stage(lambda client, owns: _Judge(client), ["a", "bad1", "b"], journal, settings=SETTINGS, seed=0,
                         env={}, workers=1, teacher=FakeTeacher(), progress=False)  # fmt: skip
     assert [r["id"] for r in journal.records] == ["a", "b"]
+
+
+def test_spent_adds_up_every_run_and_starts_from_an_older_last_run():
+    from aidsafe.run.stats import spent
+    from aidsafe.teacher.types import TeacherStats
+
+    run = TeacherStats()
+    run.calls, run.prompt_tokens, run.completion_tokens = 3, 300, 30
+    first = spent(None, run, 1.0)
+    assert first == {"runs": 1, "calls": 3, "prompt_tokens": 300, "completion_tokens": 30, "wall_s": 1.0}
+    second = spent({"spent": first}, run, 2.0)
+    assert (second["runs"], second["calls"], second["prompt_tokens"], second["wall_s"]) == (2, 6, 600, 3.0)
+    idle = spent({"spent": second}, TeacherStats(), 0.5)  # a rerun with nothing to do: no new run
+    assert (idle["runs"], idle["calls"]) == (2, 6)
+    older = {"last_run": {"calls": 5, "prompt_tokens": 50, "completion_tokens": 5, "wall_s": 4.0}}
+    assert spent(older, run, 1.0)["prompt_tokens"] == 350 and spent(older, run, 1.0)["runs"] == 2
