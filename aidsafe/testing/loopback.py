@@ -123,8 +123,10 @@ def plain_instance(schema: Mapping[str, Any], rng: random.Random, root: Mapping[
 
 def _string(schema: Mapping[str, Any], rng: random.Random) -> str:
     low, high = schema.get("minLength", 0), schema.get("maxLength")
-    text = _PLAIN_TEXT[:high] if high is not None else _PLAIN_TEXT
-    text += "." * (low - len(text))
+    text = _PLAIN_TEXT
+    while len(text) < low:
+        text = f"{text} {_PLAIN_TEXT}"
+    text = text[:high] if high is not None else text
     pattern = schema.get("pattern")
     if pattern and not re.search(pattern, text):
         return random_matching(pattern, rng, low, high)
