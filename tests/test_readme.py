@@ -1,4 +1,5 @@
-"""README's "Try it with no model" block runs as written (parsed from README, so it cannot drift)."""
+"""README's "Try it with no model" block runs as written (parsed from README, so it cannot drift):
+the whole chain against the loopback server's default responder, generate to eval guard."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import shlex
 import shutil
 import subprocess
 import sys
+
+import pytest
 
 from tests.conftest import REPO, read_jsonl
 from tests.helpers import free_port
@@ -30,6 +33,7 @@ def _resolve(argv: list[str], port: str) -> list[str]:
     return [*head, *(arg.replace(PORT, port) for arg in argv[1:])]
 
 
+@pytest.mark.slow  # about 2 minutes: two tiny trainings and the embedding model, each its own process
 def test_try_it_with_no_model_block_runs(tmp_path):
     commands = _try_it_commands()
     server, *steps = commands
@@ -39,6 +43,7 @@ def test_try_it_with_no_model_block_runs(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     port = str(free_port())
     process = subprocess.Popen(_resolve(server[:-1], port), cwd=tmp_path, env=env, stdout=subprocess.PIPE, text=True)
+    outputs = {}
     try:
         assert process.stdout is not None
         assert process.stdout.readline().strip() == f"http://127.0.0.1:{port}/v1"
@@ -46,12 +51,23 @@ def test_try_it_with_no_model_block_runs(tmp_path):
             result = subprocess.run(
                 _resolve(step, port), cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600
             )
-            assert result.returncode == 0, (step, result.stderr[-3000:])
+            assert result.returncode == 0, (step, result.stdout[-2000:], result.stderr[-3000:])
+            outputs[" ".join(step[:3])] = result.stdout
     finally:
         process.terminate()
         process.wait(timeout=10)
         process.stdout.close()
+    runs = tmp_path / "runs"
     prompts = len((REPO / "examples" / "prompts.jsonl").read_text(encoding="utf-8").splitlines())
-    assert len(read_jsonl(tmp_path / "runs" / "try" / "samples.jsonl")) == prompts
-    assert read_jsonl(tmp_path / "runs" / "try" / "rejected.jsonl") == []
-    assert (tmp_path / "runs" / "tiny-sft").is_dir()
+    assert len(read_jsonl(runs / "try" / "samples.jsonl")) == prompts
+    assert read_jsonl(runs / "try" / "rejected.jsonl") == []
+    # The loopback judge separates every sample on its first belief, so every prompt makes a pair.
+    assert len(read_jsonl(runs / "pairs" / "samples.jsonl")) == prompts
+    assert (runs / "tiny-sft").is_dir() and (runs / "tiny-dpo").is_dir()
+    assert (runs / "try" / "report.html").is_file()
+    guard_rows = len((REPO / "examples" / "guard.jsonl").read_text(encoding="utf-8").splitlines())
+    assert len(read_jsonl(runs / "guard" / "samples.jsonl")) == guard_rows
+    assert read_jsonl(runs / "guard" / "rejected.jsonl") == []
+    predictions = read_jsonl(runs / "guard.jsonl")
+    assert len(predictions) == guard_rows and all("Answers:" in row["predict"] for row in predictions)
+    assert "0 unparseable" in outputs["aidsafe eval guard"], outputs["aidsafe eval guard"]

@@ -31,6 +31,7 @@ __all__ = [
     "Fault",
     "aidsafe_responder",
     "schema_responder",
+    "loopback_responder",
     "build_tiny_model",
     "LoopbackHub",
 ]
@@ -42,6 +43,10 @@ def __getattr__(name: str) -> Any:
         from aidsafe.testing import server
 
         return getattr(server, name)
+    if name == "loopback_responder":  # imports the guard formats; the server's default
+        from aidsafe.testing.loopback import loopback_responder
+
+        return loopback_responder
     if name == "LoopbackHub":  # the Hub stand-in for `aidsafe export --push-to-hub` tests
         from aidsafe.testing.hub import LoopbackHub
 

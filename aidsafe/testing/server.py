@@ -579,7 +579,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--responder",
         help="module:attr of a responder, or of a no-argument factory of one "
-        "(default: aidsafe.testing:aidsafe_responder, valid replies for every AIDSAFE role)",
+        "(default: aidsafe.testing:loopback_responder, valid replies for every built-in stage)",
     )
     parser.add_argument(
         "--fault-rate",
@@ -595,8 +595,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parser.parse_args(argv)
     rates = {name: float(rate) for name, _, rate in (item.partition("=") for item in args.fault_rate)}
     server = ScriptedServer(
-        # The default answers every AIDSAFE role, so `aidsafe generate` against it just works.
-        _load_responder(args.responder or "aidsafe.testing:aidsafe_responder"),
+        # The default answers every built-in stage, so each command against it just works.
+        _load_responder(args.responder or "aidsafe.testing:loopback_responder"),
         models=args.model or ["scripted-model"],
         latency_s=args.latency,
         fault_rates=rates,
