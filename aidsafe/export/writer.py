@@ -266,7 +266,9 @@ def _write_config(
     buffers: dict[str, list[dict[str, Any]]] = {"train": [], "test": []}
     shards: dict[str, list[Path]] = {"train": [], "test": []}
     counts = {"train": 0, "test": 0}
+    finished = 0
     for record in iter_records(samples, run.kind):
+        finished += 1
         if record["id"] in dropped:
             continue
         split = "test" if in_test_split(record["id"], test_size) else "train"
@@ -279,6 +281,11 @@ def _write_config(
         if rows:
             shards[split].append(_write_shard(folder, split, len(shards[split]), rows, features))
     if not counts["train"]:
+        if finished and len(dropped) >= finished:  # the filters took them all: say so, and where
+            raise AidsafeError(
+                f"{samples}: the filters dropped all {finished} finished samples (each with its reason in "
+                f"{output / FILTERED}); nothing to export"
+            )
         raise AidsafeError(f"{samples}: no finished samples for the train split; nothing to export")
     for split, paths in shards.items():
         for index, path in enumerate(paths):  # the Hub's shard naming: train-00000-of-00003.parquet

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import datasets
 import pytest
@@ -210,3 +211,17 @@ def test_without_a_license_the_terminal_says_none_was_given(run_dir, tmp_path, r
     code, _, err = run_cli("export", run_dir, "-o", tmp_path / "d", "-f", "sft", "--no-decontaminate")
     assert code == 0, err
     assert "license: none given" in err and "license: other" not in err
+
+
+def test_an_export_whose_filters_drop_everything_says_so(tmp_path, run_cli):
+    """It said "no finished samples for the train split" of a run whose samples all finished."""
+    import shutil
+
+    run = Path(shutil.copytree(Path(__file__).resolve().parents[1] / "fixtures" / "legacy_runs" / "generation",
+                               tmp_path / "run"))  # fmt: skip
+    prompts = [json.loads(line)["prompt"] for line in (run / "samples.jsonl").read_text().splitlines() if line]
+    bench = tmp_path / "bench.jsonl"
+    bench.write_text("".join(json.dumps({"prompt": p}) + "\n" for p in prompts), encoding="utf-8")
+    code, _, err = run_cli("export", run, "-o", tmp_path / "d", "-f", "sft", "--decontaminate-against", bench)
+    assert code == 2, err
+    assert f"the filters dropped all {len(prompts)} finished samples" in err and "filtered.jsonl" in err
