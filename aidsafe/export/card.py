@@ -9,6 +9,7 @@ names none and a line in the body says that none was given (`--push-to-hub` refu
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,11 @@ from aidsafe.export import card_kinds
 from aidsafe.export.formats import FORMATS
 from aidsafe.run.jsonl import write_atomic
 
-__all__ = ["build_card", "size_category", "write_card"]
+__all__ = ["SHARD_FILE", "build_card", "data_files", "size_category", "write_card"]
+
+# An export's Parquet shard: the Hub's naming (train-00000-of-00003) and 12 hex digits of its
+# content's digest (aidsafe.export.writer names them so), which the card lists file by file.
+SHARD_FILE = re.compile(r"(train|test)-\d{5}-of-\d{5}-[0-9a-f]{12}\.parquet")
 
 # The Hub's own buckets (the `size_categories` values its dataset viewer filters on).
 _SIZES = (
@@ -64,7 +69,11 @@ def size_category(rows: int) -> str:
 
 
 def build_card(
-    run: Any, configs: dict[str, dict[str, int]], license_: str | None, filters: dict[str, Any] | None = None
+    run: Any,
+    configs: dict[str, dict[str, int]],
+    license_: str | None,
+    filters: dict[str, Any] | None = None,
+    files: dict[str, dict[str, list[str]]] | None = None,
 ) -> str:
     """README.md text for an export folder holding `configs` (format -> split -> rows) of `run`."""
     from huggingface_hub import DatasetCardData
@@ -80,7 +89,11 @@ def build_card(
         configs=[
             {
                 "config_name": name,
-                "data_files": [{"split": split, "path": f"{name}/{split}-*.parquet"} for split in configs[name]],
+                # The exact (content-addressed) files, not a pattern: `datasets` keys its cache on them.
+                "data_files": [
+                    {"split": split, "path": (files or {}).get(name, {}).get(split) or f"{name}/{split}-*.parquet"}
+                    for split in configs[name]
+                ],
                 **({"default": True} if name == names[0] else {}),
             }
             for name in names
@@ -98,7 +111,17 @@ def write_card(
     license_: str | None,
     filters: dict[str, Any] | None = None,
 ) -> None:
-    write_atomic(output / "README.md", build_card(run, configs, license_, filters))
+    files = {name: data_files(output, name) for name in configs}
+    write_atomic(output / "README.md", build_card(run, configs, license_, filters, files))
+
+
+def data_files(output: Path, name: str) -> dict[str, list[str]]:
+    """The shards of config `name` per split, as the card lists them (relative to the export)."""
+    files: dict[str, list[str]] = {}
+    for path in sorted((output / name).iterdir()):
+        if (match := SHARD_FILE.fullmatch(path.name)) is not None:
+            files.setdefault(match[1], []).append(f"{name}/{path.name}")
+    return files
 
 
 def _check(text: str, expected: dict[str, Any]) -> None:

@@ -15,6 +15,7 @@ others; a folder that holds anything else is refused rather than mixed.
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import math
 import re
@@ -26,6 +27,7 @@ from typing import Any
 import yaml
 
 from aidsafe.errors import AidsafeError
+from aidsafe.export.card import SHARD_FILE
 from aidsafe.export.filters import FilterSettings, filter_corpus
 from aidsafe.export.formats import DEFAULT_COT_TEMPLATE, FORMATS, features_of, in_test_split
 from aidsafe.export.hub import HubTarget, check_hub_target, push_export
@@ -33,8 +35,6 @@ from aidsafe.export.kinds import check_formats, hard_samples_hash, iter_records
 from aidsafe.kinds import KINDS, run_kind
 from aidsafe.run.jsonl import iter_jsonl, write_atomic
 from aidsafe.run.lock import run_lock
-
-_SHARD = re.compile(r"(train|test)-\d{5}-of-\d{5}\.parquet")
 
 __all__ = ["ExportRequest", "ExportResult", "RunInfo", "export_run", "read_run_info"]
 
@@ -208,7 +208,7 @@ def _written_files(output: Path, configs: dict[str, Any]) -> list[Path]:
     """The files an export consists of: what it wrote, never whatever else is in the folder."""
     files = [output / name for name in ("README.md", MANIFEST, FILTERED) if (output / name).exists()]
     for name in configs:
-        files += [p for p in (output / name).iterdir() if _SHARD.fullmatch(p.name)]
+        files += [p for p in (output / name).iterdir() if SHARD_FILE.fullmatch(p.name)]
     return files
 
 
@@ -288,9 +288,20 @@ def _write_config(
             )
         raise AidsafeError(f"{samples}: no finished samples for the train split; nothing to export")
     for split, paths in shards.items():
-        for index, path in enumerate(paths):  # the Hub's shard naming: train-00000-of-00003.parquet
-            path.rename(folder / f"{split}-{index:05d}-of-{len(paths):05d}.parquet")
+        for index, path in enumerate(paths):
+            # The Hub's shard naming (train-00000-of-00003) and the content's digest: `datasets` caches
+            # a local folder by its name, configs and data files, so another export into a folder of
+            # the same name must name other files, or its rows would load as this one's.
+            path.rename(folder / f"{split}-{index:05d}-of-{len(paths):05d}-{_file_digest(path)}.parquet")
     return {split: n for split, n in counts.items() if n}
+
+
+def _file_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()[:12]
 
 
 def _write_shard(folder: Path, split: str, index: int, rows: list[dict[str, Any]], features: Any) -> Path:

@@ -214,7 +214,10 @@ def _read_export(path: Path) -> Dataset:
 
     configs = DatasetCard.load(path / "README.md").data.to_dict().get("configs", [])
     default = next((c for c in configs if c.get("default")), configs[0] if configs else None)
-    patterns = [f["path"] for f in (default or {}).get("data_files", []) if f.get("split") == "train"]
+    patterns: list[str] = []
+    for entry in (default or {}).get("data_files", []):
+        if entry.get("split") == "train":  # the exact files (exports list them), or an older pattern
+            patterns += entry["path"] if isinstance(entry["path"], list) else [entry["path"]]
     shards = sorted(p for pattern in patterns for p in path.glob(pattern))
     if not shards:
         raise AidsafeError(f"{path}: the export's default config has no train split Parquet files")

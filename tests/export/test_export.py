@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import datasets
@@ -80,14 +81,14 @@ def test_card_metadata_is_valid_for_the_hub_and_the_body_describes_the_run(run_d
     assert {"aidsafe", "synthetic"} <= set(data["tags"])
     assert data["task_categories"] == ["text-generation"] and data["language"] == ["en"]
     assert data["size_categories"] == ["n<1K"]
+    shards = {
+        split: sorted(f"sft/{p.name}" for p in (out / "sft").glob(f"{split}-*.parquet")) for split in ("train", "test")
+    }
     assert data["configs"][0] == {
         "config_name": "sft",
-        "data_files": [
-            {"split": "train", "path": "sft/train-*.parquet"},
-            {"split": "test", "path": "sft/test-*.parquet"},
-        ],
+        "data_files": [{"split": "train", "path": shards["train"]}, {"split": "test", "path": shards["test"]}],
         "default": True,
-    }
+    }  # the files themselves, content-addressed, not a pattern: `datasets` keys its cache on them
     assert data["configs"][1]["config_name"] == "aidsafe"
     stats = json.loads((run_dir / "stats.json").read_text())
     recipe_hash = json.loads((run_dir / "run.json").read_text())["recipe_hash"]
@@ -138,7 +139,9 @@ def test_the_split_follows_the_id_hash_and_many_shards_keep_every_row(run_dir, t
     out = tmp_path / "dataset"
     export_run(ExportRequest(run_dir, out, ("aidsafe",), test_size=0.0))
     shards = sorted(p.name for p in (out / "aidsafe").iterdir())
-    assert shards == ["train-00000-of-00003.parquet", "train-00001-of-00003.parquet", "train-00002-of-00003.parquet"]
+    assert [re.sub(r"-[0-9a-f]{12}\.parquet$", "", s) for s in shards] == [
+        "train-00000-of-00003", "train-00001-of-00003", "train-00002-of-00003"
+    ]  # fmt: skip
     assert sorted(datasets.load_dataset(str(out), "aidsafe", split="train")["prompt"]) == sorted(_records(run_dir))
     ids = [f"id-{i}" for i in range(2000)]
     share = sum(in_test_split(i, 0.2) for i in ids) / len(ids)
@@ -225,3 +228,22 @@ def test_an_export_whose_filters_drop_everything_says_so(tmp_path, run_cli):
     code, _, err = run_cli("export", run, "-o", tmp_path / "d", "-f", "sft", "--decontaminate-against", bench)
     assert code == 2, err
     assert f"the filters dropped all {len(prompts)} finished samples" in err and "filtered.jsonl" in err
+
+
+def test_a_reexport_into_a_folder_of_the_same_name_never_loads_the_old_rows(tmp_path, run_cli):
+    """`datasets` caches a local folder by its name, configs and data files: an export B into another
+    folder named like A's loaded A's rows. Content-addressed shard names, listed in the card, differ."""
+    import shutil
+
+    legacy = Path(__file__).resolve().parents[1] / "fixtures" / "legacy_runs" / "generation"
+    run = Path(shutil.copytree(legacy, tmp_path / "run"))
+    first, second = tmp_path / "a" / "dataset", tmp_path / "b" / "dataset"
+    flags = ["-f", "sft", "--no-decontaminate", "--no-dedup", "--test-size", "0"]
+    assert run_cli("export", run, "-o", first, *flags)[0] == 0
+    loaded = datasets.load_dataset(str(first), split="train")
+    lines = (run / "samples.jsonl").read_text().splitlines()
+    (run / "samples.jsonl").write_text("\n".join(lines[:2]) + "\n")  # B: other rows (fewer)
+    assert run_cli("export", run, "-o", second, *flags)[0] == 0
+    again = datasets.load_dataset(str(second), split="train")  # the default cache, as users load
+    assert len(loaded) == 4 and len(again) == 2
+    assert sorted(again["id"]) == sorted(json.loads(line)["id"] for line in lines[:2])

@@ -143,8 +143,9 @@ def test_the_card_of_a_pairs_export(pairs_dir, tmp_path):
     card = DatasetCard.load(out / "README.md")
     data = card.data.to_dict()
     assert data["license"] == "cc-by-nc-4.0" and {"aidsafe", "synthetic", "dpo", "preference"} <= set(data["tags"])
+    shards = sorted(f"dpo/{p.name}" for p in (out / "dpo").glob("train-*.parquet"))
     assert data["configs"] == [
-        {"config_name": "dpo", "data_files": [{"split": "train", "path": "dpo/train-*.parquet"}], "default": True}
+        {"config_name": "dpo", "data_files": [{"split": "train", "path": shards}], "default": True}
     ]
     stats = json.loads((pairs_dir / "stats.json").read_text())
     body = card.text
