@@ -16,9 +16,10 @@ import pytest
 
 from aidsafe.export import filters
 from aidsafe.export.benchsets import HUB_DEFAULTS, BenchmarkSet, guardreasoner_defaults
-from aidsafe.export.filters import CACHE_CHUNK, FilterSettings, filter_corpus
+from aidsafe.export.filters import FilterSettings, filter_corpus
 
 REPO = Path(__file__).resolve().parents[2]
+CACHE_CHUNK = getattr(filters, "CACHE_CHUNK", 256)  # (getattr: the tests run, and fail, on code without it)
 
 
 def _vector(text: str) -> np.ndarray:
@@ -30,19 +31,20 @@ def _vector(text: str) -> np.ndarray:
 
 
 class Embedder:
-    """Counts the calls that encode benchmark prompts; raises KeyboardInterrupt (Ctrl-C) when
-    asked for benchmark chunk number `interrupt_at` (1-based)."""
+    """Records the calls that encode benchmark prompts; raises KeyboardInterrupt (Ctrl-C) instead
+    of encoding past `interrupt_after` benchmark prompts in all."""
 
     model_name = "double"
 
-    def __init__(self, benchmark: set[str], interrupt_at: int | None = None) -> None:
+    def __init__(self, benchmark: set[str], interrupt_after: int | None = None) -> None:
         self.benchmark = benchmark
-        self.interrupt_at = interrupt_at
+        self.interrupt_after = interrupt_after
         self.chunks: list[list[str]] = []
 
     def __call__(self, texts: list[str]) -> np.ndarray:
         if texts and texts[0] in self.benchmark:
-            if self.interrupt_at is not None and len(self.chunks) + 1 == self.interrupt_at:
+            encoded = sum(len(chunk) for chunk in self.chunks)
+            if self.interrupt_after is not None and encoded + len(texts) > self.interrupt_after:
                 raise KeyboardInterrupt
             self.chunks.append(list(texts))
         return np.stack([_vector(t) for t in texts]) if texts else np.zeros((0, 384), dtype=np.float32)
@@ -62,34 +64,38 @@ def test_an_interrupted_benchmark_index_keeps_its_chunks_and_the_rerun_encodes_o
     sets = _sets()
     texts = [p for s in sets for p in s.prompts]
     settings = FilterSettings(cache_dir=tmp_path / "cache")
-    chunks_in_all = sum(-(-len(s.prompts) // CACHE_CHUNK) for s in sets)  # 3 + 2
-    assert chunks_in_all == 5
-
-    first = Embedder(set(texts), interrupt_at=4)  # Ctrl-C while the 2nd set's first chunk encodes
-    seen: list[tuple[int, int]] = []
+    # Ctrl-C once the first set (640 prompts, 3 chunks) is encoded, while the second set's first chunk is.
+    first = Embedder(set(texts), interrupt_after=len(sets[0].prompts))
     with pytest.raises(KeyboardInterrupt):
-        filter_corpus(SAMPLES, settings, first, sets, progress=lambda done, total: seen.append((done, total)))
-    assert len(first.chunks) == 3
-    assert seen == [(0, len(texts)), (256, len(texts)), (512, len(texts)), (640, len(texts))]
+        filter_corpus(SAMPLES, settings, first, sets)
 
     rerun = Embedder(set(texts))
-    seen.clear()
-    report = filter_corpus(SAMPLES, settings, rerun, sets, progress=lambda done, total: seen.append((done, total)))
-    assert rerun.chunks == [list(sets[1].prompts[:CACHE_CHUNK]), list(sets[1].prompts[CACHE_CHUNK:])]
-    assert seen[0] == (0, len(texts)) and seen[-1] == (len(texts), len(texts))
-    assert [done for done, _ in seen] == sorted(done for done, _ in seen)
-    # Its twin sits in the chunk encoded before Ctrl-C: the vectors read back line up with their prompts.
+    report = filter_corpus(SAMPLES, settings, rerun, sets)
+    assert [p for chunk in rerun.chunks for p in chunk] == list(sets[1].prompts)  # only what was left
+    assert [len(chunk) for chunk in rerun.chunks] == [CACHE_CHUNK, len(sets[1].prompts) - CACHE_CHUNK]
+    # Its twin sits in a chunk encoded before Ctrl-C: the vectors read back line up with their prompts.
     hit = report.dropped["b"]
     assert (hit["benchmark"], hit["match"]) == ("Big", "embedding"), hit
     assert hit["benchmark_prompt"] == "benchmark prompt number 600 about topic 5" and "a" not in report.dropped
-    # The vectors read back are the ones encoded: the same answer as an export with no cache.
-    uncached = filter_corpus(SAMPLES, FilterSettings(), Embedder(set(texts)), sets)
-    assert uncached.dropped == report.dropped
+    # The same answer as an export with no cache.
+    assert filter_corpus(SAMPLES, FilterSettings(), Embedder(set(texts)), sets).dropped == report.dropped
 
     third = Embedder(set(texts))
+    filter_corpus(SAMPLES, settings, third, sets)
+    assert third.chunks == []  # all cached
+
+
+def test_the_index_reports_progress_per_chunk_and_nothing_once_cached(tmp_path):
+    sets = _sets()
+    texts = [p for s in sets for p in s.prompts]
+    settings = FilterSettings(cache_dir=tmp_path / "cache")
+    seen: list[tuple[int, int]] = []
+    filter_corpus(SAMPLES, settings, Embedder(set(texts)), sets, progress=lambda *done_total: seen.append(done_total))
+    total = len(texts)  # 640 + 307
+    assert seen == [(0, total), (256, total), (512, total), (640, total), (896, total), (947, total)]
     seen.clear()
-    filter_corpus(SAMPLES, settings, third, sets, progress=lambda done, total: seen.append((done, total)))
-    assert third.chunks == [] and seen == []  # all cached: nothing encoded, no progress shown
+    filter_corpus(SAMPLES, settings, Embedder(set(texts)), sets, progress=lambda *done_total: seen.append(done_total))
+    assert seen == []  # nothing to encode, nothing to show
 
 
 def test_a_damaged_chunk_is_encoded_again(tmp_path):
