@@ -281,8 +281,13 @@ def _benchmark_vectors(
 
     model = getattr(encode, "model_name", repr(encode))
     chunks = []  # (prompts, cache file or None)
+    orders = []  # per set: its prompts' positions, longest first
     for benchmark in sets:
-        texts = list(benchmark.prompts)
+        # Longest first, as sentence-transformers orders one call's texts: chunks of like lengths
+        # pad as little as one call over the whole set would, and the time left is not underestimated.
+        order = sorted(range(len(benchmark.prompts)), key=lambda i: -len(benchmark.prompts[i]))
+        texts = [benchmark.prompts[i] for i in order]
+        orders.append(order)
         folder = _set_cache(Path(cache_dir), model, texts) if cache_dir is not None else None
         for start in range(0, len(texts), CACHE_CHUNK):
             path = folder / f"{start // CACHE_CHUNK:05d}.npy" if folder is not None else None
@@ -307,7 +312,16 @@ def _benchmark_vectors(
         done += len(chunk)
         if progress is not None:
             progress(done, total)
-    return np.concatenate(parts) if parts else encode([])
+    if not parts:
+        return encode([])
+    by_length = np.concatenate(parts)
+    positions, offset = [], 0
+    for order in orders:
+        positions.extend(offset + i for i in order)
+        offset += len(order)
+    vectors = np.empty_like(by_length)
+    vectors[positions] = by_length  # back to the sets' own order
+    return vectors
 
 
 def _set_cache(cache_dir: Path, model: str, texts: list[str]) -> Path:
