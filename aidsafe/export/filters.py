@@ -47,7 +47,8 @@ __all__ = [
 Encoder = Callable[[list[str]], Any]  # texts -> unit-normalised float32 array (rows, dim)
 Progress = Callable[[int, int], None]  # (benchmark prompts embedded or read from the cache, all of them)
 NEIGHBOURS = 16  # earlier rows looked at per prompt; a prompt with more near twins is dropped anyway
-# Benchmark prompts per cache file: about 10 s of MiniLM on a 2-core CPU, so Ctrl-C loses at most that.
+# Benchmark prompts per cache file: about 7 s of MiniLM on a 2-core CPU (docs/performance.md),
+# so Ctrl-C loses at most that.
 CACHE_CHUNK = 256
 _WORD = re.compile(r"\w+")
 
