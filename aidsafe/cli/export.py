@@ -9,14 +9,20 @@ and benchmark embeddings are cached under $XDG_CACHE_HOME/aidsafe (else ~/.cache
 from __future__ import annotations
 
 import os
+import time
+from dataclasses import replace
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from aidsafe.terminal import say
 
 __all__ = ["app"]
+
+_WORKING = "filtering prompts (duplicates, benchmark contamination), writing Parquet"
+_INDEX = "benchmark index, one time"
+_LOG_EVERY_S = 10.0  # without a terminal: one progress line at most this often (CI logs, nohup)
 
 app = typer.Typer()
 
@@ -85,7 +91,9 @@ def export(
 
     from aidsafe.errors import AidsafeError
     from aidsafe.export import ExportRequest, HubTarget, export_run
+    from aidsafe.export.benchsets import unavailable_line
     from aidsafe.export.filters import FilterSettings
+    from aidsafe.export.writer import MANIFEST
 
     if push_to_hub is None and (private or revision):
         raise AidsafeError("--private and --revision go with --push-to-hub OWNER/NAME")
@@ -108,18 +116,14 @@ def export(
         run_dir, output, tuple(dict.fromkeys(formats)), test_size, license_, hub, keep_beliefs, filters
     )
     console = Console(stderr=True, highlight=False, soft_wrap=True)
-    # A spinner on a terminal (encoding a large corpus takes minutes); nothing in a pipe or a log.
-    with console.status("filtering prompts (duplicates, benchmark contamination), writing Parquet ..."):
-        result = export_run(request)
+    with _ExportProgress(console) as progress:
+        result = export_run(replace(request, progress=progress.index))
+    if result.filters.get("unavailable"):
+        # say(): printed as is, not as rich markup.
+        say(unavailable_line(len(result.filters["checked"]), result.filters["unavailable"], result.output / MANIFEST))
     rows = "; ".join(
         f"{name}: " + ", ".join(f"{n} {s}" for s, n in splits.items()) for name, splits in result.configs.items()
     )
-    if result.filters.get("unavailable"):
-        # Not rich markup: `owner/name:train:` would otherwise print as an emoji.
-        line = "warning: decontamination skipped these default benchmark sets: " + "; ".join(
-            result.filters["unavailable"]
-        )
-        say(line)
     counts = result.filters.get("counts", {})
     if not result.filters.get("applied", True):
         say("filters: not applied (this kind of run holds classifier inputs, not user prompts)")
@@ -130,3 +134,44 @@ def export(
     say(f"{rows} -> {result.output} (license: {shown})")
     if result.commit_url:
         say(f"pushed to {push_to_hub}: {result.commit_url}")
+
+
+class _ExportProgress:
+    """A terminal gets a spinner while the export works and a bar while the benchmark index is
+    built (minutes, the first time on a machine); a pipe or log gets a line at most every
+    `_LOG_EVERY_S` seconds while the index is built, and the last one, each ending in a newline."""
+
+    def __init__(self, console: Any) -> None:
+        self.console = console
+        self._bar: Any = None
+        self._task: Any = None
+        self._logged = 0.0
+
+    def __enter__(self) -> _ExportProgress:
+        if self.console.is_terminal:
+            from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeRemainingColumn
+
+            self._bar = Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(),
+                                 TextColumn("{task.fields[count]}"), TimeRemainingColumn(),
+                                 console=self.console, transient=True)  # fmt: skip
+            self._task = self._bar.add_task(_WORKING, total=None, count="")
+            self._bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+    def index(self, done: int, total: int) -> None:
+        """filter_corpus's hook: (benchmark prompts embedded, all of them)."""
+        if self._bar is not None:
+            if done < total:
+                count = f"{done:,}/{total:,}"
+                self._bar.update(self._task, description=_INDEX, total=total, completed=done, count=count)
+            else:  # the index is built: back to the spinner for the rest
+                self._bar.reset(self._task, description=_WORKING, total=None, count="")
+            return
+        now = time.monotonic()
+        if done == total or now - self._logged >= _LOG_EVERY_S:
+            self._logged = now
+            self.console.out(f"{_INDEX}: {done:,}/{total:,}", highlight=False)

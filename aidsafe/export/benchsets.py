@@ -1,10 +1,11 @@
 """The evaluation benchmarks an export is decontaminated against, as lists of prompts.
 
 Defaults: the GuardReasoner test sets (read in place from a benchmarks folder: `--benchmarks-dir`
-or AIDSAFE_SHARED_BENCHMARKS, holding `guardreasoner/0_*.json`, the layout of ../shared/benchmarks)
-and the Hub sets aidsafe's safety evaluation uses (XSTest, StrongREJECT, BeaverTails test,
-WildChat). A default that cannot be loaded (offline, no benchmarks folder) is reported, not fatal:
-the caller names them all in one warning line and the card lists what was checked. A set the user
+or AIDSAFE_SHARED_BENCHMARKS, holding `guardreasoner/0_*.json`, the layout of the GuardReasoner
+repository's `data/benchmark/`) and the Hub sets aidsafe's safety evaluation uses (XSTest,
+StrongREJECT, BeaverTails test, WildChat). A default that cannot be loaded (offline, no benchmarks
+folder) is reported, not fatal: the caller says how many in one short line (`unavailable_line`),
+and export.json and the card name each. A set the user
 asks for (`--decontaminate-against FILE_OR_HUB_ID`) must load, or the export stops.
 """
 
@@ -18,9 +19,9 @@ from typing import Any
 from aidsafe.errors import AidsafeError
 from aidsafe.sources import looks_like_hub_id
 
-__all__ = ["HUB_DEFAULTS", "BenchmarkSet", "guardreasoner_defaults", "load_benchmark_sets"]
+__all__ = ["HUB_DEFAULTS", "BenchmarkSet", "guardreasoner_defaults", "load_benchmark_sets", "unavailable_line"]
 
-# name -> `owner/name[:config]:split`; the prompts of the safety evaluation (methods.md, AIDSAFE's table).
+# name -> `owner/name[:config]:split`; the prompts of the safety evaluation (AIDSAFE's table, docs/eval.md).
 HUB_DEFAULTS: dict[str, str] = {
     "XSTest": "walledai/XSTest:test",
     "StrongREJECT": "walledai/StrongREJECT:train",
@@ -75,6 +76,28 @@ def load_benchmark_sets(
                 f"--decontaminate-against {ref}: file not found (and not a Hub id like owner/name:split)"
             )
     return loaded, missing
+
+
+def unavailable_line(checked: int, unavailable: Sequence[str], manifest: Path | None = None) -> str:
+    """One short warning for the default sets `load_benchmark_sets` could not load: how many, why
+    (the causes counted, not repeated per set), and where the docs say to get them."""
+    causes: dict[str, int] = {}
+    for entry in unavailable:
+        why = entry.split(" (", 1)[1][:-1] if " (" in entry else entry
+        if why.startswith("no benchmarks folder"):
+            why = "no benchmarks folder (--benchmarks-dir)"
+        elif why.endswith(" not found"):
+            why = "not in the benchmarks folder"
+        else:  # a Hub set: `owner/name:split: why`
+            ref = next((r for r in HUB_DEFAULTS.values() if why.startswith(r + ": ")), None)
+            why = why[len(ref) + 2 :] if ref else why
+        causes[why] = causes.get(why, 0) + 1
+    reasons = "; ".join(f"{n}: {why}" for why, n in causes.items())
+    names = f", named in {manifest}" if manifest is not None else ""
+    return (
+        f"warning: decontamination checked {checked} benchmark sets; {len(unavailable)} default sets not loaded "
+        f'({reasons}){names}; to get them: docs/export.md, "Getting the benchmark sets"'
+    )
 
 
 def _from_file(name: str, path: Path) -> BenchmarkSet:

@@ -15,7 +15,8 @@ same samples leave every format (config). In this order:
 Embeddings are the bundled MiniLM's (the loader generation's thought dedup uses), unit-normalised;
 `aidsafe.export.vector_index.nearest` answers exactly for small sets and with an HNSW index for
 large ones. Benchmark embeddings can be cached on disk (`cache_dir`): the benchmark sets do not
-change between exports, and encoding them costs minutes on a CPU.
+change between exports, and encoding them costs minutes on a CPU, so the cache is written chunk
+by chunk and an interrupted first export keeps what it encoded.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from aidsafe.errors import AidsafeError
 from aidsafe.export.benchsets import BenchmarkSet, load_benchmark_sets
 
 __all__ = [
+    "CACHE_CHUNK",
     "FilterReport",
     "FilterSettings",
     "filter_corpus",
@@ -43,7 +45,11 @@ __all__ = [
 ]
 
 Encoder = Callable[[list[str]], Any]  # texts -> unit-normalised float32 array (rows, dim)
+Progress = Callable[[int, int], None]  # (benchmark prompts embedded or read from the cache, all of them)
 NEIGHBOURS = 16  # earlier rows looked at per prompt; a prompt with more near twins is dropped anyway
+# Benchmark prompts per cache file: about 7 s of MiniLM on a 2-core CPU (docs/performance.md),
+# so Ctrl-C loses at most that.
+CACHE_CHUNK = 256
 _WORD = re.compile(r"\w+")
 
 
@@ -154,9 +160,11 @@ def filter_corpus(
     settings: FilterSettings,
     encode: Encoder | None = None,
     benchmark_sets: list[BenchmarkSet] | None = None,
+    progress: Progress | None = None,
 ) -> FilterReport:
     """Which of `samples` ((id, prompt) in run order) to drop, and why. `encode` defaults to the
-    settings' model; `benchmark_sets` to the defaults plus `decontaminate_against`."""
+    settings' model; `benchmark_sets` to the defaults plus `decontaminate_against`; `progress`
+    hears (prompts done, prompts in all) as the benchmark index is built, chunk by chunk."""
     settings.check()
     report = FilterReport(settings.decides(), len(samples))
     if not (settings.dedup or settings.decontaminate):
@@ -183,7 +191,7 @@ def filter_corpus(
     vectors = encode([samples[p][1] for p in unique])
     survivors = list(range(len(unique)))  # indices into `unique` / `vectors`
     if benchmark_sets:
-        hits = _contamination(samples, unique, vectors, benchmark_sets, settings, encode)
+        hits = _contamination(samples, unique, vectors, benchmark_sets, settings, encode, progress)
         for i, hit in hits.items():
             sample_id, prompt = samples[unique[i]]
             report.dropped[sample_id] = _row(sample_id, prompt, "contaminated", **hit)
@@ -227,6 +235,7 @@ def _contamination(
     sets: list[BenchmarkSet],
     settings: FilterSettings,
     encode: Encoder,
+    progress: Progress | None = None,
 ) -> dict[int, dict[str, Any]]:
     """index into `unique` -> how it matched a benchmark: an n-gram first, else an embedding."""
     import numpy as np
@@ -247,7 +256,7 @@ def _contamination(
     names = [s.name for s in sets for _ in s.prompts]
     if not texts:
         return hits
-    base = _benchmark_vectors(texts, encode, settings.cache_dir)
+    base = _benchmark_vectors(sets, encode, settings.cache_dir, progress)
     rest = [i for i in range(len(unique)) if i not in hits]
     if rest:
         indices, similarities = nearest(base, vectors[np.asarray(rest)], 1)
@@ -262,25 +271,77 @@ def _contamination(
     return hits
 
 
-def _benchmark_vectors(texts: list[str], encode: Encoder, cache_dir: Path | None) -> Any:
+def _benchmark_vectors(
+    sets: list[BenchmarkSet], encode: Encoder, cache_dir: Path | None, progress: Progress | None = None
+) -> Any:
+    """The embeddings of every set's prompts, in order. With `cache_dir`, each set is encoded in
+    chunks of `CACHE_CHUNK` prompts and every chunk is saved as it finishes (atomically, under a
+    folder keyed by the model and the set's prompts): an interrupted build resumes at the first
+    missing chunk, and a set added later does not re-encode the others."""
     import numpy as np
 
-    if cache_dir is None:
-        return encode(texts)
-    digest = hashlib.sha256(getattr(encode, "model_name", repr(encode)).encode())
+    model = getattr(encode, "model_name", repr(encode))
+    chunks = []  # (prompts, cache file or None)
+    orders = []  # per set: its prompts' positions, longest first
+    for benchmark in sets:
+        # Longest first, as sentence-transformers orders one call's texts: chunks of like lengths
+        # pad as little as one call over the whole set would, and the time left is not underestimated.
+        order = sorted(range(len(benchmark.prompts)), key=lambda i: -len(benchmark.prompts[i]))
+        texts = [benchmark.prompts[i] for i in order]
+        orders.append(order)
+        folder = _set_cache(Path(cache_dir), model, texts) if cache_dir is not None else None
+        for start in range(0, len(texts), CACHE_CHUNK):
+            path = folder / f"{start // CACHE_CHUNK:05d}.npy" if folder is not None else None
+            chunks.append((texts[start : start + CACHE_CHUNK], path))
+    if progress is not None and any(path is None or not path.is_file() for _, path in chunks):
+        total = sum(len(chunk) for chunk, _ in chunks)
+        progress(0, total)  # something to encode: say so before the first chunk's seconds
+    else:
+        progress = None  # all cached: nothing worth a progress bar
+    done = 0
+    parts = []
+    for chunk, path in chunks:
+        vectors = _cached_chunk(path, len(chunk))
+        if vectors is None:
+            vectors = np.asarray(encode(chunk), dtype=np.float32)
+            if path is not None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                partial = path.with_name(path.stem + ".partial.npy")
+                np.save(partial, vectors)
+                partial.replace(path)  # never a half-written chunk under the real name
+        parts.append(vectors)
+        done += len(chunk)
+        if progress is not None:
+            progress(done, total)
+    if not parts:
+        return encode([])
+    by_length = np.concatenate(parts)
+    positions, offset = [], 0
+    for order in orders:
+        positions.extend(offset + i for i in order)
+        offset += len(order)
+    vectors = np.empty_like(by_length)
+    vectors[positions] = by_length  # back to the sets' own order
+    return vectors
+
+
+def _set_cache(cache_dir: Path, model: str, texts: list[str]) -> Path:
+    digest = hashlib.sha256(model.encode() + b"\0" + str(CACHE_CHUNK).encode() + b"\0")
     for text in texts:
         digest.update(text.encode("utf-8", "surrogatepass") + b"\0")
-    path = Path(cache_dir) / f"benchmarks-{digest.hexdigest()[:24]}.npy"
-    if path.is_file():
-        cached = np.load(path)
-        if cached.shape[0] == len(texts):
-            return cached
-    vectors = encode(texts)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".partial.npy")
-    np.save(partial, vectors)
-    partial.replace(path)  # never a half-written cache file under the real name
-    return vectors
+    return cache_dir / "benchmark-index" / digest.hexdigest()[:24]
+
+
+def _cached_chunk(path: Path | None, rows: int) -> Any:
+    import numpy as np
+
+    if path is None or not path.is_file():
+        return None
+    try:
+        vectors = np.load(path)
+    except (OSError, ValueError):  # a chunk from a crashed disk or another version: encode it again
+        return None
+    return vectors if vectors.ndim == 2 and vectors.shape[0] == rows else None
 
 
 def filters_section(summary: dict[str, Any]) -> str:

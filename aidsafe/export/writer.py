@@ -20,6 +20,7 @@ import json
 import math
 import re
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,8 @@ class ExportRequest:
     push_to_hub: HubTarget | None = None
     keep_beliefs: bool = False  # dpo of a pairs run: a `belief` column (for audit; dual use)
     filters: FilterSettings = field(default_factory=FilterSettings)
+    # Hears (done, total) while the benchmark index is built (aidsafe.export.filters.Progress).
+    progress: Callable[[int, int], None] | None = field(default=None, compare=False)
 
 
 @dataclass
@@ -175,7 +178,7 @@ def _export_run(request: ExportRequest) -> ExportResult:
         check_hub_target(request.push_to_hub, license_)
     # Decided once, by sample id, before any config is written: every format drops the same samples.
     samples = [(r["id"], r["prompt"]) for r in iter_records(run.records_path, run.kind)] if filtered else []
-    report = filter_corpus(samples, settings)
+    report = filter_corpus(samples, settings, progress=request.progress)
     if kept and _filtered_ids(output) != set(report.dropped):
         # Same flags, yet other samples go (a benchmark file changed, another --benchmarks-dir):
         # the configs kept would hold other samples than the new one.
