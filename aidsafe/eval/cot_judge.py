@@ -1,7 +1,7 @@
 """The two judge roles of `aidsafe eval cot`: their outputs, per-call schemas, template fields.
 
 - `cot_grader` (agents/cot_grader.yaml) scores one sample 1-5 on the paper's six criteria
-  (`CRITERIA`, methods.md "Evaluation in the paper"). Each score is an integer enum 1..5 in the
+  (`CRITERIA`, the AIDSAFE paper's Table 1). Each score is an integer enum 1..5 in the
   schema sent, so a guided-decoding judge cannot leave the range.
 - `cot_pairwise` (agents/cot_pairwise.yaml) prefers answer A, B or neither (an enum) for two
   runs' samples of one prompt. Which run is A is drawn per prompt from the seed with the pairs

@@ -1,4 +1,4 @@
-"""ThinkGuard critiques (methods.md section 3): `aidsafe generate thinkguard --input ROWS --output
+"""ThinkGuard critiques (Wen et al., 2025): `aidsafe generate thinkguard --input ROWS --output
 DIR`, one teacher call per BeaverTails conversation, on the stage contract: a recipe model, a
 `Task`, and the entrance every stage takes (aidsafe.run.stage.run_stage). The teacher explains the
 gold verdict and categories in JSON pinned to them. The text, schema, checks and record are pure

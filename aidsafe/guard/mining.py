@@ -1,4 +1,4 @@
-"""Hard-sample mining for GuardReasoner HS-DPO (methods.md section 2, HS-DPO steps 3 to 5).
+"""Hard-sample mining for GuardReasoner HS-DPO (Liu et al., 2025, HS-DPO).
 
 Input: sampled prediction files, one row per training input with its K sampled outputs:
 

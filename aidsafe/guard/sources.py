@@ -1,7 +1,7 @@
 """The four sources of GuardReasonerTrain, read as labelled rows for `generate guardreasoner`.
 
 Each adapter maps one source's own columns (as on its Hugging Face dataset card) to the three
-GuardReasoner gold labels, Request / Completion / Response (methods.md section 2):
+GuardReasoner gold labels, Request / Completion / Response (Liu et al., 2025):
 
 - `wildguardmix` (allenai/wildguardmix, config wildguardtrain): `prompt`, `response`,
   `prompt_harm_label`, `response_refusal_label`, `response_harm_label` taken as they are; an empty

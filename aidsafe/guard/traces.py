@@ -1,4 +1,4 @@
-"""GuardReasoner reasoning traces: label-conditioned rationalisation (methods.md section 2).
+"""GuardReasoner reasoning traces: label-conditioned rationalisation (Liu et al., 2025).
 
 `aidsafe generate guardreasoner --input LABELLED --output DIR`: one teacher call per labelled row.
 The teacher sees the conversation and its gold labels and explains them. It answers JSON whose
