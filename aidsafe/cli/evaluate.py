@@ -11,6 +11,7 @@ import typer
 
 from aidsafe.errors import AidsafeError
 from aidsafe.run.loop import run_async
+from aidsafe.terminal import say
 
 __all__ = ["app", "choose"]
 
@@ -104,7 +105,7 @@ def _print_suite(result: Any, predictions_dir: Path) -> None:
     value, complete = result.mean()
     label = "Mean of the three tasks" + ("" if complete else " (partial: benchmarks missing)")
     table.add_row("all", label, "-" if value is None else f"{value:.2f}", "", "", "", style="bold")
-    Console(width=110).print(table)
+    console.print(table)
 
 
 @app.command("cot")
@@ -146,10 +147,14 @@ def eval_cot(
     report = evaluate_cot(request, env=dict(os.environ))
     if as_json:
         typer.echo(json.dumps(report, indent=2))
-        return
-    console = Console(width=140)
-    for table in report_tables(report):
-        console.print(table)
+    else:
+        console = Console()
+        for table in report_tables(report, console.width):
+            console.print(table)
+    judged = [j.get("samples", j.get("pairs", 0)) for j in report["judges"]]
+    noun = "pairs compared" if report["mode"] == "compare" else "samples graded"
+    where = Path(report["judges"][0]["output"]).parent / "report.json"  # every judge's folder is beside it
+    say(f"{max(judged, default=0)} {noun} by {len(judged)} judge{'s' * (len(judged) != 1)} -> {where}")
 
 
 @app.command("safety")
@@ -219,13 +224,15 @@ def eval_safety(
     report = run_async(evaluate_safety(items, settings, out, progress=not as_json))
     if as_json:
         typer.echo(json.dumps(report.to_dict(), indent=2))
-        return
-    from rich.console import Console
+    else:
+        from rich.console import Console
 
-    Console(width=110).print(render_table(report))
+        console = Console()
+        console.print(render_table(report, console.width))
     rejected = sum(report.rejected.values())
     if rejected:
-        typer.echo(f"warning: {rejected} prompts rejected, not counted; see {out / 'rejected.jsonl'}", err=True)
+        say(f"warning: {rejected} prompts rejected, not counted; see {out / 'rejected.jsonl'}")
+    say(f"{len(report.rows)} results on {len(report.rejected)} benchmarks -> {out / 'report.json'}")
 
 
 def _check_key_variable(option: str, value: str) -> None:
