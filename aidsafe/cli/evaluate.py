@@ -78,34 +78,11 @@ def eval_guard(
 
 def _print_suite(result: Any, predictions_dir: Path) -> None:
     from rich.console import Console
-    from rich.table import Table
 
-    table = Table(title=f"GuardReasoner suite: {predictions_dir} ({result.mode} mode)")
-    for column in ("Task", "Benchmark", "F1", "Rows", "Unparseable", "Weight"):
-        table.add_column(column, justify="left" if column in ("Task", "Benchmark") else "right")
-    for task in _TASKS:
-        entries = [(b, r) for b, r in result.scores if b.task == task]
-        for benchmark, score in entries:
-            if score is None:
-                table.add_row(task, benchmark.folder, "missing", "-", "-", str(benchmark.paper_rows))
-            else:
-                table.add_row(
-                    task,
-                    benchmark.folder,
-                    f"{score.f1:.2f}",
-                    str(score.n),
-                    str(score.unparseable),
-                    str(benchmark.paper_rows),
-                )
-        value, complete = result.average(task)
-        present = sum(score is not None for _, score in entries)
-        label = "Weighted avg." if complete else f"Weighted avg. over {present}/{len(entries)} present"
-        table.add_row(task, label, "-" if value is None else f"{value:.2f}", "", "", "", style="bold")
-        table.add_section()
-    value, complete = result.mean()
-    label = "Mean of the three tasks" + ("" if complete else " (partial: benchmarks missing)")
-    table.add_row("all", label, "-" if value is None else f"{value:.2f}", "", "", "", style="bold")
-    console.print(table)
+    from aidsafe.guard.suite import suite_table
+
+    console = Console()
+    console.print(suite_table(result, f"GuardReasoner suite: {predictions_dir} ({result.mode} mode)", console.width))
 
 
 @app.command("cot")
@@ -159,7 +136,7 @@ def eval_cot(
 
 @app.command("safety")
 def eval_safety(
-    base_url: Annotated[str, typer.Option(help="The served student's OpenAI-compatible URL (…/v1).")],
+    base_url: Annotated[str, typer.Option(help="The served student's OpenAI-compatible URL (.../v1).")],
     model: Annotated[str, typer.Option(help="The student's model name on that server.")],
     judge_base_url: Annotated[str, typer.Option(help="The judge's OpenAI-compatible URL.")],
     judge_model: Annotated[str, typer.Option(help="The judge's model name.")],

@@ -57,12 +57,12 @@ def _quiet(quiet: bool) -> Iterator[None]:
     if not quiet:
         yield
         return
-    import datasets as datasets_tqdm
+    import datasets
     from transformers.utils import logging as transformers_logging
 
-    datasets_bars = datasets_tqdm.is_progress_bar_enabled()
+    datasets_bars = datasets.is_progress_bar_enabled()
     transformers_bars = transformers_logging.is_progress_bar_enabled()
-    datasets_tqdm.disable_progress_bars()
+    datasets.disable_progress_bars()
     transformers_logging.disable_progress_bar()
     try:
         with warnings.catch_warnings():
@@ -70,7 +70,7 @@ def _quiet(quiet: bool) -> Iterator[None]:
             yield
     finally:
         if datasets_bars:
-            datasets_tqdm.enable_progress_bars()
+            datasets.enable_progress_bars()
         if transformers_bars:
             transformers_logging.enable_progress_bar()
 
