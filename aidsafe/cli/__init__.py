@@ -69,6 +69,8 @@ def _plain_help(command: Any) -> None:
     Typer's rich panels squeeze option names to fit an 80-column terminal (`--near-dup-thr…`);
     click's layout never cuts an option name and wraps only the help text. A value is named by
     its metavar (`RECIPE`, `OWNER/NAME`), else by its kind (TEXT, INTEGER, PATH); a flag by nothing.
+    A group lists each command with the whole first paragraph of its help (click would cut it to
+    one line with "...").
     """
     command.rich_markup_mode = None
     ctx = typer.Context(command, info_name=command.name)
@@ -80,6 +82,8 @@ def _plain_help(command: Any) -> None:
             label = param.display_type(ctx).strip("<>")
             param.metavar = label if "|" in label else _METAVARS.get(label, label.upper())
     for sub in getattr(command, "commands", {}).values():
+        if sub.help and not sub.short_help:  # a group's list shows the whole first paragraph, wrapped, not cut
+            sub.short_help = " ".join(sub.help.split("\n\n")[0].split())
         _plain_help(sub)
 
 

@@ -43,6 +43,7 @@ def test_help_names_every_option_whole_at_80_columns(run_cli, narrow):
         code, out, _ = run_cli(*path, "--help")
         assert code == 0, path
         _fits(out)
+        assert not re.search(r"[a-z]\.\.\.$", out, re.M), out  # nor a command's description
         words = set(re.findall(r"--[\w-]+", out))
         for param in command.params:
             for name in [*param.opts, *param.secondary_opts]:
