@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import re
 import sys
+from typing import Any
 
-__all__ = ["printable", "say"]
+__all__ = ["fit_table", "printable", "say"]
 
 # C0 controls except tab and newline, DEL, the C1 block, and the bidi overrides and isolates that
 # can make shown text read in another order than it is.
@@ -34,3 +35,47 @@ def say(text: str) -> None:
     or an id holding `[/x]` is printed as written), control characters shown escaped."""
     sys.stderr.write(printable(text) + "\n")
     sys.stderr.flush()
+
+
+def fit_table(table: Any, width: int) -> Any:
+    """`table` (a rich Table) made to fit `width` columns, never cutting a value or dropping a column.
+
+    A value stays whole on its line, except in the columns its builder marked `overflow="fold"`
+    (prose: a prompt, a label), which wrap. When the columns cannot all fit so (rich would squeeze
+    ids and numbers into fragments, or drop the last columns), each row is stacked instead: its
+    values one per line, named by their column, rows apart by a blank line.
+    """
+    from rich.console import Console, Group
+    from rich.table import Table
+    from rich.text import Text
+
+    for column in table.columns:
+        column.no_wrap = column.no_wrap or column.overflow != "fold"
+    if _least_width(table, Console(width=width)) <= width:
+        return table
+    parts: list[Any] = [Text(str(table.title), style="bold")] if table.title else []
+    cells = [list(column.cells) for column in table.columns]
+    for index, row in enumerate(table.rows):
+        stacked = Table.grid(padding=(0, 1))
+        stacked.add_column(style="dim", no_wrap=True)
+        stacked.add_column(overflow="fold")
+        for column, values in zip(table.columns, cells, strict=True):
+            if str(values[index]):  # an empty cell says nothing
+                stacked.add_row(str(column.header), values[index], style=row.style)
+        parts.extend([Text(""), stacked] if parts else [stacked])
+    return Group(*parts)
+
+
+def _least_width(table: Any, console: Any) -> int:
+    """The narrowest `table` can be drawn with its no_wrap columns' values whole on one line."""
+    from rich.measure import Measurement
+
+    total = 0
+    for column in table.columns:
+        header = Measurement.get(console, console.options, column.header).minimum
+        values = [Measurement.get(console, console.options, cell) for cell in column.cells]
+        need = max([header, column.min_width or 0, *(m.maximum if column.no_wrap else m.minimum for m in values)])
+        total += need + table.padding[1] + table.padding[3]
+    if table.box:
+        total += len(table.columns) - 1 + (2 if table.show_edge else 0)
+    return total

@@ -12,7 +12,7 @@ import signal
 import sys
 import threading
 from functools import cache
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
@@ -41,10 +41,58 @@ app.add_typer(pairs.app, name="pairs")
 _INTERRUPTED = 130
 
 
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", is_eager=True, help="Print the version and exit.", callback=_print_version)
+    ] = False,
+) -> None:
+    pass  # only --version; the help is the app's
+
+
 @cache
 def _command() -> Any:
     """The click command behind `app`, converted once per process (tests call main() many times)."""
-    return typer.main.get_command(app)
+    command = typer.main.get_command(app)
+    _plain_help(command)
+    return command
+
+
+# What --help shows for a value of each type (typer's own labels are Python types: <str>, <list[str]>).
+_METAVARS = {"str": "TEXT", "int": "INTEGER", "float": "NUMBER", "int range": "INTEGER", "float range": "NUMBER",
+             "path": "PATH", "file": "FILE", "directory": "DIR", "list[str]": "TEXT", "list[path]": "PATH"}  # fmt: skip
+
+
+def _plain_help(command: Any) -> None:
+    """Every command's help in click's plain layout, with value names instead of Python types.
+
+    Typer's rich panels squeeze option names to fit an 80-column terminal (`--near-dup-thr…`);
+    click's layout never cuts an option name and wraps only the help text. A value is named by
+    its metavar (`RECIPE`, `OWNER/NAME`), else by its kind (TEXT, INTEGER, PATH); a flag by nothing.
+    A group lists each command with the whole first paragraph of its help (click would cut it to
+    one line with "...").
+    """
+    command.rich_markup_mode = None
+    ctx = typer.Context(command, info_name=command.name)
+    for param in command.params:
+        if param.param_type_name == "argument":
+            param.metavar = param.metavar or param.name.upper()
+            param.display_type_rich = lambda ctx: None  # the name says it
+        elif param.metavar is None and not param.is_flag:
+            label = param.display_type(ctx).strip("<>")
+            param.metavar = label if "|" in label else _METAVARS.get(label, label.upper())
+    for sub in getattr(command, "commands", {}).values():
+        if sub.help and not sub.short_help:  # a group's list shows the whole first paragraph, wrapped, not cut
+            sub.short_help = " ".join(sub.help.split("\n\n")[0].split())
+        _plain_help(sub)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from aidsafe import __version__
+
+        typer.echo(f"aidsafe {__version__}")
+        raise typer.Exit()
 
 
 def _terminate_like_ctrl_c(signum: int, frame: Any) -> None:

@@ -11,6 +11,7 @@ import typer
 
 from aidsafe.errors import AidsafeError
 from aidsafe.run.loop import run_async
+from aidsafe.terminal import say
 
 __all__ = ["app", "choose"]
 
@@ -77,34 +78,11 @@ def eval_guard(
 
 def _print_suite(result: Any, predictions_dir: Path) -> None:
     from rich.console import Console
-    from rich.table import Table
 
-    table = Table(title=f"GuardReasoner suite: {predictions_dir} ({result.mode} mode)")
-    for column in ("Task", "Benchmark", "F1", "Rows", "Unparseable", "Weight"):
-        table.add_column(column, justify="left" if column in ("Task", "Benchmark") else "right")
-    for task in _TASKS:
-        entries = [(b, r) for b, r in result.scores if b.task == task]
-        for benchmark, score in entries:
-            if score is None:
-                table.add_row(task, benchmark.folder, "missing", "-", "-", str(benchmark.paper_rows))
-            else:
-                table.add_row(
-                    task,
-                    benchmark.folder,
-                    f"{score.f1:.2f}",
-                    str(score.n),
-                    str(score.unparseable),
-                    str(benchmark.paper_rows),
-                )
-        value, complete = result.average(task)
-        present = sum(score is not None for _, score in entries)
-        label = "Weighted avg." if complete else f"Weighted avg. over {present}/{len(entries)} present"
-        table.add_row(task, label, "-" if value is None else f"{value:.2f}", "", "", "", style="bold")
-        table.add_section()
-    value, complete = result.mean()
-    label = "Mean of the three tasks" + ("" if complete else " (partial: benchmarks missing)")
-    table.add_row("all", label, "-" if value is None else f"{value:.2f}", "", "", "", style="bold")
-    Console(width=110).print(table)
+    from aidsafe.guard.suite import suite_table
+
+    console = Console()
+    console.print(suite_table(result, f"GuardReasoner suite: {predictions_dir} ({result.mode} mode)", console.width))
 
 
 @app.command("cot")
@@ -146,15 +124,19 @@ def eval_cot(
     report = evaluate_cot(request, env=dict(os.environ))
     if as_json:
         typer.echo(json.dumps(report, indent=2))
-        return
-    console = Console(width=140)
-    for table in report_tables(report):
-        console.print(table)
+    else:
+        console = Console()
+        for table in report_tables(report, console.width):
+            console.print(table)
+    judged = [j.get("samples", j.get("pairs", 0)) for j in report["judges"]]
+    noun = "pairs compared" if report["mode"] == "compare" else "samples graded"
+    where = Path(report["judges"][0]["output"]).parent / "report.json"  # every judge's folder is beside it
+    say(f"{max(judged, default=0)} {noun} by {len(judged)} judge{'s' * (len(judged) != 1)} -> {where}")
 
 
 @app.command("safety")
 def eval_safety(
-    base_url: Annotated[str, typer.Option(help="The served student's OpenAI-compatible URL (…/v1).")],
+    base_url: Annotated[str, typer.Option(help="The served student's OpenAI-compatible URL (.../v1).")],
     model: Annotated[str, typer.Option(help="The student's model name on that server.")],
     judge_base_url: Annotated[str, typer.Option(help="The judge's OpenAI-compatible URL.")],
     judge_model: Annotated[str, typer.Option(help="The judge's model name.")],
@@ -219,13 +201,15 @@ def eval_safety(
     report = run_async(evaluate_safety(items, settings, out, progress=not as_json))
     if as_json:
         typer.echo(json.dumps(report.to_dict(), indent=2))
-        return
-    from rich.console import Console
+    else:
+        from rich.console import Console
 
-    Console(width=110).print(render_table(report))
+        console = Console()
+        console.print(render_table(report, console.width))
     rejected = sum(report.rejected.values())
     if rejected:
-        typer.echo(f"warning: {rejected} prompts rejected, not counted; see {out / 'rejected.jsonl'}", err=True)
+        say(f"warning: {rejected} prompts rejected, not counted; see {out / 'rejected.jsonl'}")
+    say(f"{len(report.rows)} results on {len(report.rejected)} benchmarks -> {out / 'report.json'}")
 
 
 def _check_key_variable(option: str, value: str) -> None:

@@ -36,6 +36,7 @@ def predict_guard(
     samples: Annotated[int, typer.Option(help="Outputs per row (HS-DPO mining: 4); rows get `predicts`.", min=1)] = 1,
     temperature: Annotated[float, typer.Option(help="Sampling temperature (0: greedy; the paper samples 0.7).")] = 0.0,
     top_p: Annotated[float, typer.Option(help="Nucleus sampling (the paper samples 0.95).")] = 1.0,
+    limit: Annotated[int | None, typer.Option(help="Only the first N rows of the benchmark.", min=1)] = None,
 ) -> None:
     """Predict with a guard model served by vLLM (greedy, completions endpoint); resumable."""
 
@@ -45,7 +46,7 @@ def predict_guard(
 
     choose(format, _FORMATS, "--format")
     check_sampling(format, samples, temperature, top_p)
-    examples = load_benchmark(benchmark)
+    examples = load_benchmark(benchmark)[:limit]
     policy_set = load_policies(policies) if format == "thinkguard" else None
     stats = run_async(
         run(

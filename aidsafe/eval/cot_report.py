@@ -121,9 +121,12 @@ def _interval(interval: Interval) -> dict[str, Any]:
 # Tables ----------------------------------------------------------------------------------------
 
 
-def report_tables(report: dict[str, Any]) -> list[Any]:
-    """rich Tables for the terminal: the judges' results, then their agreement."""
+def report_tables(report: dict[str, Any], width: int | None = None) -> list[Any]:
+    """rich Tables for the terminal: the judges' results, then their agreement; with `width`, each
+    made to fit that many columns (aidsafe.terminal.fit_table)."""
     from rich.table import Table
+
+    from aidsafe.terminal import fit_table
 
     tables = []
     if report["mode"] == "grade":
@@ -147,7 +150,7 @@ def report_tables(report: dict[str, Any]) -> list[Any]:
     tables.append(table)
     if report["agreement"]:
         tables.append(_agreement_table(report))
-    return tables
+    return tables if width is None else [fit_table(table, width) for table in tables]
 
 
 def _agreement_table(report: dict[str, Any]) -> Any:
@@ -166,6 +169,7 @@ def _agreement_table(report: dict[str, Any]) -> Any:
     else:
         for column in ("Judges", "Items", "Same winner [95% Wilson]"):
             table.add_column(column, justify="left" if column == "Judges" else "right")
+        table.columns[0].overflow = "fold"  # "judge-a / judge-b" may wrap
         for pair in report["agreement"]:
             table.add_row(" / ".join(pair["judges"]), str(pair["common"]), _show(pair["exact"]))
     return table

@@ -84,9 +84,12 @@ def _rate(benchmark: str, metric: str, hits: list[bool]) -> MetricRow:
     return MetricRow(benchmark, metric, wilson(sum(hits), len(hits)), "wilson")
 
 
-def render_table(report: SafetyReport) -> Any:
-    """A rich Table: one row per metric, the value and its interval in percent, as Table 2 prints them."""
+def render_table(report: SafetyReport, width: int | None = None) -> Any:
+    """A rich Table: one row per metric, the value and its interval in percent, as Table 2 prints them;
+    with `width`, made to fit that many columns (aidsafe.terminal.fit_table)."""
     from rich.table import Table
+
+    from aidsafe.terminal import fit_table
 
     table = Table(title=f"Safety of {report.student} (judge: {report.judge})")
     for column in ("Benchmark", "Metric", "Value %", "95% CI", "n", "Rejected", "Interval"):
@@ -97,4 +100,4 @@ def render_table(report: SafetyReport) -> Any:
         ci = "-" if i.n == 0 else f"[{100 * i.low:.1f}, {100 * i.high:.1f}]"
         title = BENCHMARKS[row.benchmark].title
         table.add_row(title, row.metric, shown, ci, str(i.n), str(report.rejected.get(row.benchmark, 0)), row.method)
-    return table
+    return table if width is None else fit_table(table, width)

@@ -20,6 +20,7 @@ __all__ = [
     "Benchmark",
     "SuiteResult",
     "evaluate_suite",
+    "suite_table",
 ]
 
 
@@ -102,3 +103,33 @@ def evaluate_suite(predictions_dir: Path, mode: str = "strict") -> SuiteResult:
         names = ", ".join(sorted({b.folder for b in GUARDREASONER_SUITE}))
         raise AidsafeError(f"{predictions_dir}: no <Dataset>/{PREDICTIONS_FILE} found; datasets: {names}")
     return SuiteResult(mode, scores)
+
+
+def suite_table(result: SuiteResult, title: str, width: int | None = None) -> Any:
+    """The suite as a rich Table in the published table's order: per task its benchmarks and their
+    weighted average, then the mean; with `width`, made to fit that many columns."""
+    from rich.table import Table
+
+    from aidsafe.terminal import fit_table
+
+    table = Table(title=title)
+    for column in ("Task", "Benchmark", "F1", "Rows", "Unparseable", "Weight"):
+        table.add_column(column, justify="left" if column in ("Task", "Benchmark") else "right")
+    table.columns[1].overflow = "fold"  # "Mean of the three tasks (partial: ...)" may wrap
+    for task in ("prompt", "response", "refusal"):
+        entries = [(b, r) for b, r in result.scores if b.task == task]
+        for benchmark, score in entries:
+            if score is None:
+                table.add_row(task, benchmark.folder, "missing", "-", "-", str(benchmark.paper_rows))
+            else:
+                shown = (f"{score.f1:.2f}", str(score.n), str(score.unparseable), str(benchmark.paper_rows))
+                table.add_row(task, benchmark.folder, *shown)
+        value, complete = result.average(task)
+        present = sum(score is not None for _, score in entries)
+        label = "Weighted avg." if complete else f"Weighted avg. over {present}/{len(entries)} present"
+        table.add_row(task, label, "-" if value is None else f"{value:.2f}", "", "", "", style="bold")
+        table.add_section()
+    value, complete = result.mean()
+    label = "Mean of the three tasks" + ("" if complete else " (partial: benchmarks missing)")
+    table.add_row("all", label, "-" if value is None else f"{value:.2f}", "", "", "", style="bold")
+    return table if width is None else fit_table(table, width)

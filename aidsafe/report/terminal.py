@@ -14,7 +14,7 @@ from rich.text import Text
 
 from aidsafe.report.model import SampleView
 from aidsafe.report.run import RunView
-from aidsafe.terminal import printable
+from aidsafe.terminal import fit_table, printable
 
 __all__ = ["print_sample", "print_table"]
 
@@ -60,4 +60,4 @@ def print_table(console: Console, view: RunView, samples: list[SampleView], tota
             Text(printable(stop)),
             *(str(s.sizes.get(n, "")) for n in sizes),
         )
-    console.print(table)
+    console.print(fit_table(table, console.width))

@@ -9,6 +9,9 @@ accelerate split the batches, and only the main process writes the merged model.
 from __future__ import annotations
 
 import importlib.util
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,12 +34,48 @@ class TrainResult:
     main_process: bool  # only the main process should report
 
 
-def train_model(recipe: TrainRecipe, model: str, data: str, output: Path, merge: bool = False) -> TrainResult:
+def train_model(
+    recipe: TrainRecipe, model: str, data: str, output: Path, merge: bool = False, verbose: bool = False
+) -> TrainResult:
     """Fine-tune `model` on `data` with `recipe`; write the result to `output`.
 
     A LoRA run writes the adapter and tokenizer to `output`; with `merge`, `output` gets the merged
     full model instead and the adapter goes to `output/adapter`. Full fine-tuning writes the model.
+    Unless `verbose`, only the training bar and TRL's metrics show (see `_quiet`).
     """
+    with _quiet(not verbose):
+        return _train(recipe, model, data, output, merge)
+
+
+@contextmanager
+def _quiet(quiet: bool) -> Iterator[None]:
+    """Hide what says nothing to the user: the libraries' FutureWarnings (deprecations inside
+    transformers and TRL, printed with the path of a file in the venv) and the progress bars of
+    dataset preparation, weight loading and saving ("Tokenizing train dataset", "Loading
+    weights"). The training bar (transformers' ProgressCallback, plain tqdm) and the metrics stay.
+    Everything is restored afterwards: a library caller's own settings are not changed."""
+    if not quiet:
+        yield
+        return
+    import datasets
+    from transformers.utils import logging as transformers_logging
+
+    datasets_bars = datasets.is_progress_bar_enabled()
+    transformers_bars = transformers_logging.is_progress_bar_enabled()
+    datasets.disable_progress_bars()
+    transformers_logging.disable_progress_bar()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            yield
+    finally:
+        if datasets_bars:
+            datasets.enable_progress_bars()
+        if transformers_bars:
+            transformers_logging.enable_progress_bar()
+
+
+def _train(recipe: TrainRecipe, model: str, data: str, output: Path, merge: bool) -> TrainResult:
     if merge and recipe.lora is None:
         raise AidsafeError("--merge: this recipe fine-tunes the full model (no lora: section); nothing to merge")
     _check_model_ref(model)

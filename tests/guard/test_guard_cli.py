@@ -21,7 +21,8 @@ def test_eval_one_file_json(run_cli, predictions_dir):
     assert code == 0 and "F1 88.94 (strict, task prompt); 359 rows, 2 unparseable" in out
 
 
-def test_eval_suite_table_and_json(run_cli, predictions_dir):
+def test_eval_suite_table_and_json(run_cli, predictions_dir, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "120")  # labels on one line (tests/cli/test_terminal_width.py: 80 columns)
     code, out, _ = run_cli(
         "eval", "guard", "--suite", "guardreasoner", "--predictions-dir", predictions_dir / "1B", "--mode", "paper"
     )

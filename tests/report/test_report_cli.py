@@ -79,3 +79,15 @@ def test_show_a_rejected_sample_and_an_unknown_id(run_cli, generation_run):
     assert code == 0 and rejected["reason"] in out and "Rejected" in out
     code, out, err = run_cli("show", generation_run, "no-such-id")
     assert code == 2 and "no sample with id 'no-such-id'" in err and len(err.strip().splitlines()) == 1
+
+
+def test_show_keeps_every_column_at_80_columns(run_cli, generation_run, monkeypatch):
+    """Too narrow for the table, rich would drop its last columns: each sample is stacked instead."""
+    monkeypatch.setenv("COLUMNS", "80")
+    code, out, err = run_cli("show", generation_run, "--limit", "3")
+    assert code == 0, err
+    assert max(len(line) for line in out.splitlines()) <= 80 and "…" not in out
+    for column in ("id", "prompt", "stop reason", "rounds", "thoughts", "turns", "removed"):
+        assert re.search(rf"^{column} ", out, re.M), column
+    ids = [json.loads(line)["id"] for line in (generation_run / "samples.jsonl").read_text().split("\n") if line]
+    assert all(f"id          {i}" in out for i in ids[:3])

@@ -7,6 +7,7 @@ generates.
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 
 import pytest
@@ -173,3 +174,19 @@ def test_an_adapter_is_not_a_base_model(run_cli, run_dir, tmp_path):
     (adapter / "adapter_config.json").write_text("{}", encoding="utf-8")
     code, _, err = run_cli("train", "dpo", "dpo", "--model", adapter, "--data", run_dir, "--output", tmp_path / "o")
     assert code == 2 and "holds a LoRA adapter, not a full model" in err
+
+
+def test_training_hides_library_noise_unless_verbose(run_cli, tiny_model, run_dir, tmp_path):
+    """Dataset-prep and weight-loading bars and the libraries' FutureWarnings (venv paths) only
+    with --verbose; the training bar and the summary always."""
+    args = ["--model", tiny_model, "--data", run_dir, *tiny_training(steps=1)]
+    code, _, err = run_cli("train", "sft", "sft", *args, "--output", tmp_path / "quiet")
+    assert code == 0, err[-3000:]
+    final_loss(err, steps=1)
+    for noise in ("Tokenizing train dataset", "Loading weights", "Generating train split", "FutureWarning"):
+        assert noise not in err, noise
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # shown, but not turned into errors by pytest
+        code, _, err = run_cli("train", "sft", "sft", *args, "--output", tmp_path / "verbose", "--verbose")
+    assert code == 0, err[-3000:]
+    assert "Tokenizing train dataset" in err and "Loading weights" in err
