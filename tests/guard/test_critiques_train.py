@@ -61,7 +61,7 @@ def test_export_writes_both_targets_as_prompt_completion(critique_run, tmp_path,
     by_input = {r["input"]: r for r in _records(critique_run)}
     full = load_dataset(str(out), "thinkguard", split="train")
     label_only = load_dataset(str(out), "thinkguard-label-only", split="train")
-    assert full.column_names == label_only.column_names == ["prompt", "completion"]
+    assert full.column_names == label_only.column_names == ["id", "prompt", "completion"]
     assert len(full) == len(label_only) == len(ROWS)
     for row in full:
         assert row["completion"] == by_input[row["prompt"]]["output"] and "- Explanation: " in row["completion"]

@@ -193,7 +193,7 @@ def _recount(run: RunDirectory, inputs: int) -> dict:
 
 
 def _corpus(stats: dict) -> dict:
-    return {k: v for k, v in stats.items() if k not in ("last_run", "journal")}
+    return {k: v for k, v in stats.items() if k not in ("last_run", "spent", "journal")}  # costs: per run, not counted
 
 
 def test_stats_update_reads_only_what_was_appended_and_matches_a_recount(tmp_path, monkeypatch):
