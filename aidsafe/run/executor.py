@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from aidsafe.errors import AidsafeError, RunSetupError
+from aidsafe.oneline import one_line
 from aidsafe.run.progress import RunProgress
 from aidsafe.run.task import Item, Rejection, RunContext, Task, describe_exception
 
@@ -334,6 +335,6 @@ def check_something_finished(outcome: Outcome, rejected_path: Path, stats: dict[
     rerun = "rerun the same command to retry" if all(r.transient for r in outcome.rejected.values()) else "see"
     raise NothingFinished(
         f"no {noun} finished: {len(outcome.rejected)} of {outcome.attempted} rejected, {count} at {stage} "
-        f"({reason}: {error[:200]}); {rerun} {rejected_path}",
+        f"({reason}: {one_line(error, 200)}); {rerun} {rejected_path}",
         stats,
     )
