@@ -36,6 +36,7 @@ from aidsafe.guard.formats import (
     thinkguard_prompt,
     verdict_score,
 )
+from aidsafe.oneline import one_line
 from aidsafe.run.journal import JournalIndex, input_digest
 from aidsafe.run.jsonl import append_jsonl, cut_partial_tail, read_jsonl, write_atomic
 from aidsafe.run.lock import run_lock
@@ -263,7 +264,7 @@ def _reason(exc: TeacherError, attempts: int) -> str:
     if isinstance(exc.__cause__, WireError):
         tried = f" ({attempts} attempts)" if exc.transient else ""
         return describe_failure(exc.__cause__) + tried
-    return " ".join(str(exc).split())[:300]
+    return one_line(str(exc), 300)
 
 
 def _row(example: GuardExample, prompt: str, reply: dict[str, Any], fmt: str) -> dict[str, Any]:

@@ -41,6 +41,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from aidsafe.errors import AidsafeError, RunSetupError
+from aidsafe.oneline import one_line
 from aidsafe.run.journal import utc_now
 from aidsafe.run.lock import run_lock
 from aidsafe.run.progress import RunProgress
@@ -379,7 +380,7 @@ def check_something_finished(
     rerun = "rerun the same command to retry" if all(r.transient for r in outcome.rejected.values()) else "see"
     raise NothingFinished(
         f"no {noun} finished: {len(outcome.rejected)} of {outcome.attempted} rejected, {count} at {stage} "
-        f"({reason}: {error[:200]}); {rerun} {rejected_path}",
+        f"({reason}: {one_line(error, 200)}); {rerun} {rejected_path}",
         stats,
     )
 

@@ -10,6 +10,8 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from aidsafe.oneline import one_line
+
 __all__ = [
     "clean_reply",
     "content_text",
@@ -131,8 +133,8 @@ def short_error(exc: ValueError) -> str:
         ]
         text = "; ".join(parts)
     else:
-        text = " ".join(str(exc).split())
-    return text if len(text) <= _MAX_ERROR_CHARS else text[: _MAX_ERROR_CHARS - 3] + "..."
+        text = str(exc)
+    return one_line(text, _MAX_ERROR_CHARS)
 
 
 def reask(error: str, schema: type[BaseModel], *, cut_off: bool = False) -> str:

@@ -22,6 +22,8 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 import aiohttp
 import orjson
 
+from aidsafe.oneline import one_line as shorten
+
 __all__ = [
     "ConnectionFailed",
     "NotJSONReply",
@@ -280,5 +282,4 @@ def connection_failure(exc: BaseException) -> str:
 
 
 def one_line(text: str) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= _MAX_MESSAGE_CHARS else text[: _MAX_MESSAGE_CHARS - 3] + "..."
+    return shorten(text, _MAX_MESSAGE_CHARS)
