@@ -13,6 +13,7 @@ from typing import Any
 
 from aidsafe.errors import AidsafeError
 from aidsafe.kinds import KINDS
+from aidsafe.run.identity import file_digest
 from aidsafe.run.jsonl import iter_jsonl
 
 __all__ = ["check_formats", "hard_samples_hash", "iter_records"]
@@ -28,11 +29,7 @@ def check_formats(run_dir: Path, kind: str, formats: tuple[str, ...]) -> None:
 
 def hard_samples_hash(path: Path) -> str:
     """Hard-sample output has no recipe: its identity is its pairs file's content."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()[:16]
+    return file_digest(path)[:16]
 
 
 def iter_records(path: Path, kind: str) -> Iterator[dict[str, Any]]:

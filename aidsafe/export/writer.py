@@ -15,7 +15,6 @@ others; a folder that holds anything else is refused rather than mixed.
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import math
 import re
@@ -34,6 +33,7 @@ from aidsafe.export.formats import DEFAULT_COT_TEMPLATE, FORMATS, features_of, i
 from aidsafe.export.hub import HubTarget, check_hub_target, push_export
 from aidsafe.export.kinds import check_formats, hard_samples_hash, iter_records
 from aidsafe.kinds import KINDS, run_kind
+from aidsafe.run.identity import file_digest
 from aidsafe.run.jsonl import iter_jsonl, write_atomic
 from aidsafe.run.lock import run_lock
 
@@ -295,16 +295,8 @@ def _write_config(
             # The Hub's shard naming (train-00000-of-00003) and the content's digest: `datasets` caches
             # a local folder by its name, configs and data files, so another export into a folder of
             # the same name must name other files, or its rows would load as this one's.
-            path.rename(folder / f"{split}-{index:05d}-of-{len(paths):05d}-{_file_digest(path)}.parquet")
+            path.rename(folder / f"{split}-{index:05d}-of-{len(paths):05d}-{file_digest(path)[:12]}.parquet")
     return {split: n for split, n in counts.items() if n}
-
-
-def _file_digest(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()[:12]
 
 
 def _write_shard(folder: Path, split: str, index: int, rows: list[dict[str, Any]], features: Any) -> Path:

@@ -17,9 +17,10 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
-__all__ = ["run_hash"]
+__all__ = ["file_digest", "run_hash"]
 
 
 def run_hash(payload: Mapping[str, Any], *, ensure_ascii: bool = False) -> str:
@@ -28,3 +29,13 @@ def run_hash(payload: Mapping[str, Any], *, ensure_ascii: bool = False) -> str:
     # surrogatepass: the same bytes as plain UTF-8 wherever that works, and a hash, not a crash,
     # for a lone surrogate that JSON text can carry.
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
+def file_digest(path: Path) -> str:
+    """The SHA-256 of a file's bytes, read in 1 MB blocks (an output with no recipe, such as
+    hard-sample pairs, is identified by its content; an export's shards are named by theirs)."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
