@@ -306,7 +306,7 @@ class RecipeJournal:
         self.opened = False  # stats and the like are written only into an opened directory
 
     def check(self) -> None:
-        self.run_dir.check(self.recipe_hash)
+        self.run_dir.check(self.recipe_hash, self.resolved_recipe)
 
     def open(self) -> None:
         self.run_dir.open(self.recipe_hash, self.resolved_recipe)
