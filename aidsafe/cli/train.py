@@ -47,8 +47,8 @@ def _train(mode: str, recipe: str, model: str, data: str, output: Path, override
     )
     if result.main_process:
         on = f" on {result.processes} processes" if result.processes > 1 else ""
-        summary = f"{mode}: {result.steps} steps{on}, final train loss {result.train_loss:.4f}"
-        Console(stderr=True).print(f"{summary}; {result.saved} -> {result.output_dir}")
+        summary = f"{mode}: {result.steps} steps{on}, final train loss {result.train_loss:.4f}; {result.kept}"
+        Console(stderr=True).print(f"{summary}; {result.saved} -> {result.output_dir}", soft_wrap=True)
 
 
 @app.command("sft")
