@@ -47,7 +47,7 @@ def _train(mode: str, recipe: str, model: str, data: str, output: Path, override
     )
     if result.main_process:
         on = f" on {result.processes} processes" if result.processes > 1 else ""
-        summary = f"{mode}: {result.steps} steps{on}, final train loss {result.train_loss:.4f}; {result.kept}"
+        summary = f"{mode}: {result.steps} steps{on}, final train loss {result.train_loss:.4f}; {result.data_summary}"
         Console(stderr=True).print(f"{summary}; {result.saved} -> {result.output_dir}", soft_wrap=True)
 
 

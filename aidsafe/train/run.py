@@ -34,7 +34,7 @@ class TrainResult:
     max_length: int | None = None
 
     @property
-    def kept(self) -> str:
+    def data_summary(self) -> str:
         """The kept/dropped count, for the summary line."""
         if not self.dropped:
             return f"{self.examples} examples"
