@@ -39,6 +39,15 @@ def generate(
     shard: Annotated[
         str | None, typer.Option(help="K/N: only the inputs whose id hashes to K of N (0 <= K < N); see `merge`.")
     ] = None,
+    label_task: Annotated[
+        str | None,
+        typer.Option(
+            "--label-task",
+            metavar="TASK",
+            help="guardreasoner recipes: the task (request, completion or response) that a bare gold label "
+            "(harmful, unharmful, refusal, compliance) in --input is for; Answers: blocks need none.",
+        ),
+    ] = None,
 ) -> None:
     """Generate a corpus: AIDSAFE chain-of-thought from prompts, GuardReasoner traces from labelled rows,
     or ThinkGuard critiques from BeaverTails-shaped rows."""
@@ -63,7 +72,14 @@ def generate(
         retry_rejected=retry_rejected,
         progress=progress,
         shard=shard,
+        label_task=label_task,
     )
+    if label_task is not None:
+        from aidsafe.guard.traces import is_trace_recipe as reads_gold_labels
+
+        if not reads_gold_labels(recipe):  # said rather than ignored: no other recipe reads gold labels
+            raise AidsafeError("--label-task: only for guardreasoner recipes (kind: guardreasoner), whose input rows "
+                               "may carry one bare gold label each")  # fmt: skip
     from aidsafe.guard.critiques import generate_critiques, is_critique_recipe
     from aidsafe.guard.traces import generate_traces, is_trace_recipe
 

@@ -307,7 +307,7 @@ async def generate_traces_async(request: Any, env: Mapping[str, str], teacher: T
     loaded = load_trace_recipe(
         request.recipe, cli_overrides(request.base_url, request.model, request.concurrency, request.overrides)
     )
-    read = read_source(request.input, loaded.recipe.source)
+    read = read_source(request.input, loaded.recipe.source, request.label_task)
 
     def make_task(client: Teacher, check_endpoint: bool) -> TraceTask:
         return TraceTask(loaded, client, check_endpoint=check_endpoint)
