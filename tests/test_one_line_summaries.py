@@ -89,4 +89,4 @@ async def test_a_rejection_from_the_wire_keeps_whole_words():
                 )
             server.errors.clear()  # the responder failed on purpose
     message = str(caught.value)
-    assert message.rstrip().endswith('LastKnownSchema)")\')')
+    assert message.rstrip().endswith("LastKnownSchema)\")')")
