@@ -170,7 +170,8 @@ class Wire:
             if isinstance(reply, dict):
                 return reply
             what = "not a JSON object"
-        raise NotJSONReply(one_line(f"HTTP {status} with a {kind or 'no content type'} body, {what}: {text[:160]!r}"))
+        page = shorten(text, 160)
+        raise NotJSONReply(one_line(f"HTTP {status} with a {kind or 'no content type'} body, {what}: {page!r}"))
 
     def _proxy(self, url: str) -> str | None:
         """The proxy HTTP(S)_PROXY / NO_PROXY give for `url`'s host, as other HTTP clients honour them."""
