@@ -15,7 +15,7 @@ Adding a stage is one `StageKind(...)` in `KINDS`: a one-call stage that writes 
 of `samples.jsonl` needs its name, title, command, recipe model, schema name, loader and runner;
 what consumes its output (export formats, training rows, report view) is optional. Its recipe
 model has a `kind` field, which its runner hands to `RecipeJournal` so run.json names the kind
-(`run_guard_stage` does that for every guard-data stage).
+(`LoadedGuardRecipe.journal` does that for every guard-data stage).
 """
 
 from __future__ import annotations

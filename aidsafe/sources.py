@@ -53,11 +53,11 @@ def read_rows(
     Files: `.jsonl` (also `.jsonl.txt`), `.json` (a JSON array of objects, or JSON Lines), `.csv`
     (UTF-8, a byte-order mark allowed; every value a string) and `.parquet`. `where` names the row
     for error messages: `path:line` (JSONL; CSV, whose header is line 1), `path: record i` (a JSON
-    array), `path: row i` (Parquet) or `ref: row i` (Hub). `config` and `split` apply where the Hub
-    id names none. `columns` chooses which columns of a Parquet file or Hub dataset to read (a
-    corpus may carry responses or embeddings many times its prompts); it may raise to say one is
-    missing. Every failure is one AidsafeError line naming the file, line or row; an input without
-    rows is one too ("no {noun}").
+    array), `path: row i` (Parquet) or `ref: row i` (Hub), all counted from 1 as lines are.
+    `config` and `split` apply where the Hub id names none. `columns` chooses which columns of a
+    Parquet file or Hub dataset to read (a corpus may carry responses or embeddings many times its
+    prompts); it may raise to say one is missing. Every failure is one AidsafeError line naming
+    the file, line or row; an input without rows is one too ("no {noun}").
     """
     path = Path(ref).expanduser()
     if path.exists():
@@ -125,7 +125,7 @@ def _read_json_array(path: Path) -> list[tuple[str, dict[str, Any]]]:
         raise _utf8_error(path) from None
     except json.JSONDecodeError as exc:
         raise AidsafeError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
-    rows = [(f"{path}: record {i}", record) for i, record in enumerate(records)]
+    rows = [(f"{path}: record {i}", record) for i, record in enumerate(records, start=1)]
     for where, record in rows:
         if not isinstance(record, dict):
             raise AidsafeError(f"{where}: expected a JSON object, got {type(record).__name__}")
@@ -154,7 +154,7 @@ def _read_parquet(path: Path, columns: ColumnChoice | None) -> list[tuple[str, d
         raise
     except Exception as exc:  # noqa: BLE001 (pyarrow raises several types for corrupt files)
         raise AidsafeError(f"{path}: cannot read Parquet ({_first_line(exc)})") from None
-    return [(f"{path}: row {i}", row) for i, row in enumerate(table.to_pylist())]
+    return [(f"{path}: row {i}", row) for i, row in enumerate(table.to_pylist(), start=1)]
 
 
 def hub_parts(ref: str, config: str | None = None, split: str = "train") -> tuple[str, str | None, str]:
@@ -185,7 +185,7 @@ def _read_hub(
         ) from None
     if columns:
         dataset = dataset.select_columns(columns(dataset.column_names, ref))
-    return [(f"{ref}: row {i}", row) for i, row in enumerate(dataset)]
+    return [(f"{ref}: row {i}", row) for i, row in enumerate(dataset, start=1)]
 
 
 def _first_line(exc: Exception) -> str:

@@ -89,4 +89,14 @@ async def test_a_rejection_from_the_wire_keeps_whole_words():
                 )
             server.errors.clear()  # the responder failed on purpose
     message = str(caught.value)
-    assert message.rstrip().endswith('LastKnownSchema)")\')')
+    assert message.rstrip().endswith("LastKnownSchema)\")')")
+
+
+def test_a_long_gold_label_is_shown_by_whole_words():
+    from aidsafe.guard.formats import parse_gold
+
+    label = "the request asks for something clearly dangerous and should be refused outright"
+    with pytest.raises(ValueError) as caught:
+        parse_gold(label, "prompt")
+    shown = str(caught.value).split("gold label ", 1)[1].split(" is not ", 1)[0].strip("'")
+    assert " ... " in shown and shown.endswith(" outright") and _words_kept_whole(shown, label)

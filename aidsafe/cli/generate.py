@@ -41,6 +41,15 @@ def generate(
     shard: Annotated[
         str | None, typer.Option(help="K/N: only the inputs whose id hashes to K of N (0 <= K < N); see `merge`.")
     ] = None,
+    label_task: Annotated[
+        str | None,
+        typer.Option(
+            "--label-task",
+            metavar="TASK",
+            help="guardreasoner recipes: the task (request, completion or response) that a bare gold label "
+            "(harmful, unharmful, refusal, compliance) in --input is for; Answers: blocks need none.",
+        ),
+    ] = None,
 ) -> None:
     """Generate a corpus: AIDSAFE chain-of-thought from prompts, GuardReasoner traces from labelled rows,
     or ThinkGuard critiques from BeaverTails-shaped rows."""
@@ -64,10 +73,14 @@ def generate(
         retry_rejected=retry_rejected,
         progress=progress,
         shard=shard,
+        label_task=label_task,
     )
     # The recipe's kind picks the pipeline (aidsafe.kinds): AIDSAFE, GuardReasoner traces, ThinkGuard
     # critiques; a pairs or training recipe is refused with the command that runs it.
     kind = recipe_for(recipe, "aidsafe generate")
+    if label_task is not None and kind.name != "guardreasoner":  # said rather than ignored
+        raise AidsafeError("--label-task: only for guardreasoner recipes (kind: guardreasoner), whose input rows "
+                           "may carry one bare gold label each")  # fmt: skip
     if shard and not kind.shards:
         raise AidsafeError(f"--shard: only generation runs shard, not {kind.name} runs; split the input instead")
     stats = load_object(kind.run)(request, env=dict(os.environ))

@@ -65,7 +65,7 @@ def _train(
     )
     if result.main_process:
         on = f" on {result.processes} processes" if result.processes > 1 else ""
-        summary = f"{mode}: {result.steps} steps{on}, final train loss {result.train_loss:.4f}"
+        summary = f"{mode}: {result.steps} steps{on}, final train loss {result.train_loss:.4f}; {result.data_summary}"
         say(f"{summary}; {result.saved} -> {result.output_dir}")
 
 

@@ -43,6 +43,8 @@ class GenerateRequest(StageRequest):
 
     prompt_field: str = "prompt"
     shard: str | None = None  # "K/N": only the inputs whose id hashes to K of N (aidsafe.run.shards)
+    # guardreasoner recipes: the task a bare gold label is for (aidsafe.guard.labelled)
+    label_task: str | None = None
 
 
 def merge(inputs: list[Path], output: Path) -> tuple[MergeResult, dict[str, Any]]:

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from aidsafe.agents.policies import PolicySet
+from aidsafe.oneline import one_line
 
 __all__ = [
     "BEAVERTAILS_CATEGORIES",
@@ -138,7 +139,7 @@ def parse_gold(label: object, task: str) -> str | None:
         if value == "none":
             return None
         raise ValueError(f"answer block has no {key}: {'|'.join(labels)} line")
-    raise ValueError(f"gold label {label[:40]!r} is not {'/'.join(labels)} or an answer block")
+    raise ValueError(f"gold label {one_line(label, 40)!r} is not {'/'.join(labels)} or an answer block")
 
 
 def reasoning_step_counts(output: str) -> list[int]:

@@ -26,6 +26,7 @@ from typing import Any
 from aidsafe.agents.policies import PolicySet, load_policies
 from aidsafe.guard.formats import UNPARSEABLE, llama_guard_3_prompt, verdict_mass
 from aidsafe.guard.predict import split_logprobs
+from aidsafe.oneline import one_line
 from aidsafe.teacher.types import CallRecord, Endpoint, InvalidOutputError
 
 __all__ = [
@@ -129,7 +130,7 @@ def score_reply(fmt: str, reply: dict[str, Any], client: GuardClient | None = No
     if p is not None:
         return GuardScore(p, label if label != UNPARSEABLE else ("unsafe" if p >= 0.5 else "safe"), generated)
     if label == UNPARSEABLE:
-        shown = " ".join(generated.split())[:80]
+        shown = one_line(generated, 80)
         raise InvalidOutputError(f"{where}: no verdict: neither logprobs nor a {fmt} answer in {shown!r}")
     return GuardScore(1.0 if label == "unsafe" else 0.0, label, generated, from_logprobs=False)
 

@@ -71,6 +71,7 @@ class GuardExample:
     label: Any  # the gold as the benchmark gives it: a bare label or an answer block
     gold: dict[str, Any] = field(default_factory=dict)  # WildGuardTest columns, BeaverTails categories
     text: str | None = None  # a GuardReasoner record's own instruction + "\n" + input, kept verbatim
+    where: str = ""  # how read_rows names the row in messages (`path:LINE`, `path: record N`)
 
 
 def load_benchmark(ref: str, split: str = "test") -> list[GuardExample]:
@@ -344,12 +345,12 @@ def _to_example(index: int, where: str, record: dict[str, Any]) -> GuardExample:
         except ValueError as exc:
             raise AidsafeError(f"{where}: input: {exc}") from None
         text = record["instruction"] + "\n" + record["input"]
-        return GuardExample(index, prompt, response, record.get("output"), gold, text)
+        return GuardExample(index, prompt, response, record.get("output"), gold, text, where)
     if isinstance(record.get("prompt"), str):
         label = record.get("label")
         if label is None and isinstance(record.get("is_safe"), bool):  # BeaverTails judges the response
             label = "unharmful" if record["is_safe"] else "harmful"
-        return GuardExample(index, record["prompt"], record.get("response") or None, label, gold)
+        return GuardExample(index, record["prompt"], record.get("response") or None, label, gold, where=where)
     fields = ", ".join(map(str, record)) or "none"
     raise AidsafeError(
         f"{where}: expected instruction/input (GuardReasoner) or prompt[/response] fields; found {fields}"

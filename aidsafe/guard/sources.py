@@ -75,12 +75,13 @@ class SourceRows:
     skipped: Counter[str] = field(default_factory=Counter)  # reason -> rows without usable gold
 
 
-def read_source(ref: str, source: str = "auto") -> SourceRows:
-    """Labelled rows of `ref` (a .jsonl/.json/.csv/.parquet file or a Hub id) read as `source`."""
+def read_source(ref: str, source: str = "auto", label_task: str | None = None) -> SourceRows:
+    """Labelled rows of `ref` (a .jsonl/.json/.csv/.parquet file or a Hub id) read as `source`;
+    `label_task` names the task of a bare gold label (guardreasoner and labelled rows only)."""
     if source not in SOURCES:
         raise AidsafeError(f"source {source!r}: expected one of {', '.join(SOURCES)}")
     if source in ("guardreasoner", "labelled"):
-        rows, repeats = read_labelled(ref)
+        rows, repeats = read_labelled(ref, label_task)
         return SourceRows(source, rows, repeats)
     path = Path(ref).expanduser()
     hub_source, _, config, split = hub_reference(ref)  # used only when `ref` is no file
@@ -92,7 +93,12 @@ def read_source(ref: str, source: str = "auto") -> SourceRows:
     if source in ("guardreasoner", "labelled"):  # the GuardReasoner readers keep the text byte for byte
         if path.is_file() and path.suffix.lower() not in (".json", ".jsonl"):
             raise AidsafeError(f"{ref}: {source} rows are read from .json or .jsonl files only")
-        return read_source(ref, source)
+        return read_source(ref, source, label_task)
+    if label_task is not None:  # a silent no-op would look like it applied
+        raise AidsafeError(
+            f"--label-task: {ref} is read as {source}, whose rows carry their own labels per task; "
+            "it is for guardreasoner or labelled rows with one bare label each"
+        )
     read = _convert(source, records)
     if not read.rows:  # say why before the executor reports "nothing finished"
         why = ", ".join(f"{reason} {n}" for reason, n in sorted(read.skipped.items()))

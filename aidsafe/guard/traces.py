@@ -299,7 +299,7 @@ async def generate_traces_async(
 ) -> dict[str, Any]:
     """`aidsafe generate guardreasoner`: `request` is the CLI's `GenerateRequest`."""
     loaded = load_trace_recipe(request.recipe, request.recipe_overrides())
-    read = read_source(request.input, loaded.recipe.source)
+    read = read_source(request.input, loaded.recipe.source, getattr(request, "label_task", None))
     rows = read.rows[: request.limit]
     recipe = loaded.recipe
     _, stats = await run_stage(

@@ -324,7 +324,7 @@ class RecipeJournal:
         self.opened = False  # stats and the like are written only into an opened directory
 
     def check(self) -> None:
-        self.run_dir.check(self.recipe_hash)
+        self.run_dir.check(self.recipe_hash, self.resolved_recipe)
 
     def lock(self) -> AbstractContextManager[None]:
         return run_lock(self.run_dir.path)

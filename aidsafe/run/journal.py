@@ -42,6 +42,7 @@ from aidsafe.run.jsonl import (
     parse_line,
     write_atomic,
 )
+from aidsafe.run.recipe_diff import first_difference
 from aidsafe.teacher.wire import hide_credentials
 
 __all__ = ["RunDirectory", "JournalIndex", "RejectionInfo", "folder_name", "input_digest", "utc_now"]
@@ -111,10 +112,11 @@ class RunDirectory:
 
     # -- before the first teacher call: look, write nothing ------------------------------------
 
-    def check(self, recipe_hash: str) -> None:
-        """Refuse, in one line, a directory this run could not use. Reads only; writes nothing."""
+    def check(self, recipe_hash: str, recipe: dict[str, Any] | None = None) -> None:
+        """Refuse, in one line, a directory this run could not use. Reads only; writes nothing.
+        `recipe`: the resolved recipe this run would store, so a refusal can name what changed."""
         try:
-            self._check(recipe_hash)
+            self._check(recipe_hash, recipe)
         except OSError as exc:  # e.g. a parent we may not even look into
             raise AidsafeError(f"{self.path}: cannot be used as the run directory ({exc.strerror or exc})") from None
 
@@ -129,7 +131,7 @@ class RunDirectory:
             self.ids_path,
         )
 
-    def _check(self, recipe_hash: str) -> None:
+    def _check(self, recipe_hash: str, recipe: dict[str, Any] | None) -> None:
         path = self.path
         if path.exists() and not path.is_dir():
             raise AidsafeError(f"{path}: exists and is not a directory; expected a run directory")
@@ -150,10 +152,16 @@ class RunDirectory:
         self._check_checkpoints()
         stored = self._stored_hash()
         if stored is not None and stored != recipe_hash and self._holds_items():
+            changed = self._what_changed(recipe)
             raise AidsafeError(
-                f"{path}: made with a different recipe, policies or agents (hash {stored}, now {recipe_hash}); "
-                "use a new --output directory"
+                f"{path}: made with a different recipe, policies or agents (hash {stored}, now {recipe_hash}"
+                f"{': ' + changed if changed else ''}); use a new --output directory"
             )
+
+    def _what_changed(self, recipe: dict[str, Any] | None) -> str | None:
+        if recipe is None or not self.recipe_path.is_file():
+            return None
+        return first_difference(self.recipe_path.read_text(encoding="utf-8", errors="replace"), recipe)
 
     def _stored_hash(self) -> str | None:
         if not self.run_info_path.exists():

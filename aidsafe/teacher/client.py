@@ -21,15 +21,14 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel
 
 import aidsafe
-from aidsafe.errors import AidsafeError, TeacherUnreachable
+from aidsafe.errors import AidsafeError, RunSetupError, TeacherUnreachable
 from aidsafe.teacher.body import chat_body, completion_body
 from aidsafe.teacher.lanes import Lanes
-from aidsafe.teacher.preflight import PREFLIGHT_MESSAGES, PREFLIGHT_SAMPLING, AidsafePreflight, mode_refused
+from aidsafe.teacher.reachable import check_model_list, check_structured_output
 from aidsafe.teacher.replies import (
     clean_reply,
     content_text,
     excerpt,
-    has_tool_call,
     parse_reply,
     reask,
     reply_text,
@@ -47,7 +46,8 @@ from aidsafe.teacher.types import (
     TeacherStats,
     TransientTeacherError,
 )
-from aidsafe.teacher.wire import ConnectionFailed, NotJSONReply, StatusError, Wire, WireError
+from aidsafe.teacher.watch import FirstRequests
+from aidsafe.teacher.wire import Wire, WireError
 
 __all__ = ["TeacherClient", "clean_reply"]
 
@@ -57,9 +57,6 @@ T = TypeVar("T")
 # vLLM ignores the key; servers that check none still expect the header.
 _PLACEHOLDER_KEY = "EMPTY"
 _KEY_REQUIRED_HOSTS = frozenset({"api.openai.com"})
-_REACHABLE_TIMEOUT_S = 10.0
-# A refusal seen three times is the server's answer, not a passing fault; a few seconds at most.
-_PREFLIGHT_ATTEMPTS = 3
 
 
 class TeacherClient:
@@ -88,6 +85,13 @@ class TeacherClient:
         self._wire = Wire(user_agent=f"aidsafe/{aidsafe.__version__}")
         # (base_url, model) of servers that force a tool only by name (see the pre-flight).
         self._named_tool_choice: set[tuple[str, str]] = set()
+        # One run per client: its first requests are watched for one deterministic failure.
+        self._first_requests = FirstRequests()
+
+    @property
+    def max_attempts(self) -> int:
+        """Tries a request gets on transport failures: the first and `max_transport_retries` more."""
+        return self._max_transport_retries + 1
 
     @classmethod
     def from_settings(cls, settings: Any, env: Mapping[str, str], seed: int | None) -> Self:
@@ -165,9 +169,10 @@ class TeacherClient:
         return await self._recorded(call, body, chat()), call
 
     async def check_reachable(self, endpoint: Endpoint, *, structured: bool = True) -> None:
-        """Pre-flight: the server answers `GET /models` and serves `endpoint.model`; with
-        `structured`, it also answers one tiny request in `endpoint.structured_output` mode
-        (a few tokens; callers that only use `complete_text` pass False).
+        """Pre-flight (aidsafe.teacher.reachable): the server answers `GET /models` and serves
+        `endpoint.model`; with `structured`, it also answers one tiny request in
+        `endpoint.structured_output` mode (a few tokens; callers that only use `complete_text`
+        pass False). Outages get the normal transport retries; refusals are named.
 
         With several replicas each is checked; one that cannot be reached starts cooling down
         (its share goes to the others, aidsafe.teacher.lanes) and the run goes on while at least
@@ -176,85 +181,14 @@ class TeacherClient:
         for url in endpoint.urls:
             replica = endpoint.at(url)
             try:
-                await self._check_model_list(replica)
+                await check_model_list(self, replica)
                 if structured:
-                    await self._check_structured_output(replica)
+                    await check_structured_output(self, replica)
             except TeacherUnreachable as exc:
                 failures.append(exc)
                 self.lanes.mark_down(url)
         if len(failures) == len(endpoint.urls):
             raise failures[0]
-
-    async def _check_structured_output(self, endpoint: Endpoint) -> None:
-        """A server may list the model and still refuse the mode's request fields (llama-cpp-python
-        answers a json_schema response_format with HTTP 500). Refusals are retried a little, in
-        case the error was passing; whatever the model writes is fine.
-
-        In function_calling mode the forced tool is sent as tool_choice "required", which current
-        llama-server honours and its named form not; llama-cpp-python is the other way round. So
-        when "required" brings no tool call, the named form is tried, and kept for this endpoint
-        if it does."""
-        try:
-            reply = await self._probe(endpoint, named_tool=False)
-        except TeacherError as exc:
-            refused = exc
-            reply = None
-        else:
-            refused = None
-        if endpoint.structured_output == "function_calling" and not has_tool_call(reply):
-            try:
-                if has_tool_call(await self._probe(endpoint, named_tool=True)):
-                    self._named_tool_choice.add((endpoint.base_url, endpoint.model))
-                    return
-            except TeacherError:
-                pass  # the first answer is the one to report
-        if refused is None:
-            return
-        if isinstance(refused.__cause__, StatusError):
-            failure = describe_failure(refused.__cause__)
-            raise TeacherUnreachable(mode_refused(endpoint.base_url, endpoint.structured_output, failure)) from refused
-        raise TeacherUnreachable(str(refused)) from refused
-
-    async def _probe(self, endpoint: Endpoint, *, named_tool: bool) -> dict[str, Any] | None:
-        call = CallRecord(agent="pre-flight", role="pre-flight", model=endpoint.model)
-        body = chat_body(
-            endpoint.model,
-            PREFLIGHT_MESSAGES,
-            PREFLIGHT_SAMPLING,
-            AidsafePreflight,
-            endpoint.structured_output,
-            named_tool,
-        )
-        reply = await self._send(call, endpoint, "/chat/completions", body, attempts=_PREFLIGHT_ATTEMPTS)
-        return _first_choice(reply).get("message")
-
-    async def _check_model_list(self, endpoint: Endpoint) -> None:
-        url = endpoint.base_url.rstrip("/") + "/models"
-        try:
-            page = await self._wire.request("GET", url, api_key=self._api_key(endpoint), timeout_s=_REACHABLE_TIMEOUT_S)
-        except StatusError as exc:
-            if exc.status == 401:
-                raise TeacherUnreachable(
-                    f"teacher at {endpoint.base_url} refused the API key from {endpoint.api_key_env} "
-                    f"(HTTP {exc.status}); set that variable, or api_key_env in the recipe"
-                ) from exc
-            raise _unreachable(endpoint, f"GET /models answered HTTP {exc.status}") from exc
-        except WireError as exc:
-            raise _unreachable(endpoint, _unreachable_reason(exc)) from exc
-        entries = page.get("data")
-        if not isinstance(entries, list) or not all(isinstance(entry, dict) for entry in entries):
-            raise _unreachable(endpoint, "GET /models did not return an OpenAI model list")
-        served = [entry.get("id") for entry in entries]
-        if not all(isinstance(name, str) for name in served):
-            raise TeacherUnreachable(
-                f"teacher at {endpoint.base_url} is not an OpenAI-compatible server: "
-                "GET /models listed models without an id"
-            )
-        if endpoint.model not in served:
-            raise TeacherUnreachable(
-                f"teacher at {endpoint.base_url} does not serve model {endpoint.model!r}; "
-                f"it serves: {', '.join(served) or 'no models'}"
-            )
 
     async def _generate(
         self,
@@ -313,13 +247,15 @@ class TeacherClient:
         path: str,
         body: Mapping[str, Any],
         *,
-        attempts: int | None = None,
+        give_up: Callable[[WireError, int], bool] | None = None,
+        watched: bool = True,
     ) -> dict[str, Any]:
         """`POST path` with `body` to a free replica, inside one slot, with transport failures
-        retried (`attempts` in all, default 1 + max_transport_retries); the wire errors that
-        remain become TeacherErrors."""
+        retried (`max_attempts` in all, fewer where `give_up(failure, tries)` says so); the wire
+        errors that remain become TeacherErrors. `watched` requests count in the run's watch of
+        its first requests (aidsafe.teacher.watch), which raises RunSetupError when it trips."""
         api_key = self._api_key(endpoint)
-        limit = attempts or self._max_transport_retries + 1
+        limit = self.max_attempts
         tries = timeouts = 0
         # A plain loop, not tenacity: its per-call state machine cost about 6% of the client's CPU
         # per call at 64 in flight (docs/performance.md), for what these lines do.
@@ -342,10 +278,14 @@ class TeacherClient:
                     failure = exc
                 else:
                     lease.outcome = load_outcome(None)
+                    if watched:
+                        self._first_requests.replied()
                     return reply
                 finally:
                     self.stats.in_flight -= 1
-            if not is_transient(failure) or tries >= limit:
+            if watched and (answer := self._first_requests.failed(failure, tries)) is not None:
+                raise RunSetupError(_same_answer(endpoint, url, answer)) from failure
+            if not is_transient(failure) or tries >= limit or (give_up is not None and give_up(failure, tries)):
                 break
             self._count_transport_retry(call)
             await asyncio.sleep(self._backoff.wait(tries, failure))
@@ -416,16 +356,9 @@ def _text_choice(call: CallRecord, endpoint: Endpoint, reply: Mapping[str, Any])
     return {"text": valid_unicode(choice["text"]), "finish_reason": choice.get("finish_reason"), "logprobs": logprobs}
 
 
-def _unreachable(endpoint: Endpoint, reason: str) -> TeacherUnreachable:
-    return TeacherUnreachable(
-        f"teacher at {endpoint.base_url} is not reachable: {reason}; "
-        f"start it (e.g. vllm serve {endpoint.model}) or pass --base-url"
+def _same_answer(endpoint: Endpoint, url: str, answer: str) -> str:
+    return (
+        f"stopped: teacher {endpoint.model} at {url} failed the first requests of this run the same way, "
+        f"retries included ({answer}); that is its answer to these requests, not an outage (those answer "
+        "502/503/429 or drop connections, and are waited out): see the server's log, fix the cause and rerun"
     )
-
-
-def _unreachable_reason(exc: WireError) -> str:
-    if timed_out(exc):
-        return f"no answer within {_REACHABLE_TIMEOUT_S:g} s"
-    if isinstance(exc, ConnectionFailed) and not isinstance(exc, NotJSONReply):
-        return describe_failure(exc)
-    return "GET /models did not return an OpenAI model list"

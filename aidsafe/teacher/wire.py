@@ -26,6 +26,7 @@ from aidsafe.oneline import one_line as shorten
 
 __all__ = [
     "ConnectionFailed",
+    "NotConnected",
     "NotJSONReply",
     "ReplyTooLarge",
     "RequestTimedOut",
@@ -79,6 +80,12 @@ class StatusError(WireError):
 
 class ConnectionFailed(WireError):
     """No HTTP answer at all: refused, reset, or closed mid-reply. The cause is chained."""
+
+
+class NotConnected(ConnectionFailed):
+    """No connection could be made (refused, unknown host, no route): nothing listens there, or
+    not yet. Retried like any lost connection during a run (a server restarting); the pre-flight
+    says so at once instead, since the usual cause there is a server that was never started."""
 
 
 class RequestTimedOut(ConnectionFailed):
@@ -149,6 +156,8 @@ class Wire:
             # knows which it was.
             if deadline.expired():
                 raise RequestTimedOut(f"no whole reply within {timeout_s:g} s") from exc
+            if isinstance(exc, aiohttp.ClientConnectorError):
+                raise NotConnected(connection_failure(exc)) from exc
             raise ConnectionFailed(connection_failure(exc)) from exc
         text = raw.decode("utf-8", "replace")
         if not 200 <= status < 300:
@@ -161,7 +170,8 @@ class Wire:
             if isinstance(reply, dict):
                 return reply
             what = "not a JSON object"
-        raise NotJSONReply(one_line(f"HTTP {status} with a {kind or 'no content type'} body, {what}: {text[:160]!r}"))
+        page = shorten(text, 160)
+        raise NotJSONReply(one_line(f"HTTP {status} with a {kind or 'no content type'} body, {what}: {page!r}"))
 
     def _proxy(self, url: str) -> str | None:
         """The proxy HTTP(S)_PROXY / NO_PROXY give for `url`'s host, as other HTTP clients honour them."""

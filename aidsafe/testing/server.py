@@ -56,6 +56,7 @@ class Fault(StrEnum):
 
     HTTP_500 = "http_500"
     HTTP_429 = "http_429"  # with a Retry-After header
+    HTTP_503 = "http_503"  # no Retry-After: a load balancer while the server behind it restarts
     OVER_CAPACITY = "over_capacity"  # HTTP 429 at once, no latency (the `capacity` option)
     HTTP_400 = "http_400"  # a request error the client must not retry
     SLOW = "slow"  # sleep `slow_s` (past the client's timeout) before replying
@@ -303,6 +304,8 @@ class ScriptedServer:
             return None
         if fault is Fault.HTTP_500:
             return 500, {}, _error("injected server error", "server_error")
+        if fault is Fault.HTTP_503:
+            return 503, {}, _error("service unavailable", "service_unavailable")
         if fault is Fault.HTTP_429:
             headers = {"Retry-After": f"{self.retry_after_s:g}"}
             return 429, headers, _error("injected rate limit", "rate_limit_exceeded")

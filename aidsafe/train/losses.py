@@ -24,6 +24,7 @@ from accelerate import PartialState
 from trl import DPOTrainer, SFTTrainer
 
 from aidsafe.errors import AidsafeError
+from aidsafe.oneline import one_line
 
 __all__ = ["LabelWeightedSFTTrainer", "WeightedDPOTrainer", "check_weighted_dpo", "label_span_mask"]
 
@@ -158,7 +159,7 @@ def label_span_mask(tokenizer: Any, input_ids: list[int], labels: list[int], ans
     """
     match = re.search(pattern, answer)
     if match is None or match.end() == match.start():
-        raise ValueError(f"label_pattern {pattern!r} matches nothing in the answer {answer[:60]!r}")
+        raise ValueError(f"label_pattern {pattern!r} matches nothing in the answer {one_line(answer, 60)!r}")
     mask = [0] * len(input_ids)
     first = next((i for i, label in enumerate(labels) if label != -100), len(labels))
     trained = input_ids[first:]

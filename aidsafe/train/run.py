@@ -32,6 +32,19 @@ class TrainResult:
     saved: str  # "adapter", "full model" or "merged model"
     processes: int  # how many processes trained together (accelerate launch)
     main_process: bool  # only the main process should report
+    examples: int = 0  # examples given
+    dropped: int = 0  # of them, dropped by TRL for max_length (see `_check_kept`)
+    max_length: int | None = None
+
+    @property
+    def data_summary(self) -> str:
+        """The kept/dropped count, for the summary line."""
+        if not self.dropped:
+            return f"{self.examples} examples"
+        return (
+            f"{self.examples - self.dropped} of {self.examples} examples "
+            f"({self.dropped} longer than max_length {self.max_length} dropped)"
+        )
 
 
 def train_model(
@@ -82,6 +95,7 @@ def _train(recipe: TrainRecipe, model: str, data: str, output: Path, merge: bool
     dataset = load_train_data(data, recipe)
     _check_model_exists(model)  # after the data: its errors are the more common mistake
     trainer = build_trainer(recipe, model, dataset, output)
+    dropped = _check_kept(len(dataset), trainer)
 
     result = trainer.train()
     adapter_dir = output / "adapter" if merge else output
@@ -102,7 +116,28 @@ def _train(recipe: TrainRecipe, model: str, data: str, output: Path, merge: bool
         saved=saved,
         processes=trainer.accelerator.num_processes,
         main_process=trainer.accelerator.is_main_process,
+        examples=len(dataset),
+        dropped=dropped,
+        max_length=getattr(trainer.args, "max_length", None),
     )
+
+
+def _check_kept(given: int, trainer: Any) -> int:
+    """How many examples TRL dropped while preparing the data: with `max_length`, an example whose
+    prompt alone fills it has no answer token left to learn from (SFT's completion-only loss, DPO),
+    and is filtered out. None left is one line here, not a sampler's `num_samples=0` traceback."""
+    try:
+        kept = len(trainer.train_dataset)
+    except TypeError:  # an iterable dataset: no count before it is read
+        return 0
+    dropped = given - kept
+    if not kept and given:
+        max_length = getattr(trainer.args, "max_length", None)
+        raise AidsafeError(
+            f"{dropped} of {given} examples are longer than max_length {max_length} and were dropped; "
+            "raise trainer.max_length (e.g. --set trainer.max_length=4096)"
+        )
+    return dropped
 
 
 def build_trainer(recipe: TrainRecipe, model: str, dataset: Any, output: Path) -> Any:

@@ -50,9 +50,9 @@ def _write(path: Path, rows: list[dict]) -> Path:
     [
         ("p.jsonl", ["p.jsonl:1", "p.jsonl:2"]),
         ("p.jsonl.txt", ["p.jsonl.txt:1", "p.jsonl.txt:2"]),
-        ("p.json", ["p.json: record 0", "p.json: record 1"]),
+        ("p.json", ["p.json: record 1", "p.json: record 2"]),  # counted from 1, as lines are
         ("p.csv", ["p.csv:2", "p.csv:3"]),  # the header is line 1
-        ("p.parquet", ["p.parquet: row 0", "p.parquet: row 1"]),
+        ("p.parquet", ["p.parquet: row 1", "p.parquet: row 2"]),
     ],
 )
 def test_every_file_format_gives_the_same_rows_and_names_their_places(tmp_path, name, places):
@@ -98,7 +98,7 @@ def _latin1(name: str) -> bytes:
         ("x.jsonl", '{"prompt": "ok"}\n{"prompt": \n', r"x\.jsonl:2: not valid JSON"),
         ("x.jsonl", '{"prompt": "ok"}\n[1, 2]\n', r"x\.jsonl:2: expected a JSON object, got list"),
         ("x.json", '[\n{"prompt": "ok"},\n{"prompt": }\n]', r"x\.json:3: not valid JSON"),
-        ("x.json", '[{"prompt": "ok"}, 7]', r"x\.json: record 1: expected a JSON object, got int"),
+        ("x.json", '[{"prompt": "ok"}, 7]', r"x\.json: record 2: expected a JSON object, got int"),
         ("x.jsonl", _latin1("x.jsonl"), r"x\.jsonl:2: not UTF-8 text \(byte 0xe9 at offset 32\)"),
         ("x.json", _latin1("x.json"), r"x\.json:3: not UTF-8 text \(byte 0xe9"),
         ("x.csv", _latin1("x.csv"), r"x\.csv:3: not UTF-8 text \(byte 0xe9 at offset 13\)"),
@@ -183,10 +183,10 @@ def test_a_hub_id_reads_its_split_with_the_chosen_columns(hub_cache):
     with_blob = [{**r, "blob": "x"} for r in ROWS]  # a dataset has one set of columns in all its splits
     hub_cache("someone/prompts", {"train": with_blob, "test": [{"prompt": "third", "id": "c", "blob": "y"}]})
     rows = read_rows("someone/prompts")
-    assert rows == [("someone/prompts: row 0", with_blob[0]), ("someone/prompts: row 1", with_blob[1])]
+    assert rows == [("someone/prompts: row 1", with_blob[0]), ("someone/prompts: row 2", with_blob[1])]
     test_split = [{"prompt": "third", "id": "c", "blob": "y"}]
-    assert read_rows("someone/prompts:test") == [("someone/prompts:test: row 0", test_split[0])]
-    assert read_rows("someone/prompts", split="test") == [("someone/prompts: row 0", test_split[0])]
+    assert read_rows("someone/prompts:test") == [("someone/prompts:test: row 1", test_split[0])]
+    assert read_rows("someone/prompts", split="test") == [("someone/prompts: row 1", test_split[0])]
     chosen = read_rows("someone/prompts", columns=lambda names, place: [n for n in names if n != "blob"])
     assert [row for _, row in chosen] == ROWS
     prompts, _ = read_prompts("someone/prompts")
@@ -208,7 +208,7 @@ def test_guard_and_critique_readers_take_their_hub_defaults(hub_cache):
     hub_cache("PKU-Alignment/BeaverTails", {"30k_train": rows})
     read = read_source("PKU-Alignment/BeaverTails")
     assert read.source == "beavertails" and [r.prompt for r in read.rows] == ["how do I hurt a cat", "q2"]
-    assert read.rows[1].source == "PKU-Alignment/BeaverTails: row 1"
+    assert read.rows[1].source == "PKU-Alignment/BeaverTails: row 2"
     conversations, _ = read_conversations("PKU-Alignment/BeaverTails:30k_train")
     assert [c.categories for c in conversations] == [(), ("S1",)]
 
@@ -251,7 +251,7 @@ READERS = {
     [
         ("x.jsonl", '{"prompt": "ok"}\n{"prompt": \n', r"x\.jsonl:2: not valid JSON"),
         ("x.jsonl", '{"prompt": "ok"}\n"text"\n', r"x\.jsonl:2: expected a JSON object, got str"),
-        ("x.json", '[{"prompt": "ok"}, []]', r"x\.json: record 1: expected a JSON object, got list"),
+        ("x.json", '[{"prompt": "ok"}, []]', r"x\.json: record 2: expected a JSON object, got list"),
         ("x.jsonl", _latin1("x.jsonl"), r"x\.jsonl:2: not UTF-8 text \(byte 0xe9 at offset 32\)"),
         ("x.csv", _latin1("x.csv"), r"x\.csv:3: not UTF-8 text \(byte 0xe9 at offset 13\)"),
         ("x.jsonl", "", r"x\.jsonl: no (rows|prompts) \(the file is empty\)"),

@@ -181,7 +181,7 @@ def test_a_hub_id_loads_its_split_through_datasets(monkeypatch):
     monkeypatch.setattr(datasets, "load_dataset", load_dataset)
     rows, _ = read_conversations("PKU-Alignment/BeaverTails:30k_train")
     assert asked == [("PKU-Alignment/BeaverTails", "30k_train")]
-    assert rows[0].source == "PKU-Alignment/BeaverTails:30k_train: row 0" and rows[0].categories == ("S1", "S14")
+    assert rows[0].source == "PKU-Alignment/BeaverTails:30k_train: row 1" and rows[0].categories == ("S1", "S14")
 
 
 def test_a_missing_input_is_not_a_hub_request(tmp_path):

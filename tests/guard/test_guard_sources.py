@@ -234,4 +234,4 @@ def test_a_hub_id_is_loaded_with_its_training_config_and_read_as_its_source(monk
     read = read_source("PKU-Alignment/BeaverTails")
     assert calls == [("PKU-Alignment/BeaverTails", None, "30k_train")]
     assert read.source == "beavertails" and [r.gold[2] for r in read.rows] == ["harmful", "unharmful"]
-    assert read.rows[0].source == "PKU-Alignment/BeaverTails: row 0"
+    assert read.rows[0].source == "PKU-Alignment/BeaverTails: row 1"

@@ -109,8 +109,8 @@ def test_read_labelled_keeps_instruction_and_input_byte_identical(guardreasoner_
     assert rows[0].gold[:2] == ("None", "None") and rows[0].gold[2] in ("harmful", "unharmful")
 
 
-def test_read_labelled_refuses_a_bare_label(guardreasoner_dir):
-    with pytest.raises(AidsafeError, match=r"0_1_AegisSafetyTest.json: row 0: output: expected the gold labels"):
+def test_read_labelled_refuses_a_bare_label_without_its_task(guardreasoner_dir):
+    with pytest.raises(AidsafeError, match=r"0_1_AegisSafetyTest.json: record 1: output: 'unharmful' is a bare label"):
         read_labelled(str(guardreasoner_dir / "0_1_AegisSafetyTest.json"))
 
 

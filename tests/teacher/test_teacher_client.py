@@ -406,7 +406,7 @@ async def test_check_reachable_closed_port(client):
 
 
 async def test_check_reachable_silent_server_times_out(client, monkeypatch):
-    monkeypatch.setattr("aidsafe.teacher.client._REACHABLE_TIMEOUT_S", 0.3)
+    monkeypatch.setattr("aidsafe.teacher.reachable.REACHABLE_TIMEOUT_S", 0.3)
     with socket.socket() as silent:  # listens (the kernel completes the handshake) but never answers
         silent.bind(("127.0.0.1", 0))
         silent.listen()

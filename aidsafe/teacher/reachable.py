@@ -1,0 +1,181 @@
+"""The pre-flight, before the first item: the server answers, serves the model, and takes one
+tiny request in the endpoint's structured-output mode (preflight.py holds that request). The
+functions take the TeacherClient, whose wire, backoff and retry loop they use.
+
+Outages are waited out and refusals named, never one mistaken for the other:
+- transient failures (5xx, 429, a reset connection; on the probe also a proxy's page and
+  timeouts) get the client's normal transport retries, backoff and Retry-After included: a run
+  started while the server restarts starts once it is back, within the retry budget, and
+  otherwise stops with a line naming the outage;
+- a connection that cannot be made at all (refused, unknown host) fails at once: before a run the
+  usual cause is a server that was never started, and the line says how to start one;
+- the probe is called a mode refusal only when the server's answer names the mode's request
+  fields (a 4xx, or llama-cpp-python's HTTP 500 naming json_schema); another 4xx says what the
+  server rejected; HTTP 401 on either request is the API key.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+from aidsafe.errors import TeacherUnreachable
+from aidsafe.teacher.body import chat_body
+from aidsafe.teacher.preflight import PREFLIGHT_MESSAGES, PREFLIGHT_SAMPLING, AidsafePreflight, mode_refused, names_mode
+from aidsafe.teacher.replies import has_tool_call
+from aidsafe.teacher.retry import describe_failure, is_transient, timed_out
+from aidsafe.teacher.types import CallRecord, Endpoint, TeacherError
+from aidsafe.teacher.wire import NotConnected, NotJSONReply, StatusError, WireError
+
+__all__ = ["check_model_list", "check_structured_output"]
+
+REACHABLE_TIMEOUT_S = 10.0
+# A mode refusal seen three times is the server's answer, not a passing fault: a few seconds.
+_REFUSAL_ATTEMPTS = 3
+
+
+async def check_model_list(client: Any, endpoint: Endpoint) -> None:
+    """`GET /models` answers an OpenAI model list that holds `endpoint.model`."""
+    url = endpoint.base_url.rstrip("/") + "/models"
+    started, tries = time.monotonic(), 0
+    while True:
+        tries += 1
+        try:
+            page = await client._wire.request(
+                "GET", url, api_key=client._api_key(endpoint), timeout_s=REACHABLE_TIMEOUT_S
+            )
+            break
+        except WireError as exc:
+            if not _outage(exc) or tries >= client.max_attempts:
+                raise _model_list_failure(endpoint, exc, tries, time.monotonic() - started) from exc
+            await asyncio.sleep(client._backoff.wait(tries, exc))
+    entries = page.get("data")
+    if not isinstance(entries, list) or not all(isinstance(entry, dict) for entry in entries):
+        raise _unreachable(endpoint, "GET /models did not return an OpenAI model list")
+    served = [entry.get("id") for entry in entries]
+    if not all(isinstance(name, str) for name in served):
+        raise TeacherUnreachable(
+            f"teacher at {endpoint.base_url} is not an OpenAI-compatible server: "
+            "GET /models listed models without an id"
+        )
+    if endpoint.model not in served:
+        raise TeacherUnreachable(
+            f"teacher at {endpoint.base_url} does not serve model {endpoint.model!r}; "
+            f"it serves: {', '.join(served) or 'no models'}"
+        )
+
+
+async def check_structured_output(client: Any, endpoint: Endpoint) -> None:
+    """One tiny request in the endpoint's mode; whatever the model writes is fine.
+
+    In function_calling mode the forced tool is sent as tool_choice "required", which current
+    llama-server honours and its named form not; llama-cpp-python is the other way round. So
+    when "required" brings no tool call, the named form is tried, and kept for this endpoint if
+    it does."""
+    failure: TeacherError | None = None
+    reply = None
+    try:
+        reply = await _probe(client, endpoint, named_tool=False)
+    except TeacherError as exc:
+        failure = exc
+    answered = failure is None or not failure.transient  # an outage says nothing about the mode
+    if endpoint.structured_output == "function_calling" and answered and not has_tool_call(reply):
+        try:
+            if has_tool_call(await _probe(client, endpoint, named_tool=True)):
+                client._named_tool_choice.add((endpoint.base_url, endpoint.model))
+                return
+        except TeacherError:
+            pass  # the first answer is the one to report
+    if failure is not None:
+        raise _probe_failure(endpoint, failure) from failure
+
+
+async def _probe(client: Any, endpoint: Endpoint, *, named_tool: bool) -> dict[str, Any] | None:
+    call = CallRecord(agent="pre-flight", role="pre-flight", model=endpoint.model)
+    mode = endpoint.structured_output
+    body = chat_body(endpoint.model, PREFLIGHT_MESSAGES, PREFLIGHT_SAMPLING, AidsafePreflight, mode, named_tool)
+
+    def refused(failure: WireError, tries: int) -> bool:
+        return tries >= _REFUSAL_ATTEMPTS and isinstance(failure, StatusError) and names_mode(failure, mode)
+
+    reply = await client._send(call, endpoint, "/chat/completions", body, give_up=refused, watched=False)
+    choices = reply.get("choices")
+    choice = choices[0] if isinstance(choices, list) and choices and isinstance(choices[0], dict) else {}
+    return choice.get("message")
+
+
+def _probe_failure(endpoint: Endpoint, exc: TeacherError) -> TeacherUnreachable:
+    cause = exc.__cause__
+    if isinstance(cause, StatusError):
+        if cause.status == 401:
+            return _key_refused(endpoint, cause)
+        if names_mode(cause, endpoint.structured_output):
+            return TeacherUnreachable(
+                mode_refused(endpoint.base_url, endpoint.structured_output, describe_failure(cause))
+            )
+        if not exc.transient:
+            return TeacherUnreachable(
+                f"teacher at {endpoint.base_url} lists {endpoint.model} but rejected the pre-flight's minimal chat "
+                f"request ({describe_failure(cause)}); see the server's log"
+            )
+    if isinstance(cause, WireError) and timed_out(cause):
+        return TeacherUnreachable(str(exc))  # the timeout hint names the setting
+    return TeacherUnreachable(f"{exc}; the server lists its models but is not answering requests: rerun when it does")
+
+
+def _outage(exc: WireError) -> bool:
+    """Whether a failed model list is worth asking again: a server error or rate limit, or a
+    connection lost on the way. Not one never made, nor a silent server, nor a page that is no
+    JSON (a web page at the URL): those fail the pre-flight at once."""
+    if isinstance(exc, StatusError):
+        return is_transient(exc)
+    return is_transient(exc) and not isinstance(exc, NotConnected | NotJSONReply) and not timed_out(exc)
+
+
+def _model_list_failure(endpoint: Endpoint, exc: WireError, tries: int, waited_s: float) -> TeacherUnreachable:
+    if isinstance(exc, StatusError):
+        if exc.status == 401:
+            return _key_refused(endpoint, exc)
+        if exc.status == 404 and not _ends_in_version(endpoint.base_url):
+            suggested = endpoint.base_url.rstrip("/") + "/v1"
+            return TeacherUnreachable(
+                f"teacher at {endpoint.base_url} answered HTTP 404 for GET /models; OpenAI-compatible servers "
+                f"serve it under /v1: pass --base-url {suggested}"
+            )
+        if is_transient(exc):
+            return TeacherUnreachable(
+                f"teacher at {endpoint.base_url} is not answering: GET /models failed {tries} times in "
+                f"{waited_s:.0f} s, last: {describe_failure(exc)}; rerun when it is back"
+            )
+        return _unreachable(endpoint, f"GET /models answered HTTP {exc.status}")
+    if timed_out(exc):
+        return _unreachable(endpoint, f"no answer within {REACHABLE_TIMEOUT_S:g} s")
+    if isinstance(exc, NotJSONReply) or not is_transient(exc):
+        return _unreachable(endpoint, "GET /models did not return an OpenAI model list")
+    if isinstance(exc, NotConnected) or tries == 1:
+        return _unreachable(endpoint, describe_failure(exc))
+    return TeacherUnreachable(
+        f"teacher at {endpoint.base_url} is not answering: GET /models failed {tries} times in "
+        f"{waited_s:.0f} s, last: {describe_failure(exc)}; rerun when it is back"
+    )
+
+
+def _key_refused(endpoint: Endpoint, exc: StatusError) -> TeacherUnreachable:
+    return TeacherUnreachable(
+        f"teacher at {endpoint.base_url} refused the API key from {endpoint.api_key_env} "
+        f"(HTTP {exc.status}); set that variable, or api_key_env in the recipe"
+    )
+
+
+def _ends_in_version(base_url: str) -> bool:
+    last = urlsplit(base_url).path.rstrip("/").rsplit("/", 1)[-1]
+    return len(last) > 1 and last[0] == "v" and last[1:].isdigit()
+
+
+def _unreachable(endpoint: Endpoint, reason: str) -> TeacherUnreachable:
+    return TeacherUnreachable(
+        f"teacher at {endpoint.base_url} is not reachable: {reason}; "
+        f"start it (e.g. vllm serve {endpoint.model}) or pass --base-url"
+    )
