@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import re
 
-from tests.train.test_train_cli import FAST
+from tests.helpers import tiny_training
+
+FAST = tiny_training(steps=3)  # small, fast, deterministic steps
 
 LONG_PROMPT = "Task: assess the conversation below against every policy in the list.\nUser: " + "please " * 40
 SHORT_PROMPT = "User: hi\n"
