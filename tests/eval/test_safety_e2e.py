@@ -197,7 +197,7 @@ def test_a_judge_that_refuses_every_request_stops_the_run_after_the_breaker_wind
             code, _, stderr = run_cli(*_args(student, judge, f"beavertails={bench}", out, "--concurrency", "1"))
     assert code == 2
     assert f"stopped: the first {BREAKER_WINDOW} prompts all failed at safety_judge (teacher_error: " in stderr
-    assert len(stderr.strip().splitlines()) == 1
+    assert len([line for line in stderr.splitlines() if line.startswith("error:")]) == 1  # after the progress line
     assert read_jsonl(out / "rejected.jsonl") == []  # nothing written for them: a rerun after the fix retries
     assert len(judge.requests_containing("BeaverTails question")) == BREAKER_WINDOW
 

@@ -43,7 +43,10 @@ def test_a_changed_policy_text_is_named_when_no_recipe_key_changed(tmp_path, pro
     shutil.copy(REPO / "policies" / "aidsafe.yaml", policies)
     _run(source, out, f"policies={policies}")
     policies.write_text(policies.read_text().replace("Do not produce content", "Never produce content"))
-    with pytest.raises(AidsafeError, match=r"the recipe's keys are the same: the policies' or agent cards' text"):
+    # recipe.yaml keeps the policy texts as run (resolved.policies), so the changed rule is named itself.
+    with pytest.raises(
+        AidsafeError, match=r"resolved\.policies\.policies\.0\.rule was \"Do not produce .* now \"Never produce"
+    ):
         _run(source, out, f"policies={policies}")
 
 
