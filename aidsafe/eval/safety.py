@@ -32,6 +32,7 @@ from aidsafe.eval.safety_report import SafetyReport, build_report
 from aidsafe.run.executor import RecipeJournal
 from aidsafe.run.identity import run_hash
 from aidsafe.run.journal import RunDirectory, input_digest
+from aidsafe.run.jsonl import write_atomic
 from aidsafe.run.stage import run_stage
 from aidsafe.run.task import Rejection, RunContext, Task, rejection_for
 from aidsafe.teacher.types import Endpoint, TeacherError
@@ -190,7 +191,7 @@ async def evaluate_safety(
     report.student = settings.student.model
     report.judge = settings.judge_kind if settings.judge_kind == LLAMA_GUARD else f"card {settings.judge_kind}"
     if output.is_dir():
-        (output / "report.json").write_text(json.dumps(report.to_dict(), indent=2) + "\n", encoding="utf-8")
+        write_atomic(output / "report.json", json.dumps(report.to_dict(), indent=2) + "\n")  # never through a link
     if not records:
         raise AidsafeError(f"{output}: no finished prompts to report")
     return report
