@@ -148,10 +148,14 @@ def launch_ray(
 @app.command("validate")
 def validate(recipe: RecipeArg, set_: SetOpt = []) -> None:  # noqa: B006
     """Check a recipe of any kind (generation, pairs, guard data, training), its policies, agent cards
-    and templates, with no LLM call."""
+    and templates, with no LLM call; or a policy set file on its own (rules and cases)."""
+    from aidsafe.agents.policies import describe_policies, is_policy_file, load_policies
     from aidsafe.cli.recipes import describe_recipe
     from aidsafe.kinds import load_object, recipe_kind
 
+    if is_policy_file(recipe):
+        typer.echo(f"ok: {describe_policies(load_policies(recipe))}")
+        return
     kind = recipe_kind(recipe)
     loaded = load_object(kind.load)(recipe, set_)
     typer.echo(f"ok: {load_object(kind.describe)(loaded) if kind.describe else describe_recipe(loaded, kind.name)}")

@@ -216,7 +216,7 @@ def _run_policies(run: Path, given: str | None) -> PolicySet:
     if not isinstance(ref, str):
         raise AidsafeError(f"{recipe_path}: policies: missing; pass --policies NAME_OR_PATH")
     try:
-        policies = load_policies(ref)
+        policies = load_policies(ref).without_cases()  # the generation run's rules, as its roles read them
     except AidsafeError as exc:
         hint = "" if given else f" (from {recipe_path}: policies; pass --policies NAME_OR_PATH)"
         raise AidsafeError(f"{exc}{hint}") from None

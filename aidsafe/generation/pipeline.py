@@ -50,7 +50,9 @@ class Pipeline:
 def load_pipeline(recipe_ref: str | Path, overrides: list[str] | None = None) -> Pipeline:
     recipe = load_recipe(recipe_ref, overrides)
     policy_path = recipe.base_dir / recipe.policies
-    policies = load_policies(policy_path if policy_path.is_file() else recipe.policies)
+    # The AIDSAFE roles read rules only: a set's `cases:` (for the policy-guard stage) change neither
+    # their prompts nor this hash.
+    policies = load_policies(policy_path if policy_path.is_file() else recipe.policies).without_cases()
     agents = resolve_agents(recipe)
     fingerprints = {role: [a.fingerprint for a in found] for role, found in agents.items()}
     recipe_hash = semantic_hash(recipe, {"policies": policies.model_dump(mode="json"), "agents": fingerprints})

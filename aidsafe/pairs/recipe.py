@@ -174,7 +174,7 @@ def load_pairs_pipeline(ref: str | Path, overrides: list[str] | None = None) -> 
     recipe = validate_model(PairsRecipe, data, str(path), lines, overrides or ())
     recipe = recipe.model_copy(update={"base_dir": path.parent})
     policy_path = recipe.base_dir / recipe.policies
-    policies = load_policies(policy_path if policy_path.is_file() else recipe.policies)
+    policies = load_policies(policy_path if policy_path.is_file() else recipe.policies).without_cases()  # rules only
     agents = {
         role: resolve_agent(getattr(recipe.agents, spec.slot), spec, recipe, f"agents.{spec.slot}")
         for role, spec in PAIR_ROLES.items()
@@ -191,7 +191,7 @@ def _guard_judge(recipe: PairsRecipe, policies: PolicySet) -> ResolvedAgent:
     assert settings is not None  # PairSettings refuses a guard judge without its section
     if settings.policies is not None:
         path = recipe.base_dir / settings.policies
-        policies = load_policies(path if path.is_file() else settings.policies)
+        policies = load_policies(path if path.is_file() else settings.policies).without_cases()
     # Its own URL if given, else the teacher's (replicas included); completions, so no structured mode.
     endpoint = recipe.teacher.endpoint(
         settings.base_url, model=settings.model, api_key_env=settings.api_key_env, timeout_s=settings.timeout_s
