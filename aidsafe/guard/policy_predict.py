@@ -18,7 +18,6 @@ and `rule_ids`, which `eval guard --format policy` scores.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +31,7 @@ from aidsafe.teacher.types import Endpoint
 __all__ = ["PolicyPredictTask", "predict_policy_guard"]
 
 _SCORED = ("id", "gold", "gold_rules", "variant", "rule_ids")
+_ATTEMPTS = 6  # per request, as predict guard's
 
 
 async def predict_policy_guard(
@@ -40,25 +40,24 @@ async def predict_policy_guard(
     base_url: str,
     model: str,
     rendering: str = "generic",
+    *,
     concurrency: int = 16,
     api_key: str | None = None,
-    timeout_s: float = 600.0,
-    attempts: int = 6,
-    on_progress: Callable[[int], None] | None = None,
     progress: bool = False,
     temperature: float = 0.0,
     top_p: float = 1.0,
 ) -> dict[str, int]:
-    """Ask the guard about every example not yet in `output`; returns counts {done, skipped}."""
+    """Ask the guard about every example not yet in `output`; returns counts {done, skipped}.
+    Timeout and retries are `predict guard`'s: 600 s per request, 6 attempts."""
     messages = [render_messages(rendering, e.policy_text, e.prompt, e.response) for e in examples]
     prompts = [json.dumps(m, ensure_ascii=False) for m in messages]
-    settings = TeacherSettings(base_url=base_url, model=model, timeout_s=timeout_s, concurrency=concurrency,
-                               max_transport_retries=attempts - 1)  # fmt: skip
+    settings = TeacherSettings(base_url=base_url, model=model, timeout_s=600.0, concurrency=concurrency,
+                               max_transport_retries=_ATTEMPTS - 1)  # fmt: skip
 
     def make_task(client: Any, endpoint: Endpoint) -> PolicyPredictTask:
-        return PolicyPredictTask(examples, messages, prompts, rendering, client, endpoint, attempts, temperature, top_p)
+        return PolicyPredictTask(examples, messages, prompts, rendering, client, endpoint, temperature, top_p)
 
-    return await run_predictions(prompts, make_task, output, settings, api_key, on_progress, progress)
+    return await run_predictions(prompts, make_task, output, settings, api_key, progress=progress)
 
 
 class PolicyPredictTask(PredictTask):
@@ -72,11 +71,10 @@ class PolicyPredictTask(PredictTask):
         rendering: str,
         client: Any,
         endpoint: Endpoint,
-        attempts: int,
         temperature: float = 0.0,
         top_p: float = 1.0,
     ) -> None:
-        super().__init__([], prompts, "policy", client, endpoint, attempts, 1, temperature, top_p)
+        super().__init__([], prompts, "policy", client, endpoint, _ATTEMPTS, 1, temperature, top_p)
         self.policy_examples = examples
         self.messages = messages
         self.rendering = rendering
