@@ -17,7 +17,7 @@ __all__ = ["app", "choose"]
 
 _TASKS = ("prompt", "response", "refusal")
 _MODES = ("strict", "paper")
-_FORMATS = ("guardreasoner", "thinkguard")
+_FORMATS = ("guardreasoner", "thinkguard", "policy")
 
 app = typer.Typer(help="Evaluate models and generated data.", no_args_is_help=True)
 
@@ -40,7 +40,11 @@ def eval_guard(
         str, typer.Option(help="strict (unparseable = wrong once) or paper (the published script).")
     ] = "strict",
     format: Annotated[
-        str, typer.Option("--format", help="guardreasoner, or thinkguard (adds AUPRC, categories).")
+        str,
+        typer.Option(
+            "--format",
+            help="guardreasoner, thinkguard (adds AUPRC, categories), or policy (predict guard --format policy).",
+        ),
     ] = "guardreasoner",
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of a table.")] = False,
 ) -> None:
@@ -63,6 +67,8 @@ def eval_guard(
         else:
             _print_suite(result, predictions_dir)
         return
+    if format == "policy":
+        return _eval_policy(predictions, task, predictions_dir, mode, as_json)
     if predictions is None or task is None or predictions_dir is not None:
         raise AidsafeError(
             "give --predictions FILE --task prompt|response|refusal, or --suite guardreasoner --predictions-dir DIR"
@@ -74,6 +80,24 @@ def eval_guard(
     if warning:
         typer.echo(f"warning: {warning}", err=True)
     typer.echo(json.dumps(report, indent=2) if as_json else summary_line(report))
+
+
+def _eval_policy(predictions: Path | None, task: str | None, predictions_dir: Path | None, mode: str,
+                 as_json: bool) -> None:  # fmt: skip
+    if predictions is None or task is not None or predictions_dir is not None or mode != "strict":
+        raise AidsafeError(
+            "--format policy takes --predictions FILE (and --json); the verdict is the only task, strict"
+        )
+    from aidsafe.guard.policy_metrics import evaluate_policy_predictions, policy_summary
+
+    report = evaluate_policy_predictions(predictions)
+    if report["unparseable"] * 2 > report["n"]:
+        typer.echo(
+            f"warning: {report['unparseable']} of {report['n']} answers have no verdict: check that predict guard's "
+            "--rendering matches what the model answers (harmony for gpt-oss-safeguard); F1 counts them as wrong",
+            err=True,
+        )
+    typer.echo(json.dumps(report, indent=2) if as_json else policy_summary(report))
 
 
 def _print_suite(result: Any, predictions_dir: Path) -> None:

@@ -2,6 +2,8 @@
 
 - `bootstrap_mean`: the mean of per-item scores with a percentile bootstrap 95% interval, from a
   seeded generator (the same scores give the same interval on every run).
+- `bootstrap`: the same for any statistic of the items that is not a mean of per-item scores
+  (F1 over a benchmark's rows): the items are resampled whole.
 - `wilson`: a rate k/n with the Wilson score 95% interval (well-behaved at 0 and n, unlike the
   normal approximation), for safe-response, refusal and win rates.
 """
@@ -10,10 +12,13 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
-__all__ = ["Interval", "bootstrap_mean", "wilson"]
+__all__ = ["Interval", "bootstrap", "bootstrap_mean", "wilson"]
+
+T = TypeVar("T")
 
 _Z95 = 1.959963984540054
 
@@ -34,15 +39,23 @@ class Interval:
 
 def bootstrap_mean(values: Sequence[float], seed: int = 0, resamples: int = 1000) -> Interval:
     """Mean with a percentile bootstrap 95% interval; NaN everywhere for no values."""
-    n = len(values)
+    return bootstrap(values, lambda sample: sum(sample) / len(sample), seed, resamples)
+
+
+def bootstrap(
+    items: Sequence[T], statistic: Callable[[Sequence[T]], float], seed: int = 0, resamples: int = 1000
+) -> Interval:
+    """`statistic(items)` with a percentile bootstrap 95% interval over resamples of the items;
+    NaN everywhere for no items."""
+    n = len(items)
     if n == 0:
         return Interval(math.nan, math.nan, math.nan, 0)
-    mean = sum(values) / n
+    value = statistic(items)
     rng = random.Random(seed)
-    means = sorted(sum(rng.choices(values, k=n)) / n for _ in range(resamples))
-    low = means[int(0.025 * (resamples - 1))]
-    high = means[int(math.ceil(0.975 * (resamples - 1)))]
-    return Interval(mean, min(low, mean), max(high, mean), n)
+    values = sorted(statistic(rng.choices(items, k=n)) for _ in range(resamples))
+    low = values[int(0.025 * (resamples - 1))]
+    high = values[int(math.ceil(0.975 * (resamples - 1)))]
+    return Interval(value, min(low, value), max(high, value), n)
 
 
 def wilson(successes: int, n: int) -> Interval:

@@ -4,6 +4,9 @@
 - `metrics`: F1 (strict and paper modes), weighted averages, AUPRC, category accuracy/macro-F1.
 - `evaluate`: score one predictions file; `suite`: the GuardReasoner 13-benchmark table.
 - `predict`: run a served guard model over a benchmark (OpenAI-compatible completions endpoint).
+- `policy_bench`, `policy_predict`, `policy_metrics`: policy-conditioned benchmarks (each row brings
+  its policy: DynaBench, CoSApien, a policy-guard run's held-out share), prediction over chat, and
+  scores; `harmony`: gpt-oss-safeguard's policy prompt beside `policy_format`'s generic one.
 - `judge`: a served Llama Guard 3 / ShieldGemma as a judge: P(unsafe) of one (prompt, response).
 - `sources`: the four GuardReasonerTrain sources (WildGuardMix, Aegis 1.0, ToxicChat, BeaverTails)
   as labelled rows for `traces` (GuardReasoner reasoning traces).

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,6 +55,7 @@ __all__ = [
     "load_benchmark",
     "predict_guard",
     "render_prompt",
+    "run_predictions",
     "split_logprobs",
 ]
 
@@ -120,6 +121,27 @@ async def predict_guard(
         raise AidsafeError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
     check_sampling(fmt, samples, temperature, top_p)
     prompts = [render_prompt(example, fmt, policies) for example in examples]
+    settings = TeacherSettings(base_url=base_url, model=model, timeout_s=timeout_s, concurrency=concurrency,
+                               max_transport_retries=attempts - 1, backoff_base_s=backoff_s)  # fmt: skip
+
+    def make_task(client: Any, endpoint: Endpoint) -> PredictTask:
+        return PredictTask(examples, prompts, fmt, client, endpoint, attempts, samples, temperature, top_p)
+
+    return await run_predictions(prompts, make_task, output, settings, api_key, on_progress, progress)
+
+
+async def run_predictions(
+    prompts: list[str],
+    make_task: Callable[[Any, Endpoint], Task[int]],
+    output: Path,
+    settings: TeacherSettings,
+    api_key: str | None = None,
+    on_progress: Callable[[int], None] | None = None,
+    progress: bool = False,
+) -> dict[str, int]:
+    """Ask `make_task(client, endpoint)` for every row of `prompts` (what each row is asked, its
+    resume key) not yet in `output`, through the one entrance, with `output` as the journal; then
+    rewrite it in benchmark order. Returns counts {done, skipped}."""
     journal = PredictionFile(output, prompts, on_progress)
     journal.check()
     if on_progress is not None:
@@ -128,12 +150,10 @@ async def predict_guard(
         if output.exists():
             _rewrite_in_order(output, prompts)
         return {"done": 0, "skipped": len(journal.done)}
-    settings = TeacherSettings(base_url=base_url, model=model, timeout_s=timeout_s, concurrency=concurrency,
-                               max_transport_retries=attempts - 1, backoff_base_s=backoff_s)  # fmt: skip
     endpoint, env = settings.endpoint(), {settings.api_key_env: api_key} if api_key else {}
     outcome, _ = await run_stage(
-        lambda client, _: PredictTask(examples, prompts, fmt, client, endpoint, attempts, samples, temperature, top_p),
-        range(len(examples)), journal, settings=settings, seed=0, env=env, workers=concurrency, progress=progress,
+        lambda client, _: make_task(client, endpoint), range(len(prompts)), journal, settings=settings, seed=0,
+        env=env, workers=settings.concurrency, progress=progress,
     )  # fmt: skip
     _rewrite_in_order(output, prompts)
     return {"done": outcome.finished, "skipped": outcome.skipped}
@@ -189,10 +209,14 @@ class PredictTask(Task[int]):
         return row
 
     async def _complete(self, i: int, sampling: dict[str, Any]) -> dict[str, Any]:
+        return await self.asked(
+            self.client.complete_text(agent="guard", prompt=self.prompts[i], endpoint=self.endpoint, sampling=sampling)
+        )
+
+    async def asked(self, call: Awaitable[tuple[dict[str, Any], Any]]) -> dict[str, Any]:
+        """The reply of one client call, a failed call being this row's rejection."""
         try:
-            reply, _ = await self.client.complete_text(
-                agent="guard", prompt=self.prompts[i], endpoint=self.endpoint, sampling=sampling
-            )
+            reply, _ = await call
         except TeacherError as exc:  # only transport failures are transient; a bug is not caught here
             raise rejection_for(self.stage, exc, _reason(exc, self.attempts)) from exc
         return reply

@@ -9,8 +9,10 @@ and student) that answers every built-in stage with valid, readable, determinist
 - Any other structured request (guard teachers, CoT and safety judges, a custom card): the
   plainest instance of the schema the request sent (first enum value, the top of a score range,
   one short sentence per string), so post-parse checks pass too.
-- A chat request with no schema (a served student): a refusal when the conversation looks
-  harmful, else a short helpful answer.
+- A chat request with no schema: a policy-conditioned guard's answer when the system message is a
+  policy prompt (either rendering of aidsafe.guard.harmony, the verdict from `looks_harmful` on
+  the content, citing the policy's first rule id); otherwise (a served student) a refusal when
+  the conversation looks harmful, else a short helpful answer.
 - Raw completions: GuardReasoner's trace and answer block, ThinkGuard's assessment with
   logprobs, or Llama Guard 3 / ShieldGemma's verdict word with logprobs (a guard judge), each
   read from the prompt; the verdicts come from `looks_harmful`, a keyword stand-in for a model.
@@ -33,6 +35,8 @@ from aidsafe.guard.formats import (
     render_trace,
     split_guardreasoner_input,
 )
+from aidsafe.guard.harmony import HARMONY_HEADER, answer_json
+from aidsafe.guard.policy_format import GENERIC_INSTRUCTION, render_answer
 from aidsafe.testing.replies import DEFAULT_REPLIES, default_reply, policy_id
 from aidsafe.testing.schema_responder import _requested, random_matching
 
@@ -54,6 +58,8 @@ _JUDGE_SIDES = re.compile(r"Answer A:\n(?P<a>.*?)\n\nAnswer B:\n(?P<b>.*)", re.D
 _LG3_CONVERSATION = re.compile(r"<BEGIN CONVERSATION>\n\n(?P<body>.*?)\n\n<END CONVERSATION>", re.DOTALL)
 _LG3_CATEGORY = re.compile(r"^(S\d+): ", re.MULTILINE)
 _SHIELDGEMMA_RESPONSE = re.compile(r"Chatbot Response: (?P<text>.*?)\n<end_of_turn>", re.DOTALL)
+# A policy's first rule id: `## [P1] Title` (policy_format's rendering) or a numbered rule `1. ...`.
+_POLICY_RULE = re.compile(r"^## \[([^\]]+)\]|^\s*(\d+)[.)] ", re.MULTILINE)
 _VERDICT_MAX_TOKENS = 16  # a guard judge's score call asks for the verdict word only
 _P_SURE = 0.9  # the probability the stand-in guard gives its verdict
 
@@ -72,8 +78,8 @@ def loopback_responder() -> Callable[[dict[str, Any]], str | dict[str, Any]]:
             return _completion(request)
         text = "\n".join(_content(m.get("content")) for m in request["messages"])
         name, via_tool = _requested_schema(request)
-        if name is None:  # a plain chat: a served student
-            return _REFUSAL_ANSWER if looks_harmful(text) else _SAFE_ANSWER
+        if name is None:  # a plain chat: a policy guard, or a served student
+            return _policy_guard(request["messages"]) or (_REFUSAL_ANSWER if looks_harmful(text) else _SAFE_ANSWER)
         schema, _ = _requested(request)
         reply = _scripted(name, text, request) or plain_instance(schema, _rng(request))
         arguments = json.dumps(reply, ensure_ascii=False)
@@ -152,6 +158,23 @@ def _scripted(name: str, text: str, request: Mapping[str, Any]) -> dict[str, Any
         a, b = (sides["a"], sides["b"]) if sides else ("", "")
         return {"a": _side_verdict(a, text), "b": _side_verdict(b, text)}
     return None
+
+
+def _policy_guard(messages: list[dict[str, Any]]) -> str | None:
+    """A policy guard's answer in the rendering its system message asks for; None for any other chat."""
+    system = _content(messages[0].get("content")) if messages and messages[0].get("role") == "system" else ""
+    if system.startswith(GENERIC_INSTRUCTION):
+        render = render_answer  # <think>...</think><result>...</result>
+    elif system.startswith(HARMONY_HEADER):
+        render = answer_json  # gpt-oss-safeguard's final channel: one JSON object
+    else:
+        return None
+    violation = looks_harmful("\n".join(_content(m.get("content")) for m in messages[1:]))
+    first_rule = _POLICY_RULE.search(system)
+    rules = [first_rule.group(1) or first_rule.group(2)] if violation and first_rule else []
+    verdict = "violation" if violation else "allowed"
+    why = "The content asks for something that could hurt someone." if violation else "The content is ordinary."
+    return render(verdict, rules, why)
 
 
 def _side_verdict(answer: str, text: str) -> dict[str, Any]:
