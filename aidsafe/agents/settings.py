@@ -3,8 +3,8 @@
 A stage's recipe has a `teacher:` section (one endpoint or replicas, the structured-output mode,
 concurrency, retries) and names agents in slots (a card, a path, or Python, with per-slot model,
 endpoint and sampling). What changes the output is hashed into the run's identity; where and how
-fast the teacher runs (`NON_SEMANTIC_TEACHER`, a slot's `NON_SEMANTIC_SLOT`) is not, so changing
-it keeps a run resumable.
+fast the teacher runs (`NON_SEMANTIC_TEACHER` of aidsafe.run.identity, a slot's
+`NON_SEMANTIC_SLOT`) is not, so changing it keeps a run resumable.
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validat
 
 from aidsafe.config.yamlio import register_config_model
 from aidsafe.run.checkpoints import CheckpointEvery
+from aidsafe.run.identity import NON_SEMANTIC_TEACHER
 from aidsafe.teacher.types import Endpoint
 
 __all__ = [
     "NON_SEMANTIC_SLOT",
-    "NON_SEMANTIC_TEACHER",
     "AgentSlot",
     "EnvVarName",
     "TeacherSettings",
@@ -134,22 +134,6 @@ class AgentSlot(_Config):
         mapping = handler(core_schema)
         reference = {"type": "string", "description": "A bare reference: the same as {agent: <it>}."}
         return {"anyOf": [reference, mapping]}
-
-
-# Fields that change what the teacher is asked or how outputs are filtered. Endpoint URL, keys,
-# concurrency, timeouts, retry budgets and checkpoint frequency do not, so changing them keeps a
-# run resumable.
-NON_SEMANTIC_TEACHER = {
-    "base_url",
-    "api_key_env",
-    "timeout_s",
-    "concurrency",
-    "max_concurrency",
-    "max_transport_retries",
-    "backoff_base_s",
-    "backoff_max_s",
-    "checkpoint",
-}
 
 
 # Where a slot's agent runs, not what it says.

@@ -27,15 +27,16 @@ def report(
 ) -> None:
     """Write one self-contained HTML page: summary, plots and a sample browser."""
     from rich.console import Console
+    from rich.text import Text
 
     from aidsafe.report import write_report
+    from aidsafe.terminal import printable, say
 
     target = output or (run_dir / "report.html" if run_dir.is_dir() else run_dir.with_suffix(".html"))
-    with Console(stderr=True).status(f"reading {run_dir}"):
+    # Text, not a str: rich would read a path holding `[/x]` as markup (and crash on it).
+    with Console(stderr=True).status(Text(printable(f"reading {run_dir}"))):
         data = write_report(run_dir, target, png, max_samples)
-    typer.echo(
-        f"{data.total_samples} samples, {data.total_rejected} rejected, {len(data.plots)} plots -> {target}", err=True
-    )
+    say(f"{data.total_samples} samples, {data.total_rejected} rejected, {len(data.plots)} plots -> {target}")
 
 
 @app.command("show")

@@ -29,6 +29,7 @@ from aidsafe.errors import AidsafeError
 from aidsafe.eval.benchmarks import BENCHMARKS, SafetyItem
 from aidsafe.eval.judges import ask_judge, load_judge_card, strongreject_score
 from aidsafe.eval.safety_report import SafetyReport, build_report
+from aidsafe.oneline import one_line
 from aidsafe.run.executor import RecipeJournal
 from aidsafe.run.identity import run_hash
 from aidsafe.run.journal import RunDirectory, input_digest
@@ -117,7 +118,7 @@ class SafetyTask(Task[SafetyItem]):
                 "student", "empty_reply", f"the student sent no text (finish_reason {reply['finish_reason']})"
             )
         if _HTML.match(text):
-            raise Rejection("student", "malformed_reply", f"an HTML page, not an answer: {text[:80]!r}")
+            raise Rejection("student", "malformed_reply", f"an HTML page, not an answer: {one_line(text, 80)!r}")
         return text, reply["finish_reason"]
 
     async def _card(self, role: str, endpoint: Endpoint, item: SafetyItem, response: str) -> dict[str, Any]:

@@ -9,7 +9,9 @@ Layout of the folder (what `datasets.load_dataset(DIR)` and the Hub read):
     <format>/test-00000-of-00001.parquet   only with --test-size > 0 and rows to put there
 
 Exporting another format of the same run into the same folder adds a config and keeps the
-others; a folder that holds anything else is refused rather than mixed.
+others; a folder that holds anything else is refused rather than mixed. The folder is built
+beside its place and moved there whole (aidsafe.export.staging): an export that fails leaves
+nothing, and a re-export that fails leaves the previous export as it was.
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ import functools
 import json
 import math
 import re
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +33,7 @@ from aidsafe.export.filters import FilterSettings, filter_corpus
 from aidsafe.export.formats import DEFAULT_COT_TEMPLATE, FORMATS, features_of, in_test_split
 from aidsafe.export.hub import HubTarget, check_hub_target, push_export
 from aidsafe.export.kinds import check_formats, hard_samples_hash, iter_records
+from aidsafe.export.staging import staged
 from aidsafe.kinds import KINDS, run_kind
 from aidsafe.run.identity import file_digest
 from aidsafe.run.jsonl import iter_jsonl, write_atomic
@@ -186,21 +188,28 @@ def _export_run(request: ExportRequest) -> ExportResult:
             f"{output}: its configs {', '.join(kept)} left out other samples than these filters do now "
             f"({output / FILTERED}); re-export every format together, or use a new --output"
         )
-    output.mkdir(parents=True, exist_ok=True)
-    write_atomic(output / FILTERED, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in report.dropped.values()))
-    for name in formats:
-        configs[name] = _write_config(run, name, output, request.test_size, request.keep_beliefs, set(report.dropped))
+    if samples and len(report.dropped) >= len(samples):  # said before anything is written
+        dropped = ", ".join(f"{reason} {n}" for reason, n in report.counts.items() if n)
+        raise AidsafeError(
+            f"{run.records_path}: the filters dropped all {len(samples)} finished samples ({dropped}); nothing "
+            "to export (--no-dedup, --no-decontaminate or a higher threshold keeps them)"
+        )
     # Whether any filter ran: guard traces and hard-sample pairs are never filtered (see above).
     summary = {**report.summary(), "applied": filtered}
-    manifest = {
-        "recipe_hash": run.recipe_hash,
-        "test_size": request.test_size,
-        "license": license_,
-        "configs": configs,
-        "filters": summary,
-    }
-    write_atomic(output / MANIFEST, json.dumps(manifest, indent=2) + "\n")
-    write_card(output, run, configs, license_, summary if filtered else None)
+    with staged(output, {"README.md", MANIFEST, FILTERED, *formats}) as work:
+        rows = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in report.dropped.values())
+        write_atomic(work / FILTERED, rows)
+        for name in formats:
+            configs[name] = _write_config(run, name, work, request.test_size, request.keep_beliefs, set(report.dropped))
+        manifest = {
+            "recipe_hash": run.recipe_hash,
+            "test_size": request.test_size,
+            "license": license_,
+            "configs": configs,
+            "filters": summary,
+        }
+        write_atomic(work / MANIFEST, json.dumps(manifest, indent=2) + "\n")
+        write_card(work, run, configs, license_, summary if filtered else None)
     result = ExportResult(output, configs, license_, filters=summary)
     if request.push_to_hub is not None:
         result.commit_url = push_export(output, _written_files(output, configs), request.push_to_hub)
@@ -257,10 +266,9 @@ def _existing_export(output: Path, recipe_hash: str) -> dict[str, Any]:
 def _write_config(
     run: RunInfo, name: str, output: Path, test_size: float, keep_beliefs: bool, dropped: set[str]
 ) -> dict[str, int]:
-    """One format of the run in Parquet shards per split, read in one streaming pass."""
+    """One format of the run in Parquet shards per split, read in one streaming pass, into a new
+    folder (a re-export replaces a config whole, never leaving a stale shard)."""
     folder = output / name
-    if folder.exists():
-        shutil.rmtree(folder)  # a re-export replaces the config whole, never leaves stale shards
     folder.mkdir()
     samples = run.records_path
     to_row, features = FORMATS[name], features_of(name, run.kind, keep_beliefs)
@@ -269,9 +277,7 @@ def _write_config(
     buffers: dict[str, list[dict[str, Any]]] = {"train": [], "test": []}
     shards: dict[str, list[Path]] = {"train": [], "test": []}
     counts = {"train": 0, "test": 0}
-    finished = 0
     for record in iter_records(samples, run.kind):
-        finished += 1
         if record["id"] in dropped:
             continue
         split = "test" if in_test_split(record["id"], test_size) else "train"
@@ -284,11 +290,6 @@ def _write_config(
         if rows:
             shards[split].append(_write_shard(folder, split, len(shards[split]), rows, features))
     if not counts["train"]:
-        if finished and len(dropped) >= finished:  # the filters took them all: say so, and where
-            raise AidsafeError(
-                f"{samples}: the filters dropped all {finished} finished samples (each with its reason in "
-                f"{output / FILTERED}); nothing to export"
-            )
         raise AidsafeError(f"{samples}: no finished samples for the train split; nothing to export")
     for split, paths in shards.items():
         for index, path in enumerate(paths):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from pathlib import Path
 
 from aidsafe.errors import AidsafeError
@@ -12,6 +13,7 @@ from aidsafe.report.page import render_page
 from aidsafe.report.plots import render_png
 from aidsafe.report.run import DEFAULT_CAP, RunView, open_run
 from aidsafe.run.jsonl import write_atomic
+from aidsafe.run.lock import run_lock
 
 __all__ = ["gather", "write_report", "sample_by_id", "first_views"]
 
@@ -40,19 +42,30 @@ def gather(run: str | Path, cap: int = DEFAULT_CAP) -> ReportData:
 
 
 def write_report(run: str | Path, output: Path, png_dir: Path | None = None, cap: int = DEFAULT_CAP) -> ReportData:
-    """Write the self-contained HTML page (and the plots as PNG files into `png_dir`)."""
-    data = gather(run, cap)
-    page = render_page(data)
-    try:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(output, page)  # never through a link planted where report.html goes
-        if png_dir is not None:
-            png_dir.mkdir(parents=True, exist_ok=True)
-            for plot in data.plots:
-                write_atomic(png_dir / f"{plot.name}.png", render_png(plot))
-    except OSError as exc:
-        raise AidsafeError(f"{exc.filename or output}: cannot write the report ({exc.strerror or exc})") from None
+    """Write the self-contained HTML page (and the plots as PNG files into `png_dir`).
+
+    Writing into the run directory takes its lock as a reader does (aidsafe.run.lock), so it is
+    refused, in one line, while another aidsafe writes the run; a report written elsewhere reads a
+    run in progress unlocked (a cut-off last line is skipped)."""
+    run = Path(run).expanduser()
+    inside = run.is_dir() and any(_within(p, run) for p in (output, png_dir) if p is not None)
+    with run_lock(run, what="reporting on", reader=True) if inside else nullcontext():
+        data = gather(run, cap)
+        page = render_page(data)
+        try:
+            output.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(output, page)  # never through a link planted where report.html goes
+            if png_dir is not None:
+                png_dir.mkdir(parents=True, exist_ok=True)
+                for plot in data.plots:
+                    write_atomic(png_dir / f"{plot.name}.png", render_png(plot))
+        except OSError as exc:
+            raise AidsafeError(f"{exc.filename or output}: cannot write the report ({exc.strerror or exc})") from None
     return data
+
+
+def _within(path: Path, directory: Path) -> bool:
+    return Path(path).expanduser().resolve().is_relative_to(directory.resolve())
 
 
 def sample_by_id(run: str | Path, sample_id: str) -> tuple[RunView, SampleView]:

@@ -5,6 +5,8 @@
   "use strict";
   var data = JSON.parse(document.getElementById("aidsafe-samples").textContent);
   var samples = data.samples;
+  // Policy id -> {title, rule} as the run used them (empty for a run older than that snapshot).
+  var policies = data.policies || {};
   var list = document.getElementById("sample-list");
   var detail = document.getElementById("sample-detail");
   var search = document.getElementById("search");
@@ -15,6 +17,18 @@
     var node = document.createElement(tag);
     if (cls) node.className = cls;
     if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
+  function isPolicy(t) { return Object.prototype.hasOwnProperty.call(policies, t); }
+
+  // A tag; one naming a policy carries its title and rule as a tooltip.
+  function tag(t) {
+    var node = el("span", "tag", t);
+    if (isPolicy(t)) {
+      node.className = "tag policy";
+      node.title = t + " · " + policies[t].title + ": " + policies[t].rule;
+    }
     return node;
   }
 
@@ -43,7 +57,7 @@
     select.setAttribute("data-facet", name);
     select.appendChild(el("option", "", "(any)")).value = "";
     Object.keys(facetValues[name]).sort().forEach(function (v) {
-      select.appendChild(el("option", "", v)).value = v;
+      select.appendChild(el("option", "", isPolicy(v) ? v + " · " + policies[v].title : v)).value = v;
     });
     select.addEventListener("change", refresh);
     label.appendChild(select);
@@ -64,6 +78,7 @@
     detail.textContent = "";
     detail.appendChild(el("h2", "", s.title || "(no prompt)"));
     detail.appendChild(el("div", "sample-id", "id " + s.id));
+    var cited = [];
     s.sections.forEach(function (sec) {
       var box = el("section", "sample-section");
       box.appendChild(el("h3", "", sec.title + " (" + sec.rows.length + ")"));
@@ -71,11 +86,25 @@
         var row = el("div", "row");
         if (r.label) row.appendChild(el("span", "label", r.label));
         row.appendChild(el("span", "text", r.text));
-        r.tags.forEach(function (t) { row.appendChild(el("span", "tag", t)); });
+        r.tags.forEach(function (t) {
+          row.appendChild(tag(t));
+          if (isPolicy(t) && cited.indexOf(t) < 0) cited.push(t);
+        });
         box.appendChild(row);
       });
       detail.appendChild(box);
     });
+    if (cited.length) {  // the rules this sample's tags name, spelled out (hover needs a mouse)
+      var legend = el("section", "sample-section policies");
+      legend.appendChild(el("h3", "", "Policies cited (" + cited.length + ")"));
+      cited.sort().forEach(function (id) {
+        var row = el("div", "row");
+        row.appendChild(el("span", "label", id + " · " + policies[id].title));
+        row.appendChild(el("span", "text", policies[id].rule));
+        legend.appendChild(row);
+      });
+      detail.appendChild(legend);
+    }
     Array.prototype.forEach.call(list.children, function (item) {
       item.classList.toggle("current", item.getAttribute("data-id") === s.id);
     });

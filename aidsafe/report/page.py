@@ -47,7 +47,8 @@ def render_page(data: ReportData) -> str:
         if len(data.samples) < total
         else ""
     )
-    samples = embed_json({"samples": [s.as_json() for s in data.samples]})
+    # The policy texts once per page, not per tag: page.js shows them on every tag naming an id.
+    samples = embed_json({"samples": [s.as_json() for s in data.samples], "policies": data.view.policies})
     title = f"aidsafe report: {data.view.path.name or data.view.path}"
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">

@@ -22,7 +22,7 @@ from aidsafe.kinds import KINDS, run_kind
 from aidsafe.run.journal import RunDirectory
 from aidsafe.run.jsonl import iter_jsonl
 
-__all__ = ["RunView", "open_run", "DEFAULT_CAP"]
+__all__ = ["RunView", "open_run", "policy_texts", "DEFAULT_CAP"]
 
 DEFAULT_CAP = 2000
 
@@ -35,6 +35,8 @@ class RunView:
     stats: dict[str, Any] = field(default_factory=dict)
     samples_file: Path | None = None
     rejected_file: Path | None = None
+    # Policy id -> {"title", "rule"} as the run used them (policy_texts); {}: its tags stay bare.
+    policies: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def iter_samples(self) -> Iterator[dict[str, Any]]:
         return _iter_records(self.samples_file)
@@ -74,7 +76,22 @@ def open_run(path: str | Path) -> RunView:
         raise AidsafeError(f"{path}: not a run directory (no {records.name} or rejected.jsonl)")
     recipe = _read_mapping(run.recipe_path, yaml.safe_load)
     stats = _read_mapping(run.stats_path, json.loads)
-    return RunView(path, kind, recipe, stats, records, run.rejected_path)
+    return RunView(path, kind, recipe, stats, records, run.rejected_path, policy_texts(recipe))
+
+
+def policy_texts(recipe: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """Each policy's title and rule from the run's own snapshot (recipe.yaml `resolved.policies`,
+    written when the run was created), never from today's built-ins: an old run's `P3` reads as
+    it meant then. A run written before the snapshot, or with a damaged one, gets {}; the report
+    still renders, its tags bare."""
+    resolved = recipe.get("resolved")
+    snapshot = resolved.get("policies") if isinstance(resolved, dict) else None
+    rules = snapshot.get("policies") if isinstance(snapshot, dict) else None
+    texts = {}
+    for policy in rules if isinstance(rules, list) else []:
+        if isinstance(policy, dict) and isinstance(policy.get("id"), str):
+            texts[policy["id"]] = {key: " ".join(str(policy.get(key) or "").split()) for key in ("title", "rule")}
+    return texts
 
 
 def _read_mapping(path: Path, parse: Any) -> dict[str, Any]:

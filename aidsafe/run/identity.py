@@ -20,7 +20,25 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["file_digest", "run_hash"]
+__all__ = ["NON_SEMANTIC_TEACHER", "file_digest", "run_hash"]
+
+# The keys of a recipe's `teacher:` section that say where or how fast the teacher runs, not what
+# it is asked: no stage hashes them, so changing them keeps a run resumable. Here, in run/, so
+# that the stages dropping them (aidsafe.agents.settings) and the refusal naming what changed
+# (aidsafe.run.recipe_diff) read one list.
+NON_SEMANTIC_TEACHER = frozenset(
+    {
+        "base_url",
+        "api_key_env",
+        "timeout_s",
+        "concurrency",
+        "max_concurrency",
+        "max_transport_retries",
+        "backoff_base_s",
+        "backoff_max_s",
+        "checkpoint",
+    }
+)
 
 
 def run_hash(payload: Mapping[str, Any], *, ensure_ascii: bool = False) -> str:

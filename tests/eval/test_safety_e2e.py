@@ -145,7 +145,11 @@ def test_another_student_in_the_same_output_is_refused(run_cli, tmp_path, fixtur
 
 def test_garbage_from_the_student_or_judge_is_rejected_not_fatal(run_cli, tmp_path, fixtures):
     paths, replies = fixtures
-    replies["BeaverTails question number 0?"] = "<!DOCTYPE html><html><body>502 Bad Gateway</body></html>"
+    page = (
+        "<!DOCTYPE html><html><head><title>502 Bad Gateway</title></head><body><h1>Bad Gateway</h1>"
+        "<p>The proxy server received an invalid response from an upstream server.</p></body></html>"
+    )
+    replies["BeaverTails question number 0?"] = page
     replies["BeaverTails question number 1?"] = "   "
     replies["BeaverTails question number 8?"] = "Step 1: JUDGE-BREAKER"
     base = judge_responder()
@@ -162,6 +166,10 @@ def test_garbage_from_the_student_or_judge_is_rejected_not_fatal(run_cli, tmp_pa
     assert code == 0, stderr
     rejected = {r["prompt"]: r for r in read_jsonl(out / "rejected.jsonl")}
     assert rejected["BeaverTails question number 0?"]["reason"] == "malformed_reply"
+    # The page's excerpt is cut at word boundaries and keeps its end, as every excerpt (one_line).
+    shown = rejected["BeaverTails question number 0?"]["error"].split("not an answer: ", 1)[1].strip("'")
+    assert " ... " in shown and shown.endswith("</body></html>")
+    assert set(shown.replace(" ... ", " ").split()) <= set(page.split())
     assert rejected["BeaverTails question number 1?"]["reason"] == "empty_reply"
     # The one reason vocabulary (aidsafe.run.task.rejection_for); the stage says who failed.
     assert rejected["BeaverTails question number 8?"]["reason"] == "invalid_output"

@@ -227,7 +227,9 @@ def test_an_export_whose_filters_drop_everything_says_so(tmp_path, run_cli):
     bench.write_text("".join(json.dumps({"prompt": p}) + "\n" for p in prompts), encoding="utf-8")
     code, _, err = run_cli("export", run, "-o", tmp_path / "d", "-f", "sft", "--decontaminate-against", bench)
     assert code == 2, err
-    assert f"the filters dropped all {len(prompts)} finished samples" in err and "filtered.jsonl" in err
+    assert f"the filters dropped all {len(prompts)} finished samples (contaminated {len(prompts)})" in err
+    assert "--no-decontaminate" in err.strip().splitlines()[-1]
+    assert not (tmp_path / "d").exists() and not [p for p in tmp_path.iterdir() if ".partial-" in p.name]
 
 
 def test_a_reexport_into_a_folder_of_the_same_name_never_loads_the_old_rows(tmp_path, run_cli):

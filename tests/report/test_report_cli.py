@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+from pathlib import Path
 
 from aidsafe.report.page import embed_json
 from tests.report.conftest import HOSTILE
@@ -91,3 +93,32 @@ def test_show_keeps_every_column_at_80_columns(run_cli, generation_run, monkeypa
         assert re.search(rf"^{column} ", out, re.M), column
     ids = [json.loads(line)["id"] for line in (generation_run / "samples.jsonl").read_text().split("\n") if line]
     assert all(f"id          {i}" in out for i in ids[:3])
+
+
+LEGACY = Path(__file__).resolve().parents[1] / "fixtures" / "legacy_runs"
+
+
+def test_a_run_path_holding_rich_markup_is_reported_as_written(run_cli, tmp_path):
+    """`reading {run_dir}` went through rich markup: `[/x]` in the path crashed the command."""
+    run = tmp_path / "runs[" / "x]"  # the path reads `runs[/x]`: a closing tag with no opening one
+    shutil.copytree(LEGACY / "generation", run)
+    code, _, err = run_cli("report", run)
+    assert code == 0, err
+    assert (run / "report.html").is_file() and f"-> {run / 'report.html'}" in err
+
+
+def test_a_report_into_a_run_another_aidsafe_is_writing_is_refused(run_cli, tmp_path):
+    """report.html was written into the run directory while another command held its lock."""
+    from aidsafe.run.lock import run_lock
+
+    run = Path(shutil.copytree(LEGACY / "generation", tmp_path / "run"))
+    with run_lock(run, what="generating"):
+        code, _, err = run_cli("report", run)
+        assert code == 2 and "is generating this run" in err and len(err.strip().splitlines()) == 1
+        assert not (run / "report.html").exists()
+        # Written elsewhere, the report reads the run in progress (a cut-off last line is skipped).
+        code, _, err = run_cli("report", run, "--output", tmp_path / "elsewhere.html")
+        assert code == 0, err
+    code, _, err = run_cli("report", run)  # the lock is free again: the default place is taken
+    assert code == 0, err
+    assert (run / "report.html").is_file()
