@@ -15,7 +15,14 @@ class AidsafeError(Exception):
 
 
 class TeacherUnreachable(AidsafeError):
-    """The teacher endpoint did not answer the pre-flight check."""
+    """The teacher endpoint did not pass the pre-flight check. `failed` says which part, for
+    `aidsafe check`'s table: "reachable" (no OpenAI-compatible answer, or an outage), "key" (HTTP
+    401/403), "served" (the model is not listed), "answers" (a chat request was rejected),
+    "mode" (the structured-output mode was refused) or "schema" (the schema was ignored)."""
+
+    def __init__(self, message: str, failed: str = "reachable") -> None:
+        super().__init__(message)
+        self.failed = failed
 
 
 class RunSetupError(AidsafeError):

@@ -69,6 +69,9 @@ class StageKind:
     describe: str | None = None  # "module:func": func(loaded) -> what `aidsafe validate` prints after "ok: "
     graph: str | None = None  # "module:func": func(loaded) -> the compiled graph `aidsafe graph` draws
     run: str | None = None  # "module:func": func(request, env) -> stats: what `command` calls
+    # "module:func": func(loaded, input_tokens) -> aidsafe.teacher.calls.RecipeCalls, its agent slots
+    # and their longest calls, for `aidsafe check` (None: the stage calls no teacher)
+    check: str | None = None
     shards: bool = False  # `generate --shard K/N` splits it
     builtin_dir: str = ""  # where its built-in recipes live under recipes/
     recipe_keys: frozenset[str] = frozenset()  # top-level keys that mark its recipe when it has no `kind:`
@@ -105,6 +108,7 @@ KINDS: dict[str, StageKind] = {
             recipe="aidsafe.generation.recipe:Recipe", schema="recipe",
             load="aidsafe.generation.pipeline:load_pipeline", describe="aidsafe.cli.recipes:describe_generation",
             graph="aidsafe.cli.recipes:generation_graph", run="aidsafe.generation.runner:generate", shards=True,
+            check="aidsafe.generation.longest:slot_calls",
             fields=(*_text("id", "prompt", "response"), RecordField("thoughts", list, "a list")),
             record_keys=frozenset({"thoughts"}),  # pairs nest theirs in chosen and rejected
             export=("sft", "aidsafe"), train={"sft": "aidsafe.train.data:generation_row"},
@@ -115,6 +119,7 @@ KINDS: dict[str, StageKind] = {
             recipe="aidsafe.pairs.recipe:PairsRecipe", schema="pairs-recipe",
             load="aidsafe.pairs.recipe:load_pairs_pipeline", describe="aidsafe.cli.recipes:describe_pairs",
             graph="aidsafe.cli.recipes:pairs_graph", run="aidsafe.pairs.runner:make_pairs",
+            check="aidsafe.pairs.longest:slot_calls",
             recipe_keys=frozenset({"pairs"}),
             fields=(*_text("id", "prompt"), RecordField("chosen", dict, _SIDE), RecordField("rejected", dict, _SIDE)),
             record_keys=frozenset({"chosen", "rejected", "scores"}),
@@ -124,7 +129,7 @@ KINDS: dict[str, StageKind] = {
             "guardreasoner", "GuardReasoner traces", "aidsafe generate",
             recipe="aidsafe.guard.traces:TraceRecipe", schema="guardreasoner-recipe",
             load="aidsafe.guard.traces:load_trace_recipe", describe="aidsafe.cli.recipes:describe_traces",
-            run="aidsafe.guard.traces:generate_traces",
+            run="aidsafe.guard.traces:generate_traces", check="aidsafe.guard.longest:trace_calls",
             fields=_text("id", "instruction", "input", "output"),
             record_keys=frozenset({"instruction", "output", "labels"}),
             export=("guardreasoner",), train={"sft": "aidsafe.train.data:trace_row"},
@@ -135,7 +140,7 @@ KINDS: dict[str, StageKind] = {
             "thinkguard", "ThinkGuard", "aidsafe generate",
             recipe="aidsafe.guard.critiques:CritiqueRecipe", schema="thinkguard-recipe",
             load="aidsafe.guard.critiques:load_critique_recipe", describe="aidsafe.cli.recipes:describe_critiques",
-            run="aidsafe.guard.critiques:generate_critiques",
+            run="aidsafe.guard.critiques:generate_critiques", check="aidsafe.guard.longest:critique_calls",
             fields=_text("id", "input", "output", "output_label_only"),
             record_keys=frozenset({"output_label_only"}),
             export=("thinkguard", "thinkguard-label-only"), train={"sft": "aidsafe.train.data:critique_row"},

@@ -1,7 +1,7 @@
 """The `aidsafe` command. Each subcommand parses options and calls one library function.
 
 The app is assembled once, at import: one typer sub-app per command group (`generate.app` merges
-generate/validate/graph into the root, `report.app` report/show/schema; `eval`, `pairs`, `predict`
+generate/validate/check/graph into the root, `report.app` report/show/schema; `eval`, `pairs`, `predict`
 and `train` are groups). Subcommand modules import heavy libraries (langgraph, torch, trl) inside
 their functions so that `aidsafe --help` and the first teacher call start quickly.
 """

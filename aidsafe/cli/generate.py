@@ -1,13 +1,15 @@
-"""`aidsafe generate`, `aidsafe validate`, `aidsafe graph`."""
+"""`aidsafe generate`, `aidsafe validate`, `aidsafe check`, `aidsafe graph`."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from aidsafe.check import DEFAULT_INPUT_TOKENS
 from aidsafe.terminal import say
 
 __all__ = ["app"]
@@ -159,6 +161,43 @@ def validate(recipe: RecipeArg, set_: SetOpt = []) -> None:  # noqa: B006
     kind = recipe_kind(recipe)
     loaded = load_object(kind.load)(recipe, set_)
     typer.echo(f"ok: {load_object(kind.describe)(loaded) if kind.describe else describe_recipe(loaded, kind.name)}")
+
+
+@app.command("check")
+def check(
+    recipe: RecipeArg,
+    base_url: Annotated[str | None, typer.Option(help="Teacher endpoint, e.g. http://localhost:8000/v1.")] = None,
+    model: Annotated[str | None, typer.Option(help="Teacher model name as the endpoint serves it.")] = None,
+    set_: SetOpt = [],  # noqa: B006 (typer reads the default)
+    input_tokens: Annotated[
+        int,
+        typer.Option(min=1, help="Tokens to allow for each text a run takes from its input (a prompt, a response)."),
+    ] = DEFAULT_INPUT_TOKENS,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of the table.")] = False,
+) -> None:
+    """Check a recipe's teacher endpoints before a run: every slot's model is served, its key accepted,
+    it answers and applies the structured-output schema, the longest request fits the served context, and
+    the system messages let the prefix cache work. Exit code 0 only when every check holds."""
+    from aidsafe.check import CheckRequest, check_recipe
+
+    request = CheckRequest(recipe, base_url, model, set_, input_tokens)
+    report = check_recipe(request, env=dict(os.environ))
+    if as_json:
+        typer.echo(json.dumps(report.to_dict(), indent=2))
+    else:
+        from rich.console import Console
+
+        console = Console()
+        console.print(report.table(console.width))
+    failures = report.failure_lines()
+    for line in failures:
+        say(f"failed: {line}")
+    slots = len(report.slots)
+    if failures:
+        failing = sum(not slot.ok for slot in report.slots)
+        say(f"{len(failures)} failure{'s' * (len(failures) != 1)} in {failing} of {slots} slots of {recipe}")
+        raise typer.Exit(1)
+    say(f"ok: every check holds for the {slots} slot{'s' * (slots != 1)} of {recipe}")
 
 
 @app.command("graph")

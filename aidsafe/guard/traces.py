@@ -67,6 +67,7 @@ __all__ = [
     "check_trace",
     "generate_traces",
     "generate_traces_async",
+    "label_values",
     "load_trace_recipe",
     "trace_schema",
 ]
@@ -206,6 +207,16 @@ def check_trace(trace: Trace, gold: tuple[str | None, str | None, str | None]) -
     return rendered
 
 
+def label_values(gold: tuple[str | None, str | None, str | None]) -> dict[str, str]:
+    """The card's label fields: each gold label, or where there is none the task's two labels to
+    decide between."""
+    shown = [
+        label if label is not None else f"not given: decide {' or '.join(TASKS[task][1])} yourself"
+        for task, label in zip(TASK_ORDER, gold, strict=True)
+    ]
+    return {"request_label": shown[0], "completion_label": shown[1], "response_label": shown[2]}
+
+
 # ----------------------------------------------------------------------------------------------
 # The recipe and the teacher's card.
 
@@ -258,17 +269,11 @@ class TraceTask(Task[LabelledRow]):
             await self.teacher.check_reachable(self.loaded.endpoint)
 
     async def run(self, row: LabelledRow, ctx: RunContext) -> dict[str, Any]:
-        shown = [
-            label if label is not None else f"not given: decide {' or '.join(TASKS[task][1])} yourself"
-            for task, label in zip(TASK_ORDER, row.gold, strict=True)
-        ]
         values = {
             "instruction": row.instruction,
             "prompt": row.prompt,
             "response": "None" if row.response is None else row.response,
-            "request_label": shown[0],
-            "completion_label": shown[1],
-            "response_label": shown[2],
+            **label_values(row.gold),
         }
         card = self.loaded.card
         messages = [

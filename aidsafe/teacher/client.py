@@ -36,12 +36,14 @@ from aidsafe.teacher.replies import (
     valid_unicode,
 )
 from aidsafe.teacher.retry import Backoff, describe_failure, is_transient, load_outcome, timed_out, timeout_hint
+from aidsafe.teacher.tokens import count_served_tokens
 from aidsafe.teacher.tracing import traced
 from aidsafe.teacher.types import (
     CallRecord,
     Endpoint,
     InvalidOutputError,
     Message,
+    Served,
     TeacherError,
     TeacherStats,
     TransientTeacherError,
@@ -168,27 +170,40 @@ class TeacherClient:
 
         return await self._recorded(call, body, chat()), call
 
-    async def check_reachable(self, endpoint: Endpoint, *, structured: bool = True) -> None:
+    async def check_reachable(self, endpoint: Endpoint, *, structured: bool = True) -> Served:
         """Pre-flight (aidsafe.teacher.reachable): the server answers `GET /models` and serves
         `endpoint.model`; with `structured`, it also answers one tiny request in
-        `endpoint.structured_output` mode (a few tokens; callers that only use `complete_text`
-        pass False). Outages get the normal transport retries; refusals are named.
+        `endpoint.structured_output` mode with the one value the request's schema allows (a
+        few tokens; callers that only use `complete_text` pass False). Outages get the normal
+        transport retries; refusals and a server that ignores the schema are named.
 
         With several replicas each is checked; one that cannot be reached starts cooling down
         (its share goes to the others, aidsafe.teacher.lanes) and the run goes on while at least
-        one answers."""
+        one answers. Returns what was learnt: the context length the server gives (the smallest
+        of the replicas that say one) and whether the schema was honoured."""
         failures: list[TeacherUnreachable] = []
+        found: list[Served] = []
         for url in endpoint.urls:
             replica = endpoint.at(url)
             try:
-                await check_model_list(self, replica)
-                if structured:
-                    await check_structured_output(self, replica)
+                length = await check_model_list(self, replica)
+                schema = await check_structured_output(self, replica) if structured else None
             except TeacherUnreachable as exc:
                 failures.append(exc)
                 self.lanes.mark_down(url)
+            else:
+                found.append(Served(length, schema))
         if len(failures) == len(endpoint.urls):
             raise failures[0]
+        lengths = [served.context_length for served in found if served.context_length is not None]
+        schemas = {served.schema for served in found}
+        schema = "not known" if "not known" in schemas else next(iter(schemas))
+        return Served(min(lengths, default=None), schema)
+
+    async def count_tokens(self, endpoint: Endpoint, body: Mapping[str, Any]) -> int | None:
+        """The prompt tokens of the chat request `body` as the server's own tokenizer counts them
+        (aidsafe.teacher.tokens), or None when the server has no tokenizer endpoint."""
+        return await count_served_tokens(self, endpoint, body)
 
     async def _generate(
         self,

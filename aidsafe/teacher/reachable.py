@@ -11,7 +11,13 @@ Outages are waited out and refusals named, never one mistaken for the other:
   usual cause is a server that was never started, and the line says how to start one;
 - the probe is called a mode refusal only when the server's answer names the mode's request
   fields (a 4xx, or llama-cpp-python's HTTP 500 naming json_schema); another 4xx says what the
-  server rejected; HTTP 401 on either request is the API key.
+  server rejected; HTTP 401 or 403 on either request is the API key;
+- a probe answered with anything but the one value its schema allows (preflight.py) is a server
+  that ignores the schema, named as such; a reply cut off at the probe's token limit proves
+  nothing, and passes as "not known".
+
+Each failure is a TeacherUnreachable whose `failed` names the part (aidsafe.errors), for
+`aidsafe check`'s table.
 """
 
 from __future__ import annotations
@@ -19,13 +25,23 @@ from __future__ import annotations
 import asyncio
 import time
 from typing import Any
-from urllib.parse import urlsplit
+
+from pydantic import BaseModel
 
 from aidsafe.errors import TeacherUnreachable
+from aidsafe.oneline import one_line
 from aidsafe.teacher.body import chat_body
-from aidsafe.teacher.preflight import PREFLIGHT_MESSAGES, PREFLIGHT_SAMPLING, AidsafePreflight, mode_refused, names_mode
-from aidsafe.teacher.replies import has_tool_call
+from aidsafe.teacher.preflight import (
+    PREFLIGHT_MESSAGES,
+    PREFLIGHT_SAMPLING,
+    mode_refused,
+    names_mode,
+    probe_schema,
+    schema_ignored,
+)
+from aidsafe.teacher.replies import clean_reply, has_tool_call, parse_reply, reply_text
 from aidsafe.teacher.retry import describe_failure, is_transient, timed_out
+from aidsafe.teacher.tokens import server_root
 from aidsafe.teacher.types import CallRecord, Endpoint, TeacherError
 from aidsafe.teacher.wire import NotConnected, NotJSONReply, StatusError, WireError
 
@@ -34,10 +50,14 @@ __all__ = ["check_model_list", "check_structured_output"]
 REACHABLE_TIMEOUT_S = 10.0
 # A mode refusal seen three times is the server's answer, not a passing fault: a few seconds.
 _REFUSAL_ATTEMPTS = 3
+_REPLY_SHOWN = 120  # characters of an ignoring reply the line quotes
+# Unauthorized (no or a wrong key) and Forbidden (a key without access to the model): the key's answer.
+_KEY_REFUSED = (401, 403)
 
 
-async def check_model_list(client: Any, endpoint: Endpoint) -> None:
-    """`GET /models` answers an OpenAI model list that holds `endpoint.model`."""
+async def check_model_list(client: Any, endpoint: Endpoint) -> int | None:
+    """`GET /models` answers an OpenAI model list that holds `endpoint.model`; returns the context
+    length the list gives for it (vLLM's `max_model_len`), or None where it says none."""
     url = endpoint.base_url.rstrip("/") + "/models"
     started, tries = time.monotonic(), 0
     while True:
@@ -63,39 +83,51 @@ async def check_model_list(client: Any, endpoint: Endpoint) -> None:
     if endpoint.model not in served:
         raise TeacherUnreachable(
             f"teacher at {endpoint.base_url} does not serve model {endpoint.model!r}; "
-            f"it serves: {', '.join(served) or 'no models'}"
+            f"it serves: {', '.join(served) or 'no models'}",
+            failed="served",
         )
+    length = entries[served.index(endpoint.model)].get("max_model_len")
+    return length if isinstance(length, int) and not isinstance(length, bool) and length > 0 else None
 
 
-async def check_structured_output(client: Any, endpoint: Endpoint) -> None:
-    """One tiny request in the endpoint's mode; whatever the model writes is fine.
+async def check_structured_output(client: Any, endpoint: Endpoint) -> str:
+    """One tiny request in the endpoint's mode whose schema allows one value (preflight.py):
+    "honoured" when the reply is that value, "not known" when it was cut off at the token limit;
+    any other reply raises TeacherUnreachable (failed="schema").
 
     In function_calling mode the forced tool is sent as tool_choice "required", which current
     llama-server honours and its named form not; llama-cpp-python is the other way round. So
     when "required" brings no tool call, the named form is tried, and kept for this endpoint if
     it does."""
+    schema = probe_schema()
     failure: TeacherError | None = None
     reply = None
     try:
-        reply = await _probe(client, endpoint, named_tool=False)
+        reply = await _probe(client, endpoint, schema, named_tool=False)
     except TeacherError as exc:
         failure = exc
     answered = failure is None or not failure.transient  # an outage says nothing about the mode
-    if endpoint.structured_output == "function_calling" and answered and not has_tool_call(reply):
+    if endpoint.structured_output == "function_calling" and answered and not has_tool_call(reply[0] if reply else None):
         try:
-            if has_tool_call(await _probe(client, endpoint, named_tool=True)):
-                client._named_tool_choice.add((endpoint.base_url, endpoint.model))
-                return
+            named = await _probe(client, endpoint, schema, named_tool=True)
         except TeacherError:
-            pass  # the first answer is the one to report
+            named = None  # the first answer is the one to report
+        if named is not None and has_tool_call(named[0]):
+            client._named_tool_choice.add((endpoint.base_url, endpoint.model))
+            reply, failure = named, None
     if failure is not None:
         raise _probe_failure(endpoint, failure) from failure
+    assert reply is not None
+    return _honoured(endpoint, schema, *reply)
 
 
-async def _probe(client: Any, endpoint: Endpoint, *, named_tool: bool) -> dict[str, Any] | None:
+async def _probe(
+    client: Any, endpoint: Endpoint, schema: type[BaseModel], *, named_tool: bool
+) -> tuple[dict[str, Any] | None, Any]:
+    """The probe's reply: its message (None when it has none) and finish reason."""
     call = CallRecord(agent="pre-flight", role="pre-flight", model=endpoint.model)
     mode = endpoint.structured_output
-    body = chat_body(endpoint.model, PREFLIGHT_MESSAGES, PREFLIGHT_SAMPLING, AidsafePreflight, mode, named_tool)
+    body = chat_body(endpoint.model, PREFLIGHT_MESSAGES, PREFLIGHT_SAMPLING, schema, mode, named_tool)
 
     def refused(failure: WireError, tries: int) -> bool:
         return tries >= _REFUSAL_ATTEMPTS and isinstance(failure, StatusError) and names_mode(failure, mode)
@@ -103,26 +135,44 @@ async def _probe(client: Any, endpoint: Endpoint, *, named_tool: bool) -> dict[s
     reply = await client._send(call, endpoint, "/chat/completions", body, give_up=refused, watched=False)
     choices = reply.get("choices")
     choice = choices[0] if isinstance(choices, list) and choices and isinstance(choices[0], dict) else {}
-    return choice.get("message")
+    message = choice.get("message")
+    return (message if isinstance(message, dict) else None), choice.get("finish_reason")
+
+
+def _honoured(endpoint: Endpoint, schema: type[BaseModel], message: dict[str, Any] | None, finish: Any) -> str:
+    text = clean_reply(reply_text(message or {}))
+    try:
+        parse_reply(text, False, schema, None)
+    except ValueError:
+        if finish == "length":
+            return "not known"  # a reasoning model still thinking, say: nothing was proved
+        shown = one_line(text, _REPLY_SHOWN) or "nothing"
+        raise TeacherUnreachable(
+            schema_ignored(endpoint.base_url, endpoint.model, endpoint.structured_output, shown), failed="schema"
+        ) from None
+    return "honoured"
 
 
 def _probe_failure(endpoint: Endpoint, exc: TeacherError) -> TeacherUnreachable:
     cause = exc.__cause__
     if isinstance(cause, StatusError):
-        if cause.status == 401:
+        if cause.status in _KEY_REFUSED:
             return _key_refused(endpoint, cause)
         if names_mode(cause, endpoint.structured_output):
             return TeacherUnreachable(
-                mode_refused(endpoint.base_url, endpoint.structured_output, describe_failure(cause))
+                mode_refused(endpoint.base_url, endpoint.structured_output, describe_failure(cause)), failed="mode"
             )
         if not exc.transient:
             return TeacherUnreachable(
                 f"teacher at {endpoint.base_url} lists {endpoint.model} but rejected the pre-flight's minimal chat "
-                f"request ({describe_failure(cause)}); see the server's log"
+                f"request ({describe_failure(cause)}); see the server's log",
+                failed="answers",
             )
     if isinstance(cause, WireError) and timed_out(cause):
-        return TeacherUnreachable(str(exc))  # the timeout hint names the setting
-    return TeacherUnreachable(f"{exc}; the server lists its models but is not answering requests: rerun when it does")
+        return TeacherUnreachable(str(exc), failed="answers")  # the timeout hint names the setting
+    return TeacherUnreachable(
+        f"{exc}; the server lists its models but is not answering requests: rerun when it does", failed="answers"
+    )
 
 
 def _outage(exc: WireError) -> bool:
@@ -136,9 +186,9 @@ def _outage(exc: WireError) -> bool:
 
 def _model_list_failure(endpoint: Endpoint, exc: WireError, tries: int, waited_s: float) -> TeacherUnreachable:
     if isinstance(exc, StatusError):
-        if exc.status == 401:
+        if exc.status in _KEY_REFUSED:
             return _key_refused(endpoint, exc)
-        if exc.status == 404 and not _ends_in_version(endpoint.base_url):
+        if exc.status == 404 and server_root(endpoint.base_url) == endpoint.base_url.rstrip("/"):
             suggested = endpoint.base_url.rstrip("/") + "/v1"
             return TeacherUnreachable(
                 f"teacher at {endpoint.base_url} answered HTTP 404 for GET /models; OpenAI-compatible servers "
@@ -165,13 +215,9 @@ def _model_list_failure(endpoint: Endpoint, exc: WireError, tries: int, waited_s
 def _key_refused(endpoint: Endpoint, exc: StatusError) -> TeacherUnreachable:
     return TeacherUnreachable(
         f"teacher at {endpoint.base_url} refused the API key from {endpoint.api_key_env} "
-        f"(HTTP {exc.status}); set that variable, or api_key_env in the recipe"
+        f"(HTTP {exc.status}); set that variable, or api_key_env in the recipe",
+        failed="key",
     )
-
-
-def _ends_in_version(base_url: str) -> bool:
-    last = urlsplit(base_url).path.rstrip("/").rsplit("/", 1)[-1]
-    return len(last) > 1 and last[0] == "v" and last[1:].isdigit()
 
 
 def _unreachable(endpoint: Endpoint, reason: str) -> TeacherUnreachable:

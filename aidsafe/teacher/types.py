@@ -17,6 +17,7 @@ __all__ = [
     "InvalidOutputError",
     "LatencySample",
     "Message",
+    "Served",
     "Teacher",
     "TeacherError",
     "TeacherStats",
@@ -47,6 +48,14 @@ class Endpoint:
     def at(self, url: str) -> Endpoint:
         """This endpoint on one of its replicas only."""
         return replace(self, base_url=url, replicas=())
+
+
+@dataclass(frozen=True)
+class Served:
+    """What the pre-flight learnt of an endpoint (`check_reachable`'s answer), for `aidsafe check`."""
+
+    context_length: int | None = None  # tokens the server says the model takes (vLLM: max_model_len)
+    schema: str | None = None  # "honoured", "not known" (the probe was cut off), None: not probed
 
 
 @dataclass

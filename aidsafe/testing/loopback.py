@@ -149,8 +149,6 @@ def _scripted(name: str, text: str, request: Mapping[str, Any]) -> dict[str, Any
         }
     if name in DEFAULT_REPLIES:
         return default_reply(name, list(request["messages"]))
-    if name == "AidsafePreflight":
-        return {"ok": True}
     if name == "Belief":
         return {"target_policy": policy_id(text) or "P1", "belief": STEERED_BELIEF}
     if name == "JudgeVerdict":

@@ -9,7 +9,10 @@ concurrently, so it must be thread-safe; it tells a chat request (`"messages"`) 
 completion request (`"prompt"`) by the request's keys.
 
 Faults are injected per request, by a deterministic plan `(request_index, request) -> Fault | None`
-or by seeded random rates, and every generation request is recorded in `server.requests`.
+or by seeded random rates, and every generation request is recorded in `server.requests`. Like
+vLLM, the server can report the model's context in `GET /v1/models` (`max_model_len`), count a
+request's prompt tokens at `POST /tokenize` (`tokenize`), and refuse requests without its API key
+(`api_key`: HTTP 401).
 
 Run standalone with `python -m aidsafe.testing.server --port 8000 --latency 0.3`.
 
@@ -24,6 +27,7 @@ import importlib
 import inspect
 import json
 import random
+import re
 import signal
 import socket
 import sys
@@ -74,6 +78,10 @@ class Fault(StrEnum):
     # llama-cpp-python's server: tool_choice "required" is no forced call (only the named form
     # is), so the model answers in prose.
     REQUIRED_TOOL_CHOICE_IGNORED = "required_tool_choice_ignored"
+    # vLLM >= 0.12 given the old guided_* fields, or a proxy that strips response_format and tools:
+    # the schema never reaches the decoder, so the model answers the prompt unconstrained (the
+    # first JSON object the prompt shows, as a model copying the card's example would, else prose).
+    SCHEMA_IGNORED = "schema_ignored"
 
 
 FaultPlan = Callable[[int, dict[str, Any]], "Fault | str | None"]
@@ -90,6 +98,8 @@ _NO_JSON_SCHEMA_MESSAGE = (
 _CHAT_PATH = "/v1/chat/completions"
 _COMPLETIONS_PATH = "/v1/completions"
 _MODELS_PATH = "/v1/models"
+_TOKENIZE_PATH = "/tokenize"  # vLLM serves it at the root, next to /v1
+_JSON_EXAMPLE = re.compile(r"\{.*\}", re.DOTALL)
 
 
 @dataclass
@@ -106,10 +116,7 @@ class RecordedRequest:
     @property
     def text(self) -> str:
         """All prompt text of the request, for `"..." in request.text` checks."""
-        if "messages" in self.json:
-            return "\n".join(_content_text(m.get("content")) for m in self.json["messages"])
-        prompt = self.json.get("prompt", "")
-        return "\n".join(prompt) if isinstance(prompt, list) else str(prompt)
+        return _prompt_text(self.json)
 
 
 def echo_responder(request: dict[str, Any]) -> str:
@@ -124,11 +131,8 @@ def responder_by_schema_name(
 ) -> Responder:
     """A responder for structured-output requests: the function registered under the requested
     schema's name (response_format json_schema name, or the forced tool's name) builds the
-    object, which is sent as JSON content, or as that tool's call arguments. The teacher
-    client's pre-flight request is answered too, unless the script has its own reply for it."""
-    from aidsafe.teacher.preflight import AidsafePreflight
-
-    by_schema_name = {AidsafePreflight.__name__: lambda request: AidsafePreflight(ok=True), **by_schema_name}
+    object, which is sent as JSON content, or as that tool's call arguments. (The teacher
+    client's pre-flight probe never reaches a responder: the server answers it.)"""
 
     def respond(request: dict[str, Any]) -> str | dict[str, Any]:
         name, via_tool = _requested_schema(request)
@@ -166,6 +170,9 @@ class ScriptedServer:
         slow_s: float = 5.0,
         context_chars: int | None = None,
         capacity: int | None = None,
+        max_model_len: int | None = None,
+        tokenize: bool = False,
+        api_key: str | None = None,
         port: int = 0,
     ) -> None:
         if fault_plan is not None and fault_rates:
@@ -181,6 +188,13 @@ class ScriptedServer:
         # A rate-limited server: a request that arrives while `capacity` are in flight is
         # answered HTTP 429 at once (with Retry-After), as a proxy in front of vLLM does.
         self.capacity = capacity
+        # What vLLM tells of the model: its context in tokens (each /v1/models entry's
+        # max_model_len), and a prompt's token count at POST /tokenize (four characters a token,
+        # as `usage` counts them). Reported only: requests are not refused for length here.
+        self.max_model_len = max_model_len
+        self.tokenize = tokenize
+        # `vllm serve --api-key`: every request without `Authorization: Bearer <api_key>` gets 401.
+        self.api_key = api_key
         self.over_capacity = 0
         self.max_in_flight = 0
         self.errors: list[BaseException] = []
@@ -323,11 +337,15 @@ class ScriptedServer:
             return 400, {}, _error(message, "BadRequestError")
         if fault is Fault.SLOW:
             self._stopping.wait(self.slow_s)
+        if fault is Fault.SCHEMA_IGNORED and (record.json.get("response_format") or record.json.get("tools")):
+            return 200, {}, _chat_body(record, _unconstrained(record))
         tool_choice = record.json.get("tool_choice")
         if (fault is Fault.NAMED_TOOL_CHOICE_IGNORED and isinstance(tool_choice, dict)) or (
             fault is Fault.REQUIRED_TOOL_CHOICE_IGNORED and tool_choice == "required"
         ):
             return 200, {}, _chat_body(record, _PROSE)
+        if (probe := _probe_answer(record.json)) is not None:
+            return 200, {}, _chat_body(record, probe)
         try:
             override = self.responder(record.json)
         except Exception as exc:  # re-raised at __exit__; the client sees a 500
@@ -371,15 +389,24 @@ class _Handler(BaseHTTPRequestHandler):
         pass  # tests read server.requests, not a log
 
     def do_GET(self) -> None:
+        if not self._authorized():
+            return
         if self.path.rstrip("/") != _MODELS_PATH:
             self._send(404, {}, _error(f"no route {self.path}", "NotFoundError"))
             return
-        models = [{"id": m, "object": "model", "owned_by": "aidsafe"} for m in self.server.scripted.models]
+        scripted = self.server.scripted
+        models = [{"id": m, "object": "model", "owned_by": "aidsafe"} for m in scripted.models]
+        if scripted.max_model_len is not None:
+            models = [{**entry, "max_model_len": scripted.max_model_len} for entry in models]
         self._send(200, {}, {"object": "list", "data": models})
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        if self.path not in (_CHAT_PATH, _COMPLETIONS_PATH):
+        if not self._authorized():
+            return
+        scripted = self.server.scripted
+        routes = (_CHAT_PATH, _COMPLETIONS_PATH, *((_TOKENIZE_PATH,) if scripted.tokenize else ()))
+        if self.path not in routes:
             self._send(404, {}, _error(f"no route {self.path}", "NotFoundError"))
             return
         try:
@@ -387,7 +414,11 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             self._send(400, {}, _error("request body is not JSON", "invalid_request_error"))
             return
-        scripted = self.server.scripted
+        if self.path == _TOKENIZE_PATH:  # a count, not a generation: not recorded
+            tools = json.dumps(request["tools"]) if request.get("tools") else ""
+            count = _token_count(_prompt_text(request) + tools)
+            self._send(200, {}, {"count": count, "max_model_len": scripted.max_model_len, "tokens": []})
+            return
         record = scripted._admit(self.path, request, self.headers)
         try:
             reply = scripted._reply(record)
@@ -397,6 +428,14 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(*reply, dribble_s=scripted.slow_s if record.fault is Fault.DRIBBLE else 0.0)
         finally:
             scripted._release(record)
+
+    def _authorized(self) -> bool:
+        """Whether the request may pass (no key set, or the right one); else it is answered 401."""
+        key = self.server.scripted.api_key
+        if key is None or self.headers.get("Authorization") == f"Bearer {key}":
+            return True
+        self._send(401, {}, {"error": "Unauthorized"})  # what vLLM answers
+        return False
 
     def _send(
         self, status: int, headers: Mapping[str, str], body: dict[str, Any] | str, *, dribble_s: float = 0.0
@@ -518,10 +557,48 @@ def _random_plan(rates: Mapping[str, float], seed: int) -> FaultPlan:
     return plan
 
 
-def _usage(prompt: str, completion: str) -> dict[str, int]:
+def _probe_answer(request: Mapping[str, Any]) -> str | dict[str, Any] | None:
+    """For the teacher client's pre-flight probe (aidsafe.teacher.preflight), the one value its
+    schema allows, as a server that applies the schema produces it, whatever the responder: the
+    probe is about the server, not the model. None for any other request."""
+    from aidsafe.teacher.preflight import PROBE_SCHEMA_NAME
+
+    name, via_tool = _requested_schema(request)
+    if name != PROBE_SCHEMA_NAME:
+        return None
+    from aidsafe.testing.schema_responder import _requested, random_instance
+
+    text = json.dumps(random_instance(_requested(request)[0], random.Random(0)))
+    return {"tool_calls": [{"name": name, "arguments": text}]} if via_tool else text
+
+
+def _unconstrained(record: RecordedRequest) -> str:
+    """What a model answers to the request's last message with no schema applied."""
+    messages = record.json.get("messages") or [{}]
+    example = _JSON_EXAMPLE.search(_content_text(messages[-1].get("content")))
+    if example is not None:
+        try:
+            return json.dumps(json.loads(example.group()))
+        except ValueError:
+            pass  # braces that are not JSON: prose it is
+    return _PROSE
+
+
+def _prompt_text(request: Mapping[str, Any]) -> str:
+    if "messages" in request:
+        return "\n".join(_content_text(m.get("content")) for m in request["messages"])
+    prompt = request.get("prompt", "")
+    return "\n".join(prompt) if isinstance(prompt, list) else str(prompt)
+
+
+def _token_count(text: str) -> int:
     # About four characters per token: rough, but deterministic and non-zero.
-    prompt_tokens = max(1, len(prompt) // 4)
-    completion_tokens = max(1, len(completion) // 4)
+    return max(1, len(text) // 4)
+
+
+def _usage(prompt: str, completion: str) -> dict[str, int]:
+    prompt_tokens = _token_count(prompt)
+    completion_tokens = _token_count(completion)
     return {
         "prompt_tokens": prompt_tokens,
         "completion_tokens": completion_tokens,
@@ -595,6 +672,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--retry-after", type=float, default=1.0)
     parser.add_argument("--slow", type=float, default=5.0, help="seconds a slow fault sleeps")
     parser.add_argument("--capacity", type=int, help="answer HTTP 429 above this many requests in flight")
+    parser.add_argument("--max-model-len", type=int, help="the context length GET /v1/models reports, as vLLM does")
+    parser.add_argument("--tokenize", action="store_true", help="count prompt tokens at POST /tokenize, as vLLM does")
+    parser.add_argument("--api-key", help="answer HTTP 401 to requests without this bearer key (vllm serve --api-key)")
     args = parser.parse_args(argv)
     rates = {name: float(rate) for name, _, rate in (item.partition("=") for item in args.fault_rate)}
     server = ScriptedServer(
@@ -607,6 +687,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         retry_after_s=args.retry_after,
         slow_s=args.slow,
         capacity=args.capacity,
+        max_model_len=args.max_model_len,
+        tokenize=args.tokenize,
+        api_key=args.api_key,
         port=args.port,
     )
     # SIGTERM (how tests and benchmarks end us) unwinds through `finally` like Ctrl-C does.

@@ -44,13 +44,13 @@ def is_workload_call(request: dict[str, Any]) -> bool:
 
 def workload_responder() -> Any:
     """aidsafe's roles by schema name (exactly five calls a prompt), any other schema a random
-    valid object, and a request with no schema (a probe) a plain "ok"."""
+    valid object, and a request with no schema (a probe) a plain "ok". (aidsafe's pre-flight
+    probe never reaches it: the scripted server answers that itself.)"""
     scripted, generic = aidsafe_responder(), schema_responder(seed=0)
-    scripted_names = {*AIDSAFE_ROLES, "AidsafePreflight"}
 
     def respond(request: dict[str, Any]) -> Any:
         name, schema = requested_schema(request)
-        if name in scripted_names:
+        if name in AIDSAFE_ROLES:
             return scripted(request)
         return generic(request) if schema is not None else "ok"
 

@@ -5,6 +5,7 @@ loopback HTTP; outages are keyed on time, as a server restarting is."""
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
 from collections.abc import Iterator
@@ -106,16 +107,18 @@ async def test_a_4xx_that_does_not_name_the_mode_is_not_called_a_mode_refusal():
 
 @pytest.fixture
 def scripted_http() -> Iterator[tuple[dict, str]]:
-    """A server whose answers `routes[(method, path)]` scripts as (status, body) or a list of
-    them taken in turn (the last repeats), for what ScriptedServer does not fault: GET /models,
-    HTTP 401."""
+    """A server whose answers `routes[(method, path)]` scripts as (status, body), a list of them
+    taken in turn (the last repeats), or a function of the request's JSON that returns one, for
+    what ScriptedServer does not fault: GET /models, HTTP 401."""
     routes: dict = {}
 
     class Handler(BaseHTTPRequestHandler):
         def _answer(self) -> None:
             length = int(self.headers.get("content-length") or 0)
-            self.rfile.read(length)
+            request = self.rfile.read(length)
             script = routes.get((self.command, self.path), (404, "{}"))
+            if callable(script):
+                script = script(json.loads(request))
             status, body = (script.pop(0) if len(script) > 1 else script[0]) if isinstance(script, list) else script
             data = body.encode()
             self.send_response(status)
@@ -139,7 +142,13 @@ def scripted_http() -> Iterator[tuple[dict, str]]:
 
 
 MODEL_LIST = '{"object": "list", "data": [{"id": "m"}]}'
-PROBE_REPLY = '{"choices": [{"message": {"role": "assistant", "content": "{\\"ok\\": true}"}}]}'
+
+
+def probe_reply(request: dict) -> tuple[int, str]:
+    """The pre-flight probe answered with the one value its schema allows."""
+    (token,) = request["response_format"]["json_schema"]["schema"]["properties"]["probe"]["enum"]
+    content = json.dumps({"probe": token})
+    return 200, json.dumps({"choices": [{"message": {"role": "assistant", "content": content}}]})
 
 
 async def test_a_401_on_the_structured_request_is_the_api_key(scripted_http):
@@ -152,10 +161,23 @@ async def test_a_401_on_the_structured_request_is_the_api_key(scripted_http):
     assert "refused the API key from OPENAI_API_KEY (HTTP 401)" in str(caught.value)
 
 
+@pytest.mark.parametrize("request_path", ["/v1/models", "/v1/chat/completions"])
+async def test_a_403_is_the_api_key_too(scripted_http, request_path):
+    # A key the server knows but that may not use the model (an OpenAI project without access).
+    routes, root = scripted_http
+    routes[("GET", "/v1/models")] = (200, MODEL_LIST)
+    routes[("POST", "/v1/chat/completions")] = probe_reply
+    routes[("GET" if request_path == "/v1/models" else "POST", request_path)] = (403, '{"error": {"message": "no"}}')
+    async with patient_client() as client:
+        with pytest.raises(TeacherUnreachable) as caught:
+            await client.check_reachable(Endpoint(base_url=root + "/v1", model="m"))
+    assert "refused the API key from OPENAI_API_KEY (HTTP 403)" in str(caught.value) and caught.value.failed == "key"
+
+
 async def test_a_model_list_outage_at_start_is_waited_out(scripted_http):
     routes, root = scripted_http
     routes[("GET", "/v1/models")] = [(503, '{"error": {"message": "restarting"}}')] * 3 + [(200, MODEL_LIST)]
-    routes[("POST", "/v1/chat/completions")] = (200, PROBE_REPLY)
+    routes[("POST", "/v1/chat/completions")] = probe_reply
     async with patient_client() as client:
         await client.check_reachable(Endpoint(base_url=root + "/v1", model="m"))
 

@@ -225,10 +225,59 @@ def test_context_chars_refuses_a_prompt_that_does_not_fit():
     assert "maximum context length is 10" in too_long.json()["error"]["message"]
 
 
-def test_responder_by_schema_name_answers_the_teacher_preflight():
+def probe_request(**fields) -> tuple[dict, type]:
+    """The teacher client's pre-flight probe, as it sends it (a fresh token each time)."""
+    from aidsafe.teacher.body import chat_body
+    from aidsafe.teacher.preflight import PREFLIGHT_MESSAGES, probe_schema
+
+    schema = probe_schema()
+    return chat_body(MODEL, PREFLIGHT_MESSAGES, {}, schema, **fields), schema
+
+
+def test_the_server_answers_the_preflight_probe_whatever_the_responder():
+    request, schema = probe_request()
+    (token,) = schema.model_json_schema()["properties"]["probe"]["enum"]
+    tool_request, tool_schema = probe_request(mode="function_calling")
     with ScriptedServer(responder_by_schema_name({})) as server:
-        reply = post(server, chat(response_format=json_schema_format("AidsafePreflight"))).json()
-    assert json.loads(reply["choices"][0]["message"]["content"]) == {"ok": True}
+        content = post(server, request).json()["choices"][0]["message"]["content"]
+        call = post(server, tool_request).json()["choices"][0]["message"]["tool_calls"][0]["function"]
+    assert json.loads(content) == {"probe": token}
+    tool_schema.model_validate_json(call["arguments"])
+
+
+def test_schema_ignored_fault_answers_as_an_unconstrained_model():
+    request, _ = probe_request()
+    card = chat([{"role": "user", "content": 'Reply with JSON only:\n{"safe": true, "reason": "<why>"}'}])
+    card["response_format"] = json_schema_format("Verdict")
+    with ScriptedServer(fault_plan=lambda index, request: Fault.SCHEMA_IGNORED) as server:
+        probe = post(server, request).json()["choices"][0]["message"]["content"]
+        copied = post(server, card).json()["choices"][0]["message"]["content"]
+        plain = post(server, chat([{"role": "user", "content": "ping"}])).json()["choices"][0]["message"]["content"]
+    assert probe.startswith("Sure!")  # the probe's prompt shows no JSON: prose
+    assert json.loads(copied) == {"safe": True, "reason": "<why>"}  # the card's example, not the schema
+    assert plain == "ping"  # a request without a schema is answered as ever
+
+
+def test_the_server_reports_a_context_length_and_counts_tokens_like_vllm():
+    body = chat([{"role": "user", "content": "x" * 400}])
+    with ScriptedServer(max_model_len=4096, tokenize=True) as server, httpx.Client() as http:
+        listing = http.get(server.base_url + "/models").json()
+        counted = http.post(server.base_url.removesuffix("/v1") + "/tokenize", json=body).json()
+        assert server.requests == []  # a count is no generation request
+    with ScriptedServer() as plain, httpx.Client() as http:
+        unreported = http.get(plain.base_url + "/models").json()
+        no_tokenizer = http.post(plain.base_url.removesuffix("/v1") + "/tokenize", json=body)
+    assert listing["data"][0]["max_model_len"] == 4096 and counted["count"] == 100
+    assert "max_model_len" not in unreported["data"][0] and no_tokenizer.status_code == 404
+
+
+def test_the_server_refuses_requests_without_its_key_like_vllm():
+    with ScriptedServer(api_key="right") as server, httpx.Client() as http:
+        missing = http.get(server.base_url + "/models")
+        wrong = http.post(server.base_url + "/chat/completions", json=chat(), headers={"Authorization": "Bearer no"})
+        right = http.post(server.base_url + "/chat/completions", json=chat(), headers={"Authorization": "Bearer right"})
+    assert (missing.status_code, wrong.status_code, right.status_code) == (401, 401, 200)
+    assert wrong.json() == {"error": "Unauthorized"}
 
 
 def test_seeded_fault_rates_are_reproducible():
