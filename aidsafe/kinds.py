@@ -132,7 +132,8 @@ KINDS: dict[str, StageKind] = {
             run="aidsafe.guard.traces:generate_traces", check="aidsafe.guard.longest:trace_calls",
             fields=_text("id", "instruction", "input", "output"),
             record_keys=frozenset({"instruction", "output", "labels"}),
-            export=("guardreasoner",), train={"sft": "aidsafe.train.data:trace_row"},
+            export=("guardreasoner",),
+            train={"sft": "aidsafe.train.data:trace_row", "grpo": "aidsafe.train.data:trace_grpo_row"},
             report="guard_traces", paper="guardreasoner",
         ),
         # A one-call stage (aidsafe/guard/critiques.py): this entry is all it registers.

@@ -37,6 +37,19 @@ def shared_benchmarks() -> Path:
     return SHARED_BENCHMARKS
 
 
+def pytest_collection_modifyitems(config, items):
+    """Tests marked `gpu` skip, with the reason, where no CUDA GPU is visible (torch is imported
+    only when such a test was collected)."""
+    gpu = [item for item in items if "gpu" in item.keywords]
+    if not gpu:
+        return
+    import torch
+
+    if not torch.cuda.is_available():
+        for item in gpu:
+            item.add_marker(pytest.mark.skip(reason="needs a CUDA GPU (marker gpu)"))
+
+
 @pytest.fixture(autouse=True)
 def _benchmarks_folder_is_only_for_the_tests(monkeypatch):
     """`aidsafe export` decontaminates against $AIDSAFE_SHARED_BENCHMARKS by default (minutes of

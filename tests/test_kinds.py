@@ -28,7 +28,7 @@ def test_every_name_a_kind_gives_is_there():
             assert spec is None or callable(load_object(spec)), (kind.name, spec)
         assert kind.schema is None or kind.schema in SCHEMAS
         assert kind.report is None or kind.report in VIEWS
-        assert set(kind.export) <= set(FORMATS) and set(kind.train) <= {"sft", "dpo"}
+        assert set(kind.export) <= set(FORMATS) and set(kind.train) <= {"sft", "dpo", "grpo"}
         assert (kind.recipe is None) == (kind.load is None) == (kind.schema is None)
 
 

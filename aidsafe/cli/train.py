@@ -1,4 +1,4 @@
-"""`aidsafe train sft` and `aidsafe train dpo`.
+"""`aidsafe train sft`, `aidsafe train dpo` and `aidsafe train grpo`.
 
 Many GPUs: `accelerate launch --config_file recipes/accelerate/ddp.yaml -m aidsafe train sft ...`
 runs this same command in every process (see docs/training.md).
@@ -15,7 +15,7 @@ from aidsafe.terminal import say
 
 __all__ = ["app"]
 
-app = typer.Typer(help="Fine-tune a model with TRL: SFT or DPO, LoRA or full.", no_args_is_help=True)
+app = typer.Typer(help="Fine-tune a model with TRL: SFT, DPO or GRPO, LoRA or full.", no_args_is_help=True)
 
 RecipeArg = Annotated[
     str,
@@ -66,7 +66,8 @@ def _train(
     if result.main_process:
         on = f" on {result.processes} processes" if result.processes > 1 else ""
         summary = f"{mode}: {result.steps} steps{on}, final train loss {result.train_loss:.4f}; {result.data_summary}"
-        say(f"{summary}; {result.saved} -> {result.output_dir}")
+        rewards = f"; {result.rewards_summary}" if result.rewards else ""
+        say(f"{summary}{rewards}; {result.saved} -> {result.output_dir}")
 
 
 @app.command("sft")
@@ -95,3 +96,17 @@ def dpo(
 ) -> None:
     """Preference tuning (TRL DPOTrainer) on prompt/chosen/rejected pairs, optionally weighted."""
     _train("dpo", recipe, model, data, output, set_, merge, verbose)
+
+
+@app.command("grpo")
+def grpo(
+    recipe: RecipeArg,
+    model: ModelOpt,
+    data: Annotated[str, _data_option("grpo")],
+    output: OutputOpt,
+    set_: SetOpt = [],  # noqa: B006
+    merge: MergeOpt = False,
+    verbose: VerboseOpt = False,
+) -> None:
+    """Reinforcement learning (TRL GRPOTrainer) on guard prompts, rewarded by parsing the answers (no judge)."""
+    _train("grpo", recipe, model, data, output, set_, merge, verbose)

@@ -37,7 +37,7 @@ def gpu_supports_bf16() -> bool:
 
 
 def build_trainer_config(recipe: TrainRecipe, output_dir: Path) -> Any:
-    """SFTConfig or DPOConfig: the recipe's `trainer:` section plus hardware-aware defaults."""
+    """SFTConfig, DPOConfig or GRPOConfig: the recipe's `trainer:` section plus hardware-aware defaults."""
     import torch
 
     config_class = trainer_config_class(recipe.mode)

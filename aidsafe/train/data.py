@@ -14,12 +14,18 @@ Accepted `--data`:
     belief is never part of the prompt;
   - hard-sample pairs (`aidsafe pairs hard-samples`), DPO: prompt/chosen/rejected text and the
     pair's `weight`;
+  - GuardReasoner traces, GRPO: the same plain-text prompt, and `labels` (task -> gold label or
+    None) for the GuardReasoner rewards;
+  - policy-guard records, GRPO: the generic guard messages (policy and instruction as the system
+    message, the content as the user message) and the record's `verdict` and `rules`;
 - a .jsonl / .json / .parquet file, a folder written by `aidsafe export` (its default config's
   train split) or by `Dataset.save_to_disk`, or a Hub id
   `owner/name[:split]`, in TRL's own formats: `messages` or `prompt`/`completion` for SFT,
   `prompt`/`chosen`/`rejected` (plus an optional numeric `weight`) for DPO; for SFT also
   GuardReasoner's `instruction`/`input`/`output` (`aidsafe export --format guardreasoner`), read
-  as prompt = instruction + "\n" + input and completion = output, the text the released models see.
+  as prompt = instruction + "\n" + input and completion = output, the text the released models see;
+  for GRPO `prompt` plus the columns the recipe's rewards read (`verdict`, `rules`, `labels`), or
+  for the GuardReasoner rewards instruction/input/output, the gold labels read from the answer block.
 
 Columns are checked here, before any model loads, so a wrong file fails in seconds.
 """
@@ -34,7 +40,10 @@ from aidsafe.errors import AidsafeError
 from aidsafe.export.formats import cot_answer, thinkguard_example
 from aidsafe.export.formats import preference_row as format_pair  # one rendering for export and train
 from aidsafe.export.kinds import iter_records
+from aidsafe.guard.formats import TASK_ORDER, TASKS, parse_gold
+from aidsafe.guard.policy_format import VERDICTS, guard_messages
 from aidsafe.kinds import KINDS, load_object, run_kind
+from aidsafe.oneline import one_line
 from aidsafe.sources import looks_like_hub_id
 
 if TYPE_CHECKING:
@@ -51,10 +60,12 @@ __all__ = [
     "hard_sample_row",
     "load_train_data",
     "pairs_row",
+    "policy_guard_grpo_row",
     "read_run_critiques",
     "read_run_pairs",
     "read_run_samples",
     "read_run_traces",
+    "trace_grpo_row",
     "trace_row",
 ]
 
@@ -73,6 +84,8 @@ def load_train_data(ref: str, recipe: TrainRecipe) -> Dataset:
             raise AidsafeError(f"{ref}: the dataset has no rows")
         if "id" in dataset.column_names:  # an export's provenance column: not a training input
             dataset = dataset.remove_columns("id")
+    if recipe.mode == "grpo":
+        return _check_grpo(dataset, ref, recipe)
     return _check_sft(dataset, ref) if recipe.mode == "sft" else _check_dpo(dataset, ref)
 
 
@@ -93,8 +106,12 @@ def _run_rows(ref: str, path: Path, name: str, recipe: TrainRecipe) -> Dataset:
     return Dataset.from_list([row(record, recipe) for record in records])
 
 
-_HOLDS = {"sft": "SFT targets", "dpo": "DPO pairs"}
-_COLUMNS = {"sft": "messages or prompt and completion columns", "dpo": "prompt, chosen and rejected columns"}
+_HOLDS = {"sft": "SFT targets", "dpo": "DPO pairs", "grpo": "GRPO prompts"}
+_COLUMNS = {
+    "sft": "messages or prompt and completion columns",
+    "dpo": "prompt, chosen and rejected columns",
+    "grpo": "a prompt column and the gold columns its rewards read",
+}
 
 
 def _takers(mode: str) -> str:
@@ -122,6 +139,18 @@ def pairs_row(record: dict[str, Any], recipe: TrainRecipe) -> dict[str, Any]:
 def hard_sample_row(record: dict[str, Any], recipe: TrainRecipe) -> dict[str, Any]:
     # The text pairs as mined, and the hardness HS-DPO weighs each pair's DPO term by.
     return {key: record[key] for key in ("prompt", "chosen", "rejected", "weight")}
+
+
+def trace_grpo_row(record: dict[str, Any], recipe: TrainRecipe) -> dict[str, Any]:
+    # R-SFT's prompt text (GRPO continues from the R-SFT model) and the labels the trace states.
+    labels = record.get("labels") or {}
+    return {"prompt": format_trace(record)["prompt"], "labels": {task: labels.get(task) for task in TASK_ORDER}}
+
+
+def policy_guard_grpo_row(record: dict[str, Any], recipe: TrainRecipe) -> dict[str, Any]:
+    # The generic rendering: the policy_* rewards read its <think>/<result> answer.
+    messages = guard_messages(record["policy"]["text"], record["prompt"], record.get("response"))
+    return {"prompt": messages, "verdict": record["verdict"], "rules": list(record["rules"])}
 
 
 def read_run_samples(path: Path) -> list[dict[str, Any]]:
@@ -248,6 +277,62 @@ def _split_last_turn(row: dict[str, Any], index: int, ref: str) -> dict[str, Any
     if messages[-1].get("role") != "assistant":
         raise AidsafeError(f"{ref}: row {index}: the last message must be the assistant's answer")
     return {"prompt": messages[:-1], "completion": messages[-1:]}
+
+
+def _check_grpo(dataset: Dataset, ref: str, recipe: TrainRecipe) -> Dataset:
+    """A prompt column and the gold columns the recipe's rewards read, each value checked: a wrong
+    label would otherwise only show as a reward of 0 hours into training."""
+    from aidsafe.train.rewards import REWARDS
+
+    columns = dataset.column_names
+    needed = sorted({column for name in recipe.rewards for column in REWARDS[name].columns})
+    if "prompt" not in columns and "labels" in needed and {"instruction", "input", "output"} <= set(columns):
+        dataset = dataset.map(_trace_file_row, with_indices=True, fn_kwargs={"ref": ref}, remove_columns=columns)
+        columns = dataset.column_names
+    missing = [column for column in ("prompt", *needed) if column not in columns]
+    if missing:
+        raise AidsafeError(
+            f"{ref}: GRPO data for rewards {', '.join(recipe.rewards)} needs columns {', '.join(['prompt', *needed])}"
+            f"; missing: {', '.join(missing)}; found: {', '.join(columns)}"
+        )
+    for column in needed:
+        for index, value in enumerate(dataset[column]):
+            problem = _GOLD_CHECKS[column](value)
+            if problem:
+                raise AidsafeError(f"{ref}: row {index}: {column} {problem}, got {one_line(repr(value), 80)}")
+    return dataset
+
+
+def _verdict_problem(value: Any) -> str | None:
+    return None if value in VERDICTS else f"must be {' or '.join(VERDICTS)}"
+
+
+def _rules_problem(value: Any) -> str | None:
+    ok = isinstance(value, list) and all(isinstance(rule, str) for rule in value)
+    return None if ok else "must be a list of rule ids (strings)"
+
+
+def _labels_problem(value: Any) -> str | None:
+    if isinstance(value, dict) and set(value) <= set(TASK_ORDER):
+        if all(label is None or label in TASKS[task][1] for task, label in value.items()):
+            # No gold label at all: no correctness reward, nothing to learn from the row.
+            return None if any(label is not None for label in value.values()) else "names no gold label"
+    return "must map " + ", ".join(f"{task} to {'|'.join(TASKS[task][1])} or null" for task in TASK_ORDER)
+
+
+_GOLD_CHECKS = {"verdict": _verdict_problem, "rules": _rules_problem, "labels": _labels_problem}
+
+
+def _trace_file_row(row: dict[str, Any], index: int, ref: str) -> dict[str, Any]:
+    """A GuardReasoner instruction/input/output row (`aidsafe export --format guardreasoner`) as a
+    GRPO prompt, its gold labels read from the output's answer block."""
+    if "answers:" not in str(row["output"]).lower():
+        raise AidsafeError(f"{ref}: row {index}: output: expected a GuardReasoner answer block (Answers: ...)")
+    try:
+        labels = {task: parse_gold(row["output"], task) for task in TASK_ORDER}
+    except ValueError as exc:
+        raise AidsafeError(f"{ref}: row {index}: output: {exc}") from None
+    return {"prompt": format_trace(row)["prompt"], "labels": labels}
 
 
 def _check_dpo(dataset: Dataset, ref: str) -> Dataset:

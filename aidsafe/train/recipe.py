@@ -1,8 +1,10 @@
-"""Training recipes: what to train (SFT or DPO), how (LoRA, QLoRA or full), and TRL's settings.
+"""Training recipes: what to train (SFT, DPO or GRPO), how (LoRA, QLoRA or full), and TRL's settings.
 
-Everything under `trainer:` goes straight to TRL's SFTConfig / DPOConfig, so any TRL option works
-and none is re-declared here. The fields here are the ones TRL does not have: the chain-of-thought
-template for run directories, the adapter, quantization, and ThinkGuard's label weight.
+Everything under `trainer:` goes straight to TRL's SFTConfig / DPOConfig / GRPOConfig, so any TRL
+option works and none is re-declared here (GRPO's reward weights are TRL's `reward_weights`). The
+fields here are the ones TRL does not have: the chain-of-thought template for run directories, the
+adapter, quantization, ThinkGuard's label weight, the policy-guard answer target, and which of
+aidsafe's rewards GRPO computes (`aidsafe.train.rewards`).
 """
 
 from __future__ import annotations
@@ -20,9 +22,21 @@ from aidsafe.config.yamlio import blamed_override, load_yaml, register_config_mo
 from aidsafe.errors import AidsafeError
 from aidsafe.export.formats import DEFAULT_COT_TEMPLATE
 
-__all__ = ["LoraSettings", "TrainRecipe", "load_train_recipe", "trainer_config_class"]
+__all__ = ["LoraSettings", "RewardName", "TrainRecipe", "load_train_recipe", "trainer_config_class"]
 
 _TEMPLATE_FIELDS = {"thoughts", "response"}
+
+# The reward functions of aidsafe.train.rewards (named here so that loading a recipe does not import
+# the guard parsers; a test checks that the two lists agree). The prefix is the answer format read.
+RewardName = Literal[
+    "policy_format",
+    "policy_verdict",
+    "policy_rules",
+    "policy_wrong_length",
+    "guardreasoner_format",
+    "guardreasoner_labels",
+    "guardreasoner_wrong_length",
+]
 
 
 @register_config_model
@@ -43,7 +57,7 @@ class TrainRecipe(BaseModel):
 
     # The recipe's kind (aidsafe.kinds), optional here: `mode:` says it too. Not dumped.
     kind: Literal["train"] = Field(default="train", exclude=True)
-    mode: Literal["sft", "dpo"]
+    mode: Literal["sft", "dpo", "grpo"]
     description: str = ""
     # How a generated sample (thoughts + response) becomes the assistant's answer.
     cot_template: str = DEFAULT_COT_TEMPLATE
@@ -57,6 +71,15 @@ class TrainRecipe(BaseModel):
     # ThinkGuard run directories (`aidsafe generate thinkguard`): train on the critique target
     # (verdict, categories, explanation) or the label-only one (the paper's ablation).
     thinkguard_target: Literal["critique", "label_only"] = "critique"
+    # Policy-guard data (`aidsafe generate policy-guard`): which answer a record trains on, as in
+    # aidsafe.guard.policy_format.TARGETS: the full reasoning, the one-sentence rationale, or the
+    # verdict alone (no <think> block; GRPO's policy_format reward then expects none).
+    target: Literal["full", "rationale", "verdict"] = "full"
+    # GRPO: the rewards computed for each completion, in the order of TRL's trainer.reward_weights.
+    rewards: list[RewardName] = Field(default_factory=list)
+    # GRPO: a completion whose format reward is 0 gets 0 from every other reward too
+    # (GuardReasoner-Omni's released reward counts accuracy only for well-formed answers).
+    format_gate: bool = False
     trainer: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("cot_template")
@@ -86,6 +109,10 @@ class TrainRecipe(BaseModel):
     def _consistent(self) -> TrainRecipe:
         if self.quantization == "4bit" and self.lora is None:
             raise ValueError("quantization: 4bit (QLoRA) trains an adapter; add a lora: section")
+        if self.mode == "grpo" and not self.rewards:
+            raise ValueError("a GRPO recipe needs rewards: a list of reward names, e.g. [policy_format]")
+        if self.mode != "grpo" and (self.rewards or self.format_gate):
+            raise ValueError("rewards and format_gate apply to GRPO only")
         if self.label_weight != 1.0 and self.mode != "sft":
             raise ValueError("label_weight applies to SFT only")
         if self.label_weight != 1.0:
@@ -101,12 +128,21 @@ class TrainRecipe(BaseModel):
                 raise ValueError("label_weight other than 1 cannot be combined with trainer.label_smoothing_factor")
         return self
 
+    @field_validator("rewards")
+    @classmethod
+    def _one_answer_format(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("each reward at most once")
+        if len({name.split("_", 1)[0] for name in value}) > 1:
+            raise ValueError("policy_* and guardreasoner_* rewards read different answers; use one kind")
+        return value
+
 
 def trainer_config_class(mode: str) -> type:
     """TRL's config class that a `mode` recipe's `trainer:` section goes to (and is checked against)."""
-    from trl import DPOConfig, SFTConfig  # here: importing the recipe model (CLI help, schemas) needs no TRL
+    from trl import DPOConfig, GRPOConfig, SFTConfig  # here: the recipe model (CLI help, schemas) needs no TRL
 
-    return SFTConfig if mode == "sft" else DPOConfig
+    return {"sft": SFTConfig, "dpo": DPOConfig, "grpo": GRPOConfig}[mode]
 
 
 def load_train_recipe(ref: str | Path, overrides: list[str] | None = None, mode: str | None = None) -> TrainRecipe:
@@ -130,11 +166,22 @@ def _check_trainer_keys(
 ) -> None:
     config_class = trainer_config_class(recipe.mode)
     known = {f.name for f in dataclasses.fields(config_class) if f.init}
-    for key in recipe.trainer:
+
+    def where(key: str) -> str:
+        override = blamed_override(("trainer", key), overrides)
+        line = lines.get(("trainer", key))
+        return f"--set {override[0]}" if override else f"{source}:{line}" if line else source
+
+    for key, value in recipe.trainer.items():
         if key not in known:
-            override = blamed_override(("trainer", key), overrides)
-            line = lines.get(("trainer", key))
-            where = f"--set {override[0]}" if override else f"{source}:{line}" if line else source
-            raise AidsafeError(f"{where}: trainer.{key}: not a field of TRL's {config_class.__name__}")
+            raise AidsafeError(f"{where(key)}: trainer.{key}: not a field of TRL's {config_class.__name__}")
         if key == "output_dir":
             raise AidsafeError(f"{source}: trainer.output_dir: set the output folder with --output instead")
+        # TRL pairs weights with reward functions by position and checks the count only once the
+        # model has loaded; null is TRL's default, every weight 1.
+        paired = isinstance(value, list) and len(value) == len(recipe.rewards)
+        if key == "reward_weights" and value is not None and not paired:
+            raise AidsafeError(
+                f"{where(key)}: trainer.reward_weights: one weight per reward, in the order of rewards "
+                f"({len(recipe.rewards)}: {', '.join(recipe.rewards)}), got {value!r}"
+            )

@@ -9,10 +9,12 @@ accelerate split the batches, and only the main process writes the merged model.
 from __future__ import annotations
 
 import importlib.util
+import math
+import re
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +37,15 @@ class TrainResult:
     examples: int = 0  # examples given
     dropped: int = 0  # of them, dropped by TRL for max_length (see `_check_kept`)
     max_length: int | None = None
+    # GRPO: each reward's mean over the logged steps (TRL's `rewards/NAME/mean`), in the recipe's order
+    rewards: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def rewards_summary(self) -> str:
+        """GRPO's rewards for the summary line ("" for SFT and DPO)."""
+        if not self.rewards:
+            return ""
+        return "mean rewards " + ", ".join(f"{name} {value:.3f}" for name, value in self.rewards.items())
 
     @property
     def data_summary(self) -> str:
@@ -102,6 +113,7 @@ def _train(recipe: TrainRecipe, model: str, data: str, output: Path, merge: bool
     if trainer.is_fsdp_enabled:  # gather the shards into one state dict before writing
         trainer.accelerator.state.fsdp_plugin.set_state_dict_type("FULL_STATE_DICT")
     trainer.save_model(str(adapter_dir))
+    trainer.save_state()  # trainer_state.json: every logged step (loss; for GRPO each reward's mean)
     trainer.accelerator.wait_for_everyone()
     saved = "adapter" if recipe.lora is not None else "full model"
     if merge:
@@ -119,7 +131,22 @@ def _train(recipe: TrainRecipe, model: str, data: str, output: Path, merge: bool
         examples=len(dataset),
         dropped=dropped,
         max_length=getattr(trainer.args, "max_length", None),
+        rewards=_logged_rewards(trainer.state.log_history),
     )
+
+
+_REWARD_KEY = re.compile(r"rewards/(?P<name>.+)/mean")
+
+
+def _logged_rewards(log_history: list[dict[str, Any]]) -> dict[str, float]:
+    """Each reward's mean over the steps TRL logged it (a step where it never applied logs NaN)."""
+    values: dict[str, list[float]] = {}
+    for entry in log_history:
+        for key, value in entry.items():
+            match = _REWARD_KEY.fullmatch(key)
+            if match and isinstance(value, (int, float)) and math.isfinite(value):
+                values.setdefault(match["name"], []).append(float(value))
+    return {name: sum(logged) / len(logged) for name, logged in values.items()}
 
 
 def _check_kept(given: int, trainer: Any) -> int:
@@ -144,7 +171,7 @@ def build_trainer(recipe: TrainRecipe, model: str, dataset: Any, output: Path) -
     """TRL's trainer for `recipe`: its config, the tokenizer, LoRA or QLoRA, and the loss variant
     the recipe and data ask for. The model loads inside the trainer, after every cheap check."""
     from peft import LoraConfig
-    from trl import DPOTrainer, SFTTrainer
+    from trl import DPOTrainer, GRPOTrainer, SFTTrainer
 
     from aidsafe.train.losses import LabelWeightedSFTTrainer, WeightedDPOTrainer, check_weighted_dpo
 
@@ -172,6 +199,13 @@ def build_trainer(recipe: TrainRecipe, model: str, dataset: Any, output: Path) -
         "peft_config": peft_config,
         "quantization_config": quantization,
     }
+    if recipe.mode == "grpo":
+        from aidsafe.train.rewards import reward_functions
+
+        rewards = reward_functions(
+            recipe.rewards, format_gate=recipe.format_gate, expect_reasoning=recipe.target != "verdict"
+        )
+        return GRPOTrainer(reward_funcs=rewards, **common)
     if recipe.mode == "sft":
         if recipe.label_weight != 1.0:
             return LabelWeightedSFTTrainer(

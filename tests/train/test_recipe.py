@@ -8,14 +8,17 @@ from aidsafe.errors import AidsafeError
 from aidsafe.train import TrainRecipe, load_train_recipe
 from aidsafe.train.config import build_trainer_config
 
-BUILTINS = ["sft", "dpo", "guardreasoner-rsft", "guardreasoner-hsdpo", "thinkguard"]
+BUILTINS = [
+    "sft", "dpo", "guardreasoner-rsft", "guardreasoner-hsdpo", "thinkguard",
+    "policy-guard-sft", "policy-guard-grpo", "guardreasoner-grpo",
+]  # fmt: skip
 
 
 @pytest.mark.parametrize("name", BUILTINS)
 def test_builtin_recipes_build_trl_configs(name, tmp_path):
     recipe = load_train_recipe(name)
     config = build_trainer_config(recipe, tmp_path)
-    assert type(config).__name__ == ("SFTConfig" if recipe.mode == "sft" else "DPOConfig")
+    assert type(config).__name__ == {"sft": "SFTConfig", "dpo": "DPOConfig", "grpo": "GRPOConfig"}[recipe.mode]
     assert config.report_to in ("none", [], ["none"])
     assert config.bf16 is False  # no GPU here: plain fp32 on CPU, no flag needed
     assert config.dataloader_pin_memory is False
@@ -94,7 +97,8 @@ def test_mode_must_match_the_command():
 
 
 def test_unknown_recipe_lists_builtins():
-    with pytest.raises(AidsafeError, match=r"built-ins: dpo, guardreasoner-hsdpo, guardreasoner-rsft, sft, thinkguard"):
+    builtins = "dpo, guardreasoner-grpo, guardreasoner-hsdpo, guardreasoner-rsft, policy-guard-grpo, policy-guard-sft"
+    with pytest.raises(AidsafeError, match=rf"built-ins: {builtins}, sft, thinkguard"):
         load_train_recipe("nope")
 
 
