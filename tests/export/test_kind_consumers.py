@@ -16,7 +16,7 @@ import pytest
 from aidsafe.kinds import KINDS, run_kind
 from aidsafe.testing import ScriptedServer, schema_responder
 from aidsafe.train.data import load_train_data
-from aidsafe.train.recipe import TrainRecipe
+from aidsafe.train.recipe import TrainRecipe, load_train_recipe
 from tests.helpers import tiny_training
 from tests.train.conftest import THIRD_PARTY_DEPRECATIONS
 
@@ -37,7 +37,9 @@ PRODUCED_BY = {
     "eval-safety": "evaluated",
 }
 CONSUMED = [(kind.name, consumer) for kind in KINDS.values() for consumer in kind.consumers]
-COLUMNS = {"sft": {"prompt", "completion"}, "dpo": {"prompt", "chosen", "rejected"}}
+COLUMNS = {"sft": {"prompt", "completion"}, "dpo": {"prompt", "chosen", "rejected"}, "grpo": {"prompt"}}
+# GRPO needs rewards that read the kind's answers: the built-in recipe for each kind's data.
+GRPO_RECIPES = {"guardreasoner": "guardreasoner-grpo", "policy-guard": "policy-guard-grpo"}
 
 
 @pytest.fixture(scope="session")
@@ -113,7 +115,8 @@ def test_each_kinds_output_is_taken_by_each_consumer_it_declares(kind, consumer,
     if consumer.startswith("train "):
         # What `aidsafe train` reads, and checks, before any model loads.
         mode = consumer.removeprefix("train ")
-        dataset = load_train_data(str(output), TrainRecipe(mode=mode))
+        recipe = load_train_recipe(GRPO_RECIPES[kind]) if mode == "grpo" else TrainRecipe(mode=mode)
+        dataset = load_train_data(str(output), recipe)
         assert len(dataset) > 0 and COLUMNS[mode] <= set(dataset.column_names)
     elif consumer == "export":
         formats = [arg for name in KINDS[kind].export for arg in ("-f", name)]
