@@ -202,6 +202,8 @@ def build_trainer(recipe: TrainRecipe, model: str, dataset: Any, output: Path) -
     if recipe.mode == "grpo":
         from aidsafe.train.rewards import reward_functions
 
+        _check_generation_batch(len(dataset), config)
+
         rewards = reward_functions(
             recipe.rewards, format_gate=recipe.format_gate, expect_reasoning=recipe.target != "verdict"
         )
@@ -215,6 +217,20 @@ def build_trainer(recipe: TrainRecipe, model: str, dataset: Any, output: Path) -
     if weighted:
         return WeightedDPOTrainer(**common)
     return DPOTrainer(**common)
+
+
+def _check_generation_batch(prompts: int, config: Any) -> None:
+    """GRPO samples whole generation batches of distinct prompts and skips an epoch's remainder
+    (TRL's RepeatSampler): fewer prompts than one batch would train 0 steps, or fail in the
+    sampler, so say it before the model loads."""
+    per_batch = config.generation_batch_size // config.num_generations
+    if prompts < per_batch:
+        raise AidsafeError(
+            f"{prompts} prompts, but each generation batch takes {per_batch} (trainer.generation_batch_size "
+            f"{config.generation_batch_size} completions / num_generations {config.num_generations}; by default "
+            "per_device_train_batch_size x gradient_accumulation_steps x processes completions); give more "
+            "prompts or lower trainer.per_device_train_batch_size or trainer.gradient_accumulation_steps"
+        )
 
 
 def merge_adapter(adapter_dir: Path, output: Path, trust_remote_code: bool = False) -> None:

@@ -128,6 +128,24 @@ def test_with_the_format_gate_a_random_model_earns_nothing(run_cli, ending_model
     assert not weights_changed(load_weights(ending_model), load_weights(out))
 
 
+def test_fewer_prompts_than_one_generation_batch_is_one_line(run_cli, tiny_model, tmp_path, write_jsonl):
+    """TRL's sampler takes whole batches of distinct prompts: 2 prompts cannot fill one of 4 (the
+    trainer used to stop in the sampler with a traceback, or train 0 steps)."""
+    recipe = load_train_recipe("policy-guard-grpo")
+    data = write_jsonl(tmp_path / "pg.jsonl", [policy_guard_grpo_row(r, recipe) for r in PG_RECORDS[:2]])
+    flags = ["--set", "trainer.per_device_train_batch_size=3", "--set", "trainer.num_generations=3"]
+    code, _, err = run_cli(
+        "train", "grpo", "policy-guard-grpo", "--model", tiny_model, "--data", data, "--output", tmp_path / "o", *flags
+    )
+    assert code == 2
+    assert err.strip() == (
+        "error: 2 prompts, but each generation batch takes 4 (trainer.generation_batch_size 12 completions / "
+        "num_generations 3; by default per_device_train_batch_size x gradient_accumulation_steps x processes "
+        "completions); give more prompts or lower trainer.per_device_train_batch_size or "
+        "trainer.gradient_accumulation_steps"
+    )
+
+
 def test_policy_guard_sft_on_each_target(run_cli, tiny_model, tmp_path, write_jsonl):
     """`train sft policy-guard-sft` on the export's conversations, one target per run."""
     for target in ("full", "verdict"):
