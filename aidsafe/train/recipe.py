@@ -10,6 +10,7 @@ aidsafe's rewards GRPO computes (`aidsafe.train.rewards`).
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 import string
 from pathlib import Path
@@ -21,6 +22,7 @@ from aidsafe.config.resources import resolve_resource
 from aidsafe.config.yamlio import blamed_override, load_yaml, register_config_model, validate_model
 from aidsafe.errors import AidsafeError
 from aidsafe.export.formats import DEFAULT_COT_TEMPLATE
+from aidsafe.oneline import one_line
 
 __all__ = ["LoraSettings", "RewardName", "TrainRecipe", "load_train_recipe", "trainer_config_class"]
 
@@ -180,8 +182,12 @@ def _check_trainer_keys(
         # TRL pairs weights with reward functions by position and checks the count only once the
         # model has loaded; null is TRL's default, every weight 1.
         paired = isinstance(value, list) and len(value) == len(recipe.rewards)
-        if key == "reward_weights" and value is not None and not paired:
+        if key == "reward_weights" and value is not None and not (paired and all(map(_is_number, value))):
             raise AidsafeError(
-                f"{where(key)}: trainer.reward_weights: one weight per reward, in the order of rewards "
-                f"({len(recipe.rewards)}: {', '.join(recipe.rewards)}), got {value!r}"
+                f"{where(key)}: trainer.reward_weights: one number per reward, in the order of rewards "
+                f"({len(recipe.rewards)}: {', '.join(recipe.rewards)}), got {one_line(repr(value), 80)}"
             )
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)

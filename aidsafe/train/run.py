@@ -45,7 +45,8 @@ class TrainResult:
         """GRPO's rewards for the summary line ("" for SFT and DPO)."""
         if not self.rewards:
             return ""
-        return "mean rewards " + ", ".join(f"{name} {value:.3f}" for name, value in self.rewards.items())
+        shown = (f"{value:.3f}" if math.isfinite(value) else "n/a" for value in self.rewards.values())
+        return "mean rewards " + ", ".join(f"{name} {value}" for name, value in zip(self.rewards, shown, strict=True))
 
     @property
     def data_summary(self) -> str:
@@ -139,14 +140,17 @@ _REWARD_KEY = re.compile(r"rewards/(?P<name>.+)/mean")
 
 
 def _logged_rewards(log_history: list[dict[str, Any]]) -> dict[str, float]:
-    """Each reward's mean over the steps TRL logged it (a step where it never applied logs NaN)."""
+    """Each reward's mean over the steps TRL logged it; NaN for a reward that never applied (TRL
+    logs NaN for a step where it applied to no completion, e.g. rule F1 on allowed rows only)."""
     values: dict[str, list[float]] = {}
     for entry in log_history:
         for key, value in entry.items():
             match = _REWARD_KEY.fullmatch(key)
-            if match and isinstance(value, (int, float)) and math.isfinite(value):
-                values.setdefault(match["name"], []).append(float(value))
-    return {name: sum(logged) / len(logged) for name, logged in values.items()}
+            if match and isinstance(value, (int, float)):
+                values.setdefault(match["name"], [])
+                if math.isfinite(value):
+                    values[match["name"]].append(float(value))
+    return {name: sum(logged) / len(logged) if logged else math.nan for name, logged in values.items()}
 
 
 def _check_kept(given: int, trainer: Any) -> int:

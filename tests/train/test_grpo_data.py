@@ -3,6 +3,9 @@ run directories and files, every wrong value one line before a model loads."""
 
 from __future__ import annotations
 
+import math
+from pathlib import Path
+
 import pytest
 
 from aidsafe.errors import AidsafeError
@@ -73,13 +76,18 @@ def _write(tmp_path, text):
         (
             "mode: grpo\nrewards: [policy_format, policy_verdict]\ntrainer:\n  reward_weights: [1.0]\n",
             [],
-            r"recipe.yaml:4: trainer.reward_weights: one weight per reward, in the order of rewards "
+            r"recipe.yaml:4: trainer.reward_weights: one number per reward, in the order of rewards "
             r"\(2: policy_format, policy_verdict\), got \[1.0\]",
         ),
         (
             "mode: grpo\nrewards: [policy_format]\n",
             ["trainer.reward_weights=[1, 2]"],
-            r"--set trainer.reward_weights=\[1, 2\]: trainer.reward_weights: one weight per reward",
+            r"--set trainer.reward_weights=\[1, 2\]: trainer.reward_weights: one number per reward",
+        ),
+        (
+            "mode: grpo\nrewards: [policy_format]\n",
+            ["trainer.reward_weights=[high]"],
+            r"trainer.reward_weights: one number per reward, .*got \['high'\]",
         ),
         ("mode: grpo\nrewards: [policy_format]\ntrainer:\n  max_length: 9\n", [], r"not a field of TRL's GRPOConfig"),
     ],
@@ -88,6 +96,15 @@ def test_recipe_mistakes_are_one_line_naming_the_key(tmp_path, text, overrides, 
     with pytest.raises(AidsafeError, match=message) as error:
         load_train_recipe(_write(tmp_path, text), overrides)
     assert "\n" not in str(error.value)
+
+
+def test_the_summary_names_a_reward_that_never_applied():
+    from aidsafe.train.run import TrainResult
+
+    result = TrainResult(
+        Path("o"), 1, 0.0, "adapter", 1, True, rewards={"policy_verdict": 0.25, "policy_rules": math.nan}
+    )
+    assert result.rewards_summary == "mean rewards policy_verdict 0.250, policy_rules n/a"
 
 
 def test_a_guardreasoner_run_directory_gives_the_rsft_prompt_and_its_labels(tmp_path, write_jsonl):
