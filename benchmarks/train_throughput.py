@@ -51,6 +51,8 @@ def main() -> None:
     model = str(build_tiny_model(args.tiny) if args.tiny else args.model)
     fixed = [f"trainer.max_steps={args.steps}", "trainer.save_strategy=no", "trainer.logging_steps=1"]
     recipe = load_train_recipe(args.recipe, [*args.overrides, *fixed])
+    if recipe.mode == "grpo" and not args.data:
+        parser.error(f"--recipe {args.recipe} is a GRPO recipe: give --data (prompts and the gold columns it reads)")
     dataset = load_train_data(args.data, recipe) if args.data else synthetic(recipe.mode, args.samples, args.words)
     ends: list[float] = []  # when each optimizer step finished
     tokens: list[float] = []  # TRL's running token count, logged right after each step

@@ -16,8 +16,10 @@ Accepted `--data`:
     pair's `weight`;
   - GuardReasoner traces, GRPO: the same plain-text prompt, and `labels` (task -> gold label or
     None) for the GuardReasoner rewards;
-  - policy-guard records, GRPO: the generic guard messages (policy and instruction as the system
-    message, the content as the user message) and the record's `verdict` and `rules`;
+  - policy-guard records, GRPO: the guard messages in the recipe's `rendering` (generic or harmony:
+    policy and instruction as the system message, the content as the user message) and the
+    record's `verdict` and `rules`; records held out for evaluation (`policy_bench.is_heldout` of
+    their `source_id`, what `aidsafe eval guard RUN` scores) are left out;
 - a .jsonl / .json / .parquet file, a folder written by `aidsafe export` (its default config's
   train split) or by `Dataset.save_to_disk`, or a Hub id
   `owner/name[:split]`, in TRL's own formats: `messages` or `prompt`/`completion` for SFT,
@@ -41,7 +43,9 @@ from aidsafe.export.formats import cot_answer, thinkguard_example
 from aidsafe.export.formats import preference_row as format_pair  # one rendering for export and train
 from aidsafe.export.kinds import iter_records
 from aidsafe.guard.formats import TASK_ORDER, TASKS, parse_gold
-from aidsafe.guard.policy_format import VERDICTS, guard_messages
+from aidsafe.guard.harmony import render_messages
+from aidsafe.guard.policy_bench import is_heldout
+from aidsafe.guard.policy_format import VERDICTS
 from aidsafe.kinds import KINDS, load_object, run_kind
 from aidsafe.oneline import one_line
 from aidsafe.sources import looks_like_hub_id
@@ -103,7 +107,11 @@ def _run_rows(ref: str, path: Path, name: str, recipe: TrainRecipe) -> Dataset:
 
     row = load_object(kind.train[recipe.mode])
     records = _read_run(path / str(kind.records), name, "records")
-    return Dataset.from_list([row(record, recipe) for record in records])
+    # A row function returns None for a record that is not training data (held out for evaluation).
+    rows = [example for example in (row(record, recipe) for record in records) if example is not None]
+    if not rows:
+        raise AidsafeError(f"{ref}: all {len(records)} records are held out for evaluation; nothing to train on")
+    return Dataset.from_list(rows)
 
 
 _HOLDS = {"sft": "SFT targets", "dpo": "DPO pairs", "grpo": "GRPO prompts"}
@@ -147,9 +155,12 @@ def trace_grpo_row(record: dict[str, Any], recipe: TrainRecipe) -> dict[str, Any
     return {"prompt": format_trace(record)["prompt"], "labels": {task: labels.get(task) for task in TASK_ORDER}}
 
 
-def policy_guard_grpo_row(record: dict[str, Any], recipe: TrainRecipe) -> dict[str, Any]:
-    # The generic rendering: the policy_* rewards read its <think>/<result> answer.
-    messages = guard_messages(record["policy"]["text"], record["prompt"], record.get("response"))
+def policy_guard_grpo_row(record: dict[str, Any], recipe: TrainRecipe) -> dict[str, Any] | None:
+    # The prompt in the recipe's rendering (the policy_* rewards read the answer it asks for) and the
+    # judged verdict and rule ids; None for a record of the share held out for evaluation.
+    if is_heldout(record["source_id"]):
+        return None
+    messages = render_messages(recipe.rendering, record["policy"]["text"], record["prompt"], record.get("response"))
     return {"prompt": messages, "verdict": record["verdict"], "rules": list(record["rules"])}
 
 

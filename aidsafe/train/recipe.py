@@ -3,8 +3,8 @@
 Everything under `trainer:` goes straight to TRL's SFTConfig / DPOConfig / GRPOConfig, so any TRL
 option works and none is re-declared here (GRPO's reward weights are TRL's `reward_weights`). The
 fields here are the ones TRL does not have: the chain-of-thought template for run directories, the
-adapter, quantization, ThinkGuard's label weight, the policy-guard answer target, and which of
-aidsafe's rewards GRPO computes (`aidsafe.train.rewards`).
+adapter, quantization, ThinkGuard's label weight, the policy-guard answer target and prompt
+rendering, and which of aidsafe's rewards GRPO computes (`aidsafe.train.rewards`).
 """
 
 from __future__ import annotations
@@ -77,6 +77,9 @@ class TrainRecipe(BaseModel):
     # aidsafe.guard.policy_format.TARGETS: the full reasoning, the one-sentence rationale, or the
     # verdict alone (no <think> block; GRPO's policy_format reward then expects none).
     target: Literal["full", "rationale", "verdict"] = "full"
+    # Policy-guard data: the prompt rendering, as in aidsafe.guard.policy_format.RENDERINGS: generic
+    # (<think>/<result> answers) or harmony (gpt-oss-safeguard's policy prompt, a JSON answer).
+    rendering: Literal["generic", "harmony"] = "generic"
     # GRPO: the rewards computed for each completion, in the order of TRL's trainer.reward_weights.
     rewards: list[RewardName] = Field(default_factory=list)
     # GRPO: a completion whose format reward is 0 gets 0 from every other reward too
@@ -115,6 +118,8 @@ class TrainRecipe(BaseModel):
             raise ValueError("a GRPO recipe needs rewards: a list of reward names, e.g. [policy_format]")
         if self.mode != "grpo" and (self.rewards or self.format_gate):
             raise ValueError("rewards and format_gate apply to GRPO only")
+        if self.rendering != "generic" and any(name.startswith("guardreasoner_") for name in self.rewards):
+            raise ValueError("rendering applies to policy-guard data; guardreasoner_* rewards read GuardReasoner text")
         if self.label_weight != 1.0 and self.mode != "sft":
             raise ValueError("label_weight applies to SFT only")
         if self.label_weight != 1.0:

@@ -12,7 +12,9 @@ exploration bonus (0.2 * tanh(tokens / 300), only when the answer is wrong):
 - policy-guard (`aidsafe.guard.policy_format`): `policy_format` 1 when `parse_answer` finds the
   answer well formed; `policy_verdict` 1 for the gold/judged verdict; `policy_rules` the F1 of the
   rule ids against the gold ones (None when the gold has none: an allowed row); `policy_wrong_length`
-  the bonus when the verdict is not the gold one.
+  the bonus when the verdict is not the gold one. With the `harmony` rendering (gpt-oss-safeguard's
+  policy prompt, `aidsafe.guard.harmony`) the same four read the JSON object of the completion's
+  final channel with `harmony.parse_harmony_answer`.
 - GuardReasoner (`aidsafe.guard.formats`): `guardreasoner_format` 1 when `parse_trace` reads the
   `# Task` / `Answers:` layout and every answer is one of its task's labels or `None`;
   `guardreasoner_labels` 0.5 per task label equal to the gold one (tasks without a gold label are
@@ -28,12 +30,14 @@ from __future__ import annotations
 
 import functools
 import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, get_args
 
 from aidsafe.guard.formats import TASKS, parse_answers, parse_trace
-from aidsafe.guard.policy_format import parse_answer
+from aidsafe.guard.harmony import parse_harmony_answer
+from aidsafe.guard.policy_format import GuardAnswer, parse_answer
 from aidsafe.train.recipe import RewardName
 
 __all__ = [
@@ -44,6 +48,7 @@ __all__ = [
     "guardreasoner_format",
     "guardreasoner_labels",
     "guardreasoner_wrong_length",
+    "harmony_final",
     "length_bonus",
     "policy_format",
     "policy_rules",
@@ -70,19 +75,42 @@ def length_bonus(tokens: int) -> float:
 
 # -- policy-guard answers ---------------------------------------------------------------------------
 
+# The start of gpt-oss's final channel in a completion: the header with special tokens kept, or what
+# is left of it when TRL decodes with skip_special_tokens (`analysis...assistantfinal{...}`).
+_FINAL_CHANNEL = re.compile(r"<\|channel\|>final<\|message\|>|assistantfinal")
 
-def policy_format(completions: list, expect_reasoning: bool = True, **kwargs: Any) -> Scores:
-    """1 when the answer is well formed (a <think> block unless the verdict-only target, then a result
-    block with a verdict and a rules line), else 0."""
+
+def harmony_final(text: str) -> str:
+    """The final-channel answer of a gpt-oss completion (the reasoning in the analysis channel comes
+    before it); the whole text when it has no channel header (a chat template that splits channels)."""
+    return _FINAL_CHANNEL.split(text)[-1].removesuffix("<|return|>")
+
+
+def _answer(completion: str | Sequence[Mapping[str, str]], rendering: str) -> GuardAnswer:
+    """The answer as the rendering asked for it: `<think>`/`<result>` (generic) or the JSON object in
+    the final channel (harmony, `aidsafe.guard.harmony`)."""
+    text = _text(completion)
+    return parse_harmony_answer(harmony_final(text)) if rendering == "harmony" else parse_answer(text)
+
+
+def policy_format(
+    completions: list, expect_reasoning: bool = True, rendering: str = "generic", **kwargs: Any
+) -> Scores:
+    """1 when the answer is well formed, else 0. Generic: a <think> block unless the verdict-only
+    target, then a result block with a verdict and a rules line. Harmony: one JSON object with
+    `violation` and a `rule_ids` list, and a `rationale` unless the verdict-only target."""
+    if rendering == "harmony":
+        answers = [parse_harmony_answer(harmony_final(_text(c))) for c in completions]
+        return [float(a.well_formed and (a.reasoning is not None) == expect_reasoning) for a in answers]
     return [float(parse_answer(_text(c), expect_reasoning=expect_reasoning).well_formed) for c in completions]
 
 
-def policy_verdict(completions: list, verdict: list[str], **kwargs: Any) -> Scores:
+def policy_verdict(completions: list, verdict: list[str], rendering: str = "generic", **kwargs: Any) -> Scores:
     """1 when the answer's verdict is the gold (or the judges') verdict, else 0; unparseable is 0."""
-    return [float(parse_answer(_text(c)).verdict == gold) for c, gold in zip(completions, verdict, strict=True)]
+    return [float(_answer(c, rendering).verdict == gold) for c, gold in zip(completions, verdict, strict=True)]
 
 
-def policy_rules(completions: list, rules: list[list[str]], **kwargs: Any) -> Scores:
+def policy_rules(completions: list, rules: list[list[str]], rendering: str = "generic", **kwargs: Any) -> Scores:
     """F1 of the answer's rule ids against the gold ids; None where the gold names no rule (the
     verdict reward scores those rows)."""
     scores: Scores = []
@@ -90,16 +118,18 @@ def policy_rules(completions: list, rules: list[list[str]], **kwargs: Any) -> Sc
         if not gold:
             scores.append(None)
             continue
-        predicted = set(parse_answer(_text(completion)).rules)
+        predicted = set(_answer(completion, rendering).rules)
         hits = len(predicted & set(gold))
         scores.append(2 * hits / (len(predicted) + len(set(gold))))
     return scores
 
 
-def policy_wrong_length(completions: list, verdict: list[str], completion_ids: list, **kwargs: Any) -> Scores:
+def policy_wrong_length(
+    completions: list, verdict: list[str], completion_ids: list, rendering: str = "generic", **kwargs: Any
+) -> Scores:
     """The exploration bonus for a completion whose verdict is not the gold one (unparseable included)."""
     return [
-        0.0 if parse_answer(_text(c)).verdict == gold else length_bonus(len(ids))
+        0.0 if _answer(c, rendering).verdict == gold else length_bonus(len(ids))
         for c, gold, ids in zip(completions, verdict, completion_ids, strict=True)
     ]
 
@@ -171,23 +201,33 @@ REWARDS: dict[str, Reward] = {
 assert set(REWARDS) == set(get_args(RewardName))
 
 
-def reward_functions(names: Sequence[str], *, format_gate: bool = False, expect_reasoning: bool = True) -> list:
+def reward_functions(
+    names: Sequence[str], *, format_gate: bool = False, expect_reasoning: bool = True, rendering: str = "generic"
+) -> list:
     """TRL's `reward_funcs` for the recipe's `rewards`, in order; each keeps its name, which TRL logs
-    (`rewards/policy_verdict/mean`). `expect_reasoning` is False for the verdict-only target."""
+    (`rewards/policy_verdict/mean`). `expect_reasoning` is False for the verdict-only target;
+    `rendering` is the policy-guard prompt's (`generic` or `harmony`), which says how it asked for the answer."""
+    bound = {"policy-guard": {"rendering": rendering}, "guardreasoner": {}}
     formats = {
-        "policy-guard": functools.partial(policy_format, expect_reasoning=expect_reasoning),
+        "policy-guard": _bind(policy_format, expect_reasoning=expect_reasoning, rendering=rendering),
         "guardreasoner": guardreasoner_format,
     }
     funcs = []
     for name in names:
         reward = REWARDS[name]
+        func = _bind(reward.func, **bound[reward.answers])
         if reward.is_format:
             funcs.append(formats[reward.answers])
         elif format_gate:
-            funcs.append(_gated(reward.func, formats[reward.answers]))
+            funcs.append(_gated(func, formats[reward.answers]))
         else:
-            funcs.append(reward.func)
+            funcs.append(func)
     return funcs
+
+
+def _bind(func: Callable[..., Scores], **settings: Any) -> Callable[..., Scores]:
+    """`func` with recipe settings bound, still named as `func` (TRL logs a reward by its name)."""
+    return functools.update_wrapper(functools.partial(func, **settings), func) if settings else func
 
 
 def _gated(func: Callable[..., Scores], gate: Callable[..., Scores]) -> Callable[..., Scores]:

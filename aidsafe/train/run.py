@@ -209,7 +209,10 @@ def build_trainer(recipe: TrainRecipe, model: str, dataset: Any, output: Path) -
         _check_generation_batch(len(dataset), config)
 
         rewards = reward_functions(
-            recipe.rewards, format_gate=recipe.format_gate, expect_reasoning=recipe.target != "verdict"
+            recipe.rewards,
+            format_gate=recipe.format_gate,
+            expect_reasoning=recipe.target != "verdict",
+            rendering=recipe.rendering,
         )
         return GRPOTrainer(reward_funcs=rewards, **common)
     if recipe.mode == "sft":

@@ -10,6 +10,8 @@ import pytest
 
 from aidsafe.errors import AidsafeError
 from aidsafe.guard.formats import GUARDREASONER_INSTRUCTION, TaskTrace, Trace, guardreasoner_input, render_trace
+from aidsafe.guard.harmony import HARMONY_HEADER, render_messages
+from aidsafe.guard.policy_bench import is_heldout
 from aidsafe.guard.policy_format import guard_messages
 from aidsafe.kinds import KINDS, StageKind
 from aidsafe.train import load_train_data, load_train_recipe
@@ -73,6 +75,12 @@ def _write(tmp_path, text):
         ),
         ("mode: grpo\nrewards: [policy_verdict, policy_verdict]\n", [], r"recipe.yaml:2: rewards: each reward at most"),
         ("mode: sft\nrewards: [policy_verdict]\n", [], r"rewards and format_gate apply to GRPO only"),
+        (
+            "mode: grpo\nrewards: [guardreasoner_labels]\n",
+            ["rendering=harmony"],
+            r"rendering applies to policy-guard data",
+        ),
+        ("mode: sft\nrendering: chatml\n", [], r"recipe.yaml:2: rendering: Input should be 'generic' or 'harmony'"),
         (
             "mode: grpo\nrewards: [policy_format, policy_verdict]\ntrainer:\n  reward_weights: [1.0]\n",
             [],
@@ -142,26 +150,58 @@ def test_the_policy_guard_row_is_the_generic_guard_prompt_and_the_judged_answer(
     assert [m["role"] for m in row["prompt"]] == ["system", "user"] and POLICY in row["prompt"][0]["content"]
 
 
-def test_a_policy_guard_run_directory_trains_grpo(tmp_path, write_jsonl, monkeypatch):
-    """Through the loader, as a run of `aidsafe generate policy-guard`. Until the stage's kind is
-    registered (branch pgstage), a stand-in entry with the same row function takes its place."""
+def test_the_harmony_rendering_asks_in_gpt_oss_safeguards_policy_prompt():
+    record = policy_record(0, "Where does Ana live?", None, "violation", ["P2"])
+    row = policy_guard_grpo_row(record, load_train_recipe("policy-guard-grpo", ["rendering=harmony"]))
+    assert row["prompt"] == render_messages("harmony", POLICY, "Where does Ana live?", None)
+    assert row["prompt"][0]["content"].startswith(HARMONY_HEADER) and POLICY in row["prompt"][0]["content"]
+
+
+# Source ids that policy_bench.is_heldout keeps for evaluation (r0-r3 train).
+HELD_OUT = (25, 33)
+
+
+@pytest.fixture
+def policy_guard_run(tmp_path, write_jsonl, monkeypatch):
+    """A run directory of `aidsafe generate policy-guard`. Until the stage's kind is registered
+    (branch pgstage), a stand-in entry with the same GRPO row function takes its place."""
     kind = KINDS.get("policy-guard") or StageKind(
         "policy-guard", "policy-guard", "aidsafe generate", record_keys=frozenset({"policy", "verdict", "rules"}),
         train={"grpo": "aidsafe.train.data:policy_guard_grpo_row"},
     )  # fmt: skip
     assert kind.train["grpo"] == "aidsafe.train.data:policy_guard_grpo_row"
     monkeypatch.setitem(KINDS, "policy-guard", kind)
-    run = tmp_path / "pg"
-    run.mkdir()
-    (run / "run.json").write_text('{"kind": "policy-guard"}', encoding="utf-8")
-    records = [
-        policy_record(0, "Bake bread?", None, "allowed", []),
-        policy_record(1, "Gun?", "No.", "violation", ["P1"]),
-    ]
-    write_jsonl(run / "samples.jsonl", records)
+
+    def write(records: list[dict]):
+        run = tmp_path / "pg"
+        run.mkdir(exist_ok=True)
+        (run / "run.json").write_text('{"kind": "policy-guard"}', encoding="utf-8")
+        write_jsonl(run / "samples.jsonl", records)
+        return run
+
+    return write
+
+
+def test_a_policy_guard_run_directory_trains_grpo_without_its_held_out_rows(policy_guard_run):
+    assert all(is_heldout(f"r{n}") for n in HELD_OUT) and not any(is_heldout(f"r{n}") for n in range(4))
+    variant = {**policy_record(HELD_OUT[0], "Gun?", "No.", "allowed", []), "id": f"r{HELD_OUT[0]}~cf-drop-P1"}
+    run = policy_guard_run(
+        [
+            policy_record(0, "Bake bread?", None, "allowed", []),
+            policy_record(HELD_OUT[0], "Gun?", "No.", "violation", ["P1"]),
+            variant,  # a counterfactual variant is held out with its source row
+            policy_record(1, "Gun?", "No.", "violation", ["P1"]),
+        ]
+    )
     rows = load_train_data(str(run), PG).to_list()
     assert [(r["verdict"], r["rules"]) for r in rows] == [("allowed", []), ("violation", ["P1"])]
     assert rows[1]["prompt"] == guard_messages(POLICY, "Gun?", "No.")
+
+
+def test_a_run_with_only_held_out_rows_is_one_line(policy_guard_run):
+    run = policy_guard_run([policy_record(n, "Gun?", None, "violation", ["P1"]) for n in HELD_OUT])
+    with pytest.raises(AidsafeError, match=r"pg: all 2 records are held out for evaluation; nothing to train on$"):
+        load_train_data(str(run), PG)
 
 
 @pytest.mark.parametrize(

@@ -8,6 +8,7 @@ from typing import get_args
 import pytest
 
 from aidsafe.guard.formats import TaskTrace, Trace, render_trace
+from aidsafe.guard.harmony import answer_json
 from aidsafe.guard.policy_format import render_answer
 from aidsafe.train.recipe import RewardName
 from aidsafe.train.rewards import (
@@ -15,6 +16,7 @@ from aidsafe.train.rewards import (
     guardreasoner_format,
     guardreasoner_labels,
     guardreasoner_wrong_length,
+    harmony_final,
     policy_format,
     policy_rules,
     policy_verdict,
@@ -64,6 +66,41 @@ def test_the_length_bonus_is_paid_only_for_a_wrong_verdict():
     assert scores[1] == pytest.approx(0.2 * math.tanh(1.0))
     assert scores[2] == pytest.approx(0.2 * math.tanh(0.1))  # unparseable counts as wrong
     assert scores[3] == pytest.approx(0.2, abs=1e-6)  # at most 0.2
+
+
+# gpt-oss answers in the harmony rendering: the JSON object of aidsafe.guard.harmony in the final
+# channel, as TRL hands them to the rewards (decoded without special tokens, or with them, or parsed
+# by a chat template's response schema into content).
+H_VIOLATION = answer_json("violation", ["P2", "P4"], "It asks for a home address.")
+H_VERDICT_ONLY = answer_json("violation", ["P2"], None)
+H_DECODED = "analysisThe user wants Ana's address.assistantfinal" + H_VIOLATION
+H_SPECIAL = f"<|channel|>analysis<|message|>Hm.<|end|><|start|>assistant<|channel|>final<|message|>{H_VIOLATION}<|return|>"
+
+
+def test_harmony_answers_are_read_from_the_final_channel():
+    assert [harmony_final(text) for text in (H_VIOLATION, H_DECODED, H_SPECIAL)] == [H_VIOLATION] * 3
+    completions = [H_VIOLATION, H_DECODED, _chat(H_SPECIAL), NO_THINK, VIOLATION, "analysisassistantfinal{"]
+    assert policy_format(completions, rendering="harmony") == [1.0, 1.0, 1.0, 0.0, 0.0, 0.0]
+    # The verdict-only target asks for no rationale.
+    assert policy_format([H_VERDICT_ONLY, H_VIOLATION], expect_reasoning=False, rendering="harmony") == [1.0, 0.0]
+    gold = ["violation", "allowed", "violation", "violation"]
+    assert policy_verdict([H_DECODED, H_DECODED, VIOLATION, "{}"], verdict=gold, rendering="harmony") == [
+        1.0, 0.0, 0.0, 0.0,
+    ]  # fmt: skip  (a generic answer to a harmony prompt is unparseable)
+    rules = policy_rules([H_DECODED, H_VERDICT_ONLY], rules=[["P2"], ["P2", "P4"]], rendering="harmony")
+    assert rules == [pytest.approx(2 / 3), pytest.approx(2 / 3)]
+    bonus = policy_wrong_length([H_DECODED] * 2, verdict=gold[:2], completion_ids=[[0] * 30] * 2, rendering="harmony")
+    assert bonus == [0.0, pytest.approx(0.2 * math.tanh(0.1))]
+
+
+def test_the_recipe_rendering_reaches_every_policy_reward():
+    kwargs = {"verdict": ["violation"], "rules": [["P2", "P4"]], "completion_ids": [[0] * 30]}
+    names = ["policy_format", "policy_verdict", "policy_rules", "policy_wrong_length"]
+    for gate in (False, True):
+        harmony = reward_functions(names, format_gate=gate, rendering="harmony")
+        assert [f([H_DECODED], **kwargs)[0] for f in harmony] == [1.0, 1.0, 1.0, 0.0]
+        generic = reward_functions(names, format_gate=gate)
+        assert [f([H_DECODED], **kwargs)[0] for f in generic] == [0.0, 0.0, 0.0, pytest.approx(0.2 * math.tanh(0.1))]
 
 
 def _trace(answers: tuple[str, str, str]) -> str:
@@ -117,7 +154,7 @@ def test_trl_logs_each_reward_under_its_recipe_name():
     from trl.trainer.utils import get_callable_name
 
     for gate in (False, True):
-        funcs = reward_functions(list(REWARDS), format_gate=gate)
+        funcs = reward_functions(list(REWARDS), format_gate=gate, rendering="harmony")
         assert [get_callable_name(f) for f in funcs] == list(REWARDS)
 
 
