@@ -74,17 +74,18 @@ def assert_rewards_logged(steps: list[dict], names: list[str], bonus: str) -> No
     assert min(entry["frac_reward_zero_std"] for entry in steps) < 1  # some group had a signal
 
 
-def test_policy_guard_grpo_with_lora_on_a_file_of_rows(run_cli, ending_model, tmp_path, write_jsonl):
+@pytest.mark.parametrize("rendering", ["generic", "harmony"])
+def test_policy_guard_grpo_with_lora_on_a_file_of_rows(rendering, run_cli, ending_model, tmp_path, write_jsonl):
     import torch
     from safetensors.torch import load_file
 
-    recipe = load_train_recipe("policy-guard-grpo")
+    recipe = load_train_recipe("policy-guard-grpo", [f"rendering={rendering}"])
     data = write_jsonl(tmp_path / "pg.jsonl", [policy_guard_grpo_row(r, recipe) for r in PG_RECORDS])
     out = tmp_path / "pg-grpo"
     weights = ["--set", "trainer.reward_weights=[0.5, 1.0, 0.5, 1.0]"]  # the length bonus on
     code, _, err = run_cli(
         "train", "grpo", "policy-guard-grpo", "--model", ending_model, "--data", data, "--output", out,
-        *grpo_flags(), *weights,
+        *grpo_flags(), *weights, "--set", f"rendering={rendering}",
     )  # fmt: skip
     assert code == 0, err[-3000:]
     assert math.isfinite(final_loss(err, steps=2, mode="grpo"))
@@ -193,3 +194,17 @@ def test_grpo_in_bf16_on_a_gpu(recipe, run_cli, ending_model, tmp_path, write_js
     assert math.isfinite(final_loss(err, steps=2, mode="grpo"))
     steps = logged_steps(out)
     assert all(math.isfinite(entry["loss"]) for entry in steps)
+
+
+def test_the_trainer_gets_the_recipes_rendering_and_target(tiny_model, tmp_path):
+    """What `aidsafe train grpo` hands TRL: the policy rewards read the answer the rendering asks for."""
+    from datasets import Dataset
+
+    from aidsafe.train.run import build_trainer
+
+    recipe = load_train_recipe("policy-guard-grpo", ["rendering=harmony", "target=verdict"])
+    rows = [policy_guard_grpo_row(r, recipe) for r in PG_RECORDS]
+    trainer = build_trainer(recipe, str(tiny_model), Dataset.from_list(rows), tmp_path / "out")
+    assert [f.__name__ for f in trainer.reward_funcs] == recipe.rewards
+    assert all(f.keywords["rendering"] == "harmony" for f in trainer.reward_funcs)
+    assert trainer.reward_funcs[0].keywords["expect_reasoning"] is False

@@ -74,7 +74,9 @@ def test_the_length_bonus_is_paid_only_for_a_wrong_verdict():
 H_VIOLATION = answer_json("violation", ["P2", "P4"], "It asks for a home address.")
 H_VERDICT_ONLY = answer_json("violation", ["P2"], None)
 H_DECODED = "analysisThe user wants Ana's address.assistantfinal" + H_VIOLATION
-H_SPECIAL = f"<|channel|>analysis<|message|>Hm.<|end|><|start|>assistant<|channel|>final<|message|>{H_VIOLATION}<|return|>"
+H_SPECIAL = (
+    f"<|channel|>analysis<|message|>Hm.<|end|><|start|>assistant<|channel|>final<|message|>{H_VIOLATION}<|return|>"
+)
 
 
 def test_harmony_answers_are_read_from_the_final_channel():
@@ -84,9 +86,9 @@ def test_harmony_answers_are_read_from_the_final_channel():
     # The verdict-only target asks for no rationale.
     assert policy_format([H_VERDICT_ONLY, H_VIOLATION], expect_reasoning=False, rendering="harmony") == [1.0, 0.0]
     gold = ["violation", "allowed", "violation", "violation"]
-    assert policy_verdict([H_DECODED, H_DECODED, VIOLATION, "{}"], verdict=gold, rendering="harmony") == [
-        1.0, 0.0, 0.0, 0.0,
-    ]  # fmt: skip  (a generic answer to a harmony prompt is unparseable)
+    # A generic answer to a harmony prompt is unparseable.
+    verdicts = policy_verdict([H_DECODED, H_DECODED, VIOLATION, "{}"], verdict=gold, rendering="harmony")
+    assert verdicts == [1.0, 0.0, 0.0, 0.0]
     rules = policy_rules([H_DECODED, H_VERDICT_ONLY], rules=[["P2"], ["P2", "P4"]], rendering="harmony")
     assert rules == [pytest.approx(2 / 3), pytest.approx(2 / 3)]
     bonus = policy_wrong_length([H_DECODED] * 2, verdict=gold[:2], completion_ids=[[0] * 30] * 2, rendering="harmony")
@@ -99,8 +101,9 @@ def test_the_recipe_rendering_reaches_every_policy_reward():
     for gate in (False, True):
         harmony = reward_functions(names, format_gate=gate, rendering="harmony")
         assert [f([H_DECODED], **kwargs)[0] for f in harmony] == [1.0, 1.0, 1.0, 0.0]
-        generic = reward_functions(names, format_gate=gate)
-        assert [f([H_DECODED], **kwargs)[0] for f in generic] == [0.0, 0.0, 0.0, pytest.approx(0.2 * math.tanh(0.1))]
+        generic = reward_functions(names, format_gate=gate)  # unparseable there: wrong, or gated to 0
+        bonus = 0.0 if gate else pytest.approx(0.2 * math.tanh(0.1))
+        assert [f([H_DECODED], **kwargs)[0] for f in generic] == [0.0, 0.0, 0.0, bonus]
 
 
 def _trace(answers: tuple[str, str, str]) -> str:
