@@ -146,6 +146,20 @@ KINDS: dict[str, StageKind] = {
             export=("thinkguard", "thinkguard-label-only"), train={"sft": "aidsafe.train.data:critique_row"},
             paper="thinkguard", filtered=True,
         ),
+        # Two passes over one journal: the rows, then their counterfactual variants (aidsafe/guard/policy_guard.py).
+        StageKind(
+            "policy-guard", "policy-guard", "aidsafe generate",
+            recipe="aidsafe.guard.policy_recipe:PolicyGuardRecipe", schema="policy-guard-recipe",
+            load="aidsafe.guard.policy_recipe:load_policy_guard_recipe",
+            describe="aidsafe.cli.recipes:describe_policy_guard",
+            run="aidsafe.guard.policy_guard:generate_policy_guard", check="aidsafe.guard.longest:policy_guard_calls",
+            fields=(*_text("id", "source_id", "prompt", "verdict", "reasoning", "rationale"),
+                    RecordField("policy", dict, "a {set_id, version, rule_ids, text, variant} object"),
+                    RecordField("rules", list, "a list of rule ids")),
+            record_keys=frozenset({"source_id", "policy", "label_source"}),
+            export=("policy-guard", "policy-guard-rationale", "policy-guard-verdict"),
+            train={"sft": "aidsafe.train.data:policy_guard_row"},
+        ),
         StageKind(
             "hard-samples", "hard-sample pairs", "aidsafe pairs hard-samples",
             records="pairs.jsonl",

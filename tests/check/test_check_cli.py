@@ -173,7 +173,7 @@ def test_a_recipe_that_calls_no_teacher_is_refused_in_one_line(run_cli):
     code, _, err = run_cli("check", "sft")
     assert code == 2 and err.strip().splitlines() == [
         "error: sft is a train recipe: it calls no teacher; `aidsafe check` checks generation, pairs, guardreasoner, "
-        "thinkguard recipes"
+        "thinkguard, policy-guard recipes"
     ]
 
 
