@@ -13,6 +13,12 @@
 - `thinkguard` / `thinkguard-label-only` (runs of `aidsafe generate thinkguard`): plain-text
   `prompt` (the Llama Guard 3 prompt) and `completion` (the critique target, or the label-only
   one), what `train sft thinkguard` reads from the run directory too (`thinkguard_example`).
+- `policy-guard` / `policy-guard-rationale` / `policy-guard-verdict` (runs of `aidsafe generate
+  policy-guard`): TRL `messages` (the policy as the system message, the content, the answer) with
+  the full reasoning, the one-sentence rationale or no reasoning before the verdict
+  (`policy_format.target_messages`, what `train sft` reads from the run directory too), and the
+  record's structured columns: `source_id`, `verdict`, `rules`, `gold`, `label_source`,
+  `policy_set`, `rule_ids`, `variant` (null for an original).
 """
 
 from __future__ import annotations
@@ -23,9 +29,12 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
+from aidsafe.guard.policy_format import target_messages
+
 __all__ = [
     "DEFAULT_COT_TEMPLATE",
     "FORMATS",
+    "POLICY_GUARD_FORMATS",
     "aidsafe_row",
     "cot_answer",
     "dpo_row",
@@ -33,6 +42,7 @@ __all__ = [
     "guardreasoner_row",
     "in_test_split",
     "joined_thoughts",
+    "policy_guard_row",
     "preference_row",
     "sft_row",
     "thinkguard_example",
@@ -106,6 +116,23 @@ def thinkguard_label_only_row(record: dict[str, Any], cot_template: str) -> dict
     return thinkguard_example(record, "label_only")
 
 
+def policy_guard_row(record: dict[str, Any], target: str) -> dict[str, Any]:
+    """A policy-guard record as TRL `messages` for `target` (full, rationale or verdict), and the
+    columns that say what it is: a filter for originals or variants, gold or judged labels."""
+    policy, variant = record["policy"], record["policy"].get("variant")
+    return {
+        "messages": target_messages(record, target),
+        "source_id": str(record["source_id"]),
+        "verdict": record["verdict"],
+        "rules": [str(rule) for rule in record["rules"]],
+        "gold": record.get("gold"),
+        "label_source": str(record.get("label_source", "")),
+        "policy_set": str(policy.get("set_id", "")),
+        "rule_ids": [str(rule) for rule in policy["rule_ids"]],
+        "variant": None if variant is None else {key: str(variant.get(key, "")) for key in ("edit", "rule", "note")},
+    }
+
+
 def preference_row(record: dict[str, Any], cot_template: str) -> dict[str, list[dict[str, str]]]:
     """A pairs run's pair in TRL's conversational preference format, both sides in `cot_template`.
     The ear-whisperer's belief is never in the prompt: the model learns to refuse the steered
@@ -137,6 +164,10 @@ def guardreasoner_row(record: dict[str, Any], cot_template: str) -> dict[str, An
     return {k: record[k] for k in ("instruction", "input", "output")}
 
 
+# The policy-guard export's configs, one per training target (policy_format.TARGETS).
+POLICY_GUARD_FORMATS = {"policy-guard": "full", "policy-guard-rationale": "rationale", "policy-guard-verdict": "verdict"}
+
+
 def _with_id(row: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
     """Every exported row opens with its sample's `id`, so it joins back to samples.jsonl,
     filtered.jsonl and the report (TRL's trainers ignore a column they do not read)."""
@@ -157,6 +188,10 @@ FORMATS: dict[str, Callable[..., dict[str, Any]]] = {
         "guardreasoner": guardreasoner_row,
         "thinkguard": thinkguard_row,
         "thinkguard-label-only": thinkguard_label_only_row,
+        **{
+            name: lambda record, cot_template, target=target: policy_guard_row(record, target)
+            for name, target in POLICY_GUARD_FORMATS.items()
+        },
     }.items()
 }
 
@@ -184,6 +219,10 @@ def _columns(name: str, kind: str, keep_beliefs: bool, text: Any, turns: Any, Li
         return {key: text for key in ("instruction", "input", "output")}
     if name in ("thinkguard", "thinkguard-label-only"):
         return {"prompt": text, "completion": text}
+    if name in POLICY_GUARD_FORMATS:
+        return {"messages": turns, "source_id": text, "verdict": text, "rules": List(text), "gold": text,
+                "label_source": text, "policy_set": text, "rule_ids": List(text),
+                "variant": {"edit": text, "rule": text, "note": text}}  # fmt: skip
     return {
         "prompt": text,
         "intents": List({"text": text, "kind": text, "nature": text}),

@@ -280,7 +280,8 @@ def _write_config(
     for record in iter_records(samples, run.kind):
         if record["id"] in dropped:
             continue
-        split = "test" if in_test_split(record["id"], test_size) else "train"
+        # A policy-guard row and its counterfactual variants share a `source_id`: one side for all.
+        split = "test" if in_test_split(str(record.get("source_id", record["id"])), test_size) else "train"
         buffers[split].append(to_row(record, DEFAULT_COT_TEMPLATE))
         counts[split] += 1
         if len(buffers[split]) >= SHARD_ROWS:

@@ -10,6 +10,10 @@ Accepted `--data`:
     that text to /v1/completions;
   - ThinkGuard (`aidsafe generate thinkguard`), SFT: plain-text prompt/completion, the completion
     the critique or the label-only target by the recipe's `thinkguard_target`;
+  - policy-guard (`aidsafe generate policy-guard`), SFT: TRL `messages` (the policy as the system
+    message, the content, the answer) for the training recipe's `policy_guard_target` (full,
+    rationale or verdict; full where the recipe says none), `policy_format.target_messages`, the
+    rendering `aidsafe export --format policy-guard*` writes;
   - pairs (`aidsafe pairs`), DPO: the user prompt and both sides rendered with `cot_template`; the
     belief is never part of the prompt;
   - hard-sample pairs (`aidsafe pairs hard-samples`), DPO: prompt/chosen/rejected text and the
@@ -34,6 +38,7 @@ from aidsafe.errors import AidsafeError
 from aidsafe.export.formats import cot_answer, thinkguard_example
 from aidsafe.export.formats import preference_row as format_pair  # one rendering for export and train
 from aidsafe.export.kinds import iter_records
+from aidsafe.guard.policy_format import target_messages
 from aidsafe.kinds import KINDS, load_object, run_kind
 from aidsafe.sources import looks_like_hub_id
 
@@ -51,6 +56,7 @@ __all__ = [
     "hard_sample_row",
     "load_train_data",
     "pairs_row",
+    "policy_guard_row",
     "read_run_critiques",
     "read_run_pairs",
     "read_run_samples",
@@ -113,6 +119,11 @@ def trace_row(record: dict[str, Any], recipe: TrainRecipe) -> dict[str, Any]:
 
 def critique_row(record: dict[str, Any], recipe: TrainRecipe) -> dict[str, Any]:
     return thinkguard_example(record, recipe.thinkguard_target)
+
+
+def policy_guard_row(record: dict[str, Any], recipe: TrainRecipe) -> dict[str, Any]:
+    # The target is the training recipe's choice (dual mode, as Nemotron ships); "full" by default.
+    return {"messages": target_messages(record, getattr(recipe, "policy_guard_target", None) or "full")}
 
 
 def pairs_row(record: dict[str, Any], recipe: TrainRecipe) -> dict[str, Any]:
