@@ -187,8 +187,7 @@ def _body(
             if filters
             else "## Filters\n\nNone applied at export: "
             + (
-                "a row and its counterfactual variants share their content, which dedup would drop as "
-                "near-duplicates."
+                "a row and its counterfactual variants share their content, which dedup would drop as near-duplicates."
                 if run.kind == "policy-guard"
                 else "these records are guard-model inputs, not the user prompts the corpus filters read."
             )

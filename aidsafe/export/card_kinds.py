@@ -237,7 +237,9 @@ def counts_section(run: Any) -> str:
         return _section(lines, stats)
     if run.kind == "policy-guard":
         section = stats.get("policy_guard", {}) if isinstance(stats.get("policy_guard"), dict) else {}
-        originals, variants = section.get("originals", {}), section.get("variants", {})
+        originals, variants = (
+            {} if not isinstance(section.get(k), dict) else section[k] for k in ("originals", "variants")
+        )
         lines = [
             ("rows read", stats.get("rows")),
             ("repeated rows skipped", stats.get("repeated_inputs")),

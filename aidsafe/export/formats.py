@@ -165,7 +165,11 @@ def guardreasoner_row(record: dict[str, Any], cot_template: str) -> dict[str, An
 
 
 # The policy-guard export's configs, one per training target (policy_format.TARGETS).
-POLICY_GUARD_FORMATS = {"policy-guard": "full", "policy-guard-rationale": "rationale", "policy-guard-verdict": "verdict"}
+POLICY_GUARD_FORMATS = {
+    "policy-guard": "full",
+    "policy-guard-rationale": "rationale",
+    "policy-guard-verdict": "verdict",
+}
 
 
 def _with_id(row: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:

@@ -86,7 +86,9 @@ def policy_guard_calls(loaded: Any, input_tokens: int) -> RecipeCalls:
 
     slots = []
     for key, slot in loaded.slots.items():
-        schema = edit_model("add") if key == "editor" else judgement_model((*policies.ids, added_rule_id(policies)), None)
+        schema = (
+            edit_model("add") if key == "editor" else judgement_model((*policies.ids, added_rule_id(policies)), None)
+        )
         longest = LongestCall("one call per example", tuple(messages(key, "", "")),
                               filled=content + (() if key == "editor" else rule),
                               max_tokens=max_reply_tokens(slot.sampling), schema=schema,

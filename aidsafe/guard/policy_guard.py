@@ -65,7 +65,9 @@ class Variant:
 
 
 def _messages(card: Any, values: Mapping[str, str]) -> list[dict[str, str]]:
-    return [{"role": part, "content": render_template(getattr(card, part), dict(values))} for part in ("system", "user")]
+    return [
+        {"role": part, "content": render_template(getattr(card, part), dict(values))} for part in ("system", "user")
+    ]
 
 
 class PolicyGuardTask(Task[Any]):

@@ -86,9 +86,7 @@ def planned_variants(
             yield row, chosen, record
 
 
-def policy_counts(
-    run_dir: RunDirectory, rows: dict[str, PolicyRow], repeats: int, planned: int
-) -> StageCounts:
+def policy_counts(run_dir: RunDirectory, rows: dict[str, PolicyRow], repeats: int, planned: int) -> StageCounts:
     """The stage's part of stats.json (the rest is the one writer's, aidsafe.run.stats): its inputs
     are this run's rows and the variants their judged originals call for; then, over every record
     in the journal, originals and variants apart: verdicts and label sources, violated rule ids

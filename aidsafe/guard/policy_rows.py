@@ -38,7 +38,9 @@ class PolicyRow:
         return input_digest(json.dumps([self.prompt, self.response, self.gold]))
 
 
-def read_policy_rows(ref: str, prompt_field: str = "prompt", gold_field: str | None = None) -> tuple[list[PolicyRow], int]:
+def read_policy_rows(
+    ref: str, prompt_field: str = "prompt", gold_field: str | None = None
+) -> tuple[list[PolicyRow], int]:
     """Every row of `ref`, checked before any teacher call, and how many repeated an earlier one."""
     gold_key = gold_field or DEFAULT_GOLD_FIELD
 
@@ -71,7 +73,9 @@ def _row(where: str, record: dict[str, Any], prompt_field: str, gold_key: str) -
     prompt = record.get(prompt_field)
     if prompt_field not in record:
         fields = ", ".join(map(str, record)) or "none"
-        raise AidsafeError(f"{where}: missing field {prompt_field!r} (fields: {fields}); choose one with --prompt-field")
+        raise AidsafeError(
+            f"{where}: missing field {prompt_field!r} (fields: {fields}); choose one with --prompt-field"
+        )
     if not isinstance(prompt, str) or not prompt.strip():
         raise AidsafeError(f"{where}: {prompt_field}: expected non-empty text")
     response = record.get("response")

@@ -199,4 +199,3 @@ def check_edit(reply: RuleEdit, edit: str) -> RuleEdit:
 def drop_note(policy_set: PolicySet, rule: str) -> str:
     title = next(p.title for p in policy_set.policies if p.id == rule)
     return f"Rule {rule} ({title}) is left out of the policy."
-

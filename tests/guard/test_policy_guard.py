@@ -77,7 +77,9 @@ def test_twenty_rows_finish_with_counterfactual_variants(loopback_run):
         assert record["gold"] is None and record["label_source"] == "judges_agree" and variant["note"]
         assert set(record["rules"]) <= set(record["policy"]["rule_ids"])
         roles = [c["role"] for c in record["metadata"]["calls"]]
-        assert roles == (["judge", "second_judge"] if variant["edit"] == "drop" else ["editor", "judge", "second_judge"])
+        assert roles == (
+            ["judge", "second_judge"] if variant["edit"] == "drop" else ["editor", "judge", "second_judge"]
+        )
         if variant["edit"] == "drop":
             assert variant["rule"] not in record["policy"]["rule_ids"]
         elif variant["edit"] == "add":
@@ -247,11 +249,15 @@ def test_the_run_is_sft_data_for_the_recipes_target(loopback_run):
 
 def test_validate_and_the_one_line_errors(run_cli, tmp_path):
     code, out, err = run_cli("validate", REPO / "recipes" / "policy-guard.yaml")
-    assert code == 0 and out.startswith("ok: recipe policy-guard (") and "policies aidsafe v1.0 (5 rules, 10 cases)" in out
+    assert (
+        code == 0 and out.startswith("ok: recipe policy-guard (") and "policies aidsafe v1.0 (5 rules, 10 cases)" in out
+    )
     assert "judges policy_judge and policy_rule_check, editor policy_editor" in out, out
-    for override, expected in [("counterfactuals.share=2", "counterfactuals.share"),
-                               ("counterfactuals.edits=[drop, drop]", "an edit is listed twice"),
-                               ("agents.editor=nosuch", "nosuch: no such file and no built-in agents/guard")]:  # fmt: skip
+    for override, expected in [
+        ("counterfactuals.share=2", "counterfactuals.share"),
+        ("counterfactuals.edits=[drop, drop]", "an edit is listed twice"),
+        ("agents.editor=nosuch", "nosuch: no such file and no built-in agents/guard"),
+    ]:
         code, _, err = run_cli("validate", "policy-guard", "--set", override)
         assert code == 2 and expected in err and len(err.strip().splitlines()) == 1, err
     code, _, err = run_cli("generate", "thinkguard", "-i", EXAMPLE, "-o", tmp_path / "x", "--gold-field", "label")
