@@ -262,3 +262,19 @@ def test_validate_and_the_one_line_errors(run_cli, tmp_path):
         assert code == 2 and expected in err and len(err.strip().splitlines()) == 1, err
     code, _, err = run_cli("generate", "thinkguard", "-i", EXAMPLE, "-o", tmp_path / "x", "--gold-field", "label")
     assert code == 2 and "--gold-field: only for policy-guard recipes" in err
+
+
+def test_the_second_judge_may_be_another_model(tmp_path, run_cli):
+    out = tmp_path / "run"
+    second = "agents.second_judge={agent: policy_rule_check, model: checker}"
+    with ScriptedServer(loopback_responder(), models=["demo", "checker"]) as server:
+        code, _, err = run_cli("generate", "policy-guard", "-i", EXAMPLE, "-o", out, "--limit", "4", "--base-url",
+                               server.base_url, *BASE, "--set", second, *FAST)  # fmt: skip
+        judged = _asked(server.requests, "PolicyJudgement")
+    assert code == 0, err
+    by_card = {r.json["model"] for r in judged if "one rule at a time" in r.json["messages"][0]["content"]}
+    assert by_card == {"checker"} and {r.json["model"] for r in judged} == {"demo", "checker"}
+    calls = [c for r in read_jsonl(out / "samples.jsonl") for c in r["metadata"]["calls"]]
+    assert {(c["role"], c["agent"], c["model"]) for c in calls if c["role"] != "editor"} == {
+        ("judge", "policy_judge", "demo"), ("second_judge", "policy_rule_check", "checker")
+    }  # fmt: skip
