@@ -163,13 +163,7 @@ def _body(
             + " |"
             for n in names
         ),
-        (
-            "The train/test split is by a hash of each record's `source_id`, so a row and its counterfactual "
-            "variants are on the same side: the same in every config and on every re-export."
-            if run.kind == "policy-guard"
-            else "The train/test split is by a hash of each sample's id: the same in every config and on every "
-            "re-export."
-        ),
+        card_kinds.split_note(run.kind),
         "## License\n\n"
         + (
             f"`{license_}`, as given at export."

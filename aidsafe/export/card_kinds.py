@@ -11,6 +11,7 @@ from collections import Counter
 from typing import Any
 
 from aidsafe.export.kinds import iter_records
+from aidsafe.guard.policy_bench import HOLDOUT_SHARE
 from aidsafe.kinds import KINDS
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "intended_use",
     "method_section",
     "paper",
+    "split_note",
     "summary",
     "tags",
     "teacher_agents",
@@ -146,6 +148,19 @@ def summary(kind: str) -> str:
         "generated with the aidsafe framework. "
         "The prompts may be harmful requests; the responses are meant to be safe and helpful where allowed."
     )
+
+
+def split_note(kind: str) -> str:
+    """How the export split its records (aidsafe.export.formats.record_in_test_split)."""
+    if kind == "policy-guard":
+        return (
+            "The train/test split is by a hash of each record's `source_id`, so a row and its counterfactual "
+            "variants are on the same side: the same in every config and on every re-export. The rows that "
+            "`aidsafe eval guard` scores as the run's held-out share (a fixed hash of `source_id`, about "
+            f"{HOLDOUT_SHARE:.0%} of the rows, with their variants) are always in the test split, whatever the "
+            "test size, so a guard trained on the train split is never scored on what it trained on."
+        )
+    return "The train/test split is by a hash of each sample's id: the same in every config and on every re-export."
 
 
 def method_section(kind: str) -> str:

@@ -29,6 +29,7 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
+from aidsafe.guard.policy_bench import is_heldout
 from aidsafe.guard.policy_format import target_messages
 
 __all__ = [
@@ -44,6 +45,7 @@ __all__ = [
     "joined_thoughts",
     "policy_guard_row",
     "preference_row",
+    "record_in_test_split",
     "sft_row",
     "thinkguard_example",
     "thinkguard_label_only_row",
@@ -235,6 +237,17 @@ def _columns(name: str, kind: str, keep_beliefs: bool, text: Any, turns: Any, Li
         "removed": List({"id": text, "text": text, "stage": text, "reason": text}),
         "deliberation_log": text,
     }
+
+
+def record_in_test_split(record: dict[str, Any], kind: str, test_size: float) -> bool:
+    """Whether a record of a `kind` run goes to the test split. A policy-guard record goes by its
+    `source_id`, so a row and its counterfactual variants are on one side, and the share held out
+    for evaluation (`policy_bench.is_heldout`, what `aidsafe eval guard RUN` scores) is always
+    test, whatever `test_size`, so nothing trained on the train split is scored."""
+    if kind == "policy-guard":
+        source = str(record["source_id"])
+        return is_heldout(source) or in_test_split(source, test_size)
+    return in_test_split(record["id"], test_size)
 
 
 def in_test_split(sample_id: str, test_size: float) -> bool:

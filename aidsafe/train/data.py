@@ -11,9 +11,11 @@ Accepted `--data`:
   - ThinkGuard (`aidsafe generate thinkguard`), SFT: plain-text prompt/completion, the completion
     the critique or the label-only target by the recipe's `thinkguard_target`;
   - policy-guard (`aidsafe generate policy-guard`), SFT: TRL `messages` (the policy as the system
-    message, the content, the answer) for the training recipe's `policy_guard_target` (full,
-    rationale or verdict; full where the recipe says none), `policy_format.target_messages`, the
-    rendering `aidsafe export --format policy-guard*` writes;
+    message, the content, the answer) for the training recipe's `target` (full, rationale or
+    verdict; full where the recipe says none) in its `rendering` (generic:
+    `policy_format.target_messages`, what `aidsafe export --format policy-guard*` writes; harmony:
+    `harmony.target_messages`); records held out for evaluation (`policy_bench.is_heldout` of
+    their `source_id`, what `aidsafe eval guard RUN` scores) are left out;
   - pairs (`aidsafe pairs`), DPO: the user prompt and both sides rendered with `cot_template`; the
     belief is never part of the prompt;
   - hard-sample pairs (`aidsafe pairs hard-samples`), DPO: prompt/chosen/rejected text and the
@@ -38,6 +40,8 @@ from aidsafe.errors import AidsafeError
 from aidsafe.export.formats import cot_answer, thinkguard_example
 from aidsafe.export.formats import preference_row as format_pair  # one rendering for export and train
 from aidsafe.export.kinds import iter_records
+from aidsafe.guard import harmony
+from aidsafe.guard.policy_bench import is_heldout
 from aidsafe.guard.policy_format import target_messages
 from aidsafe.kinds import KINDS, load_object, run_kind
 from aidsafe.sources import looks_like_hub_id
@@ -96,7 +100,11 @@ def _run_rows(ref: str, path: Path, name: str, recipe: TrainRecipe) -> Dataset:
 
     row = load_object(kind.train[recipe.mode])
     records = _read_run(path / str(kind.records), name, "records")
-    return Dataset.from_list([row(record, recipe) for record in records])
+    # A row function returns None for a record that is not training data (held out for evaluation).
+    rows = [example for example in (row(record, recipe) for record in records) if example is not None]
+    if not rows:
+        raise AidsafeError(f"{ref}: all {len(records)} records are held out for evaluation; nothing to train on")
+    return Dataset.from_list(rows)
 
 
 _HOLDS = {"sft": "SFT targets", "dpo": "DPO pairs"}
@@ -121,9 +129,15 @@ def critique_row(record: dict[str, Any], recipe: TrainRecipe) -> dict[str, Any]:
     return thinkguard_example(record, recipe.thinkguard_target)
 
 
-def policy_guard_row(record: dict[str, Any], recipe: TrainRecipe) -> dict[str, Any]:
-    # The target is the training recipe's choice (dual mode, as Nemotron ships); "full" by default.
-    return {"messages": target_messages(record, getattr(recipe, "policy_guard_target", None) or "full")}
+def policy_guard_row(record: dict[str, Any], recipe: TrainRecipe) -> dict[str, Any] | None:
+    # The target and rendering are the training recipe's (dual mode, as Nemotron ships; full and
+    # generic where it names none); None for a record of the share held out for evaluation.
+    if is_heldout(record["source_id"]):
+        return None
+    target = getattr(recipe, "target", None) or "full"
+    if (getattr(recipe, "rendering", None) or "generic") == "harmony":
+        return {"messages": harmony.target_messages(record, target)}
+    return {"messages": target_messages(record, target)}
 
 
 def pairs_row(record: dict[str, Any], recipe: TrainRecipe) -> dict[str, Any]:

@@ -15,7 +15,8 @@ from types import SimpleNamespace
 import pytest
 
 from aidsafe.agents.policies import load_policies
-from aidsafe.guard.policy_format import GENERIC_INSTRUCTION, parse_answer, render_policy_text
+from aidsafe.guard.policy_bench import is_heldout
+from aidsafe.guard.policy_format import GENERIC_INSTRUCTION, parse_answer, render_policy_text, target_messages
 from aidsafe.testing import Fault, ScriptedServer, loopback_responder, schema_responder
 from tests.conftest import REPO, read_jsonl
 from tests.helpers import FAST
@@ -227,24 +228,63 @@ def test_export_writes_the_three_targets(loopback_run, tmp_path, run_cli, test_s
                 assert (row["variant"] is None) == (record["policy"]["variant"] is None)
                 sides.setdefault(record["source_id"], set()).add(split)
     assert all(len(s) == 1 for s in sides.values())  # a row and its variants: one side
-    if test_size != "0":
-        assert {next(iter(s)) for s in sides.values()} == {"train", "test"}
+    tested = {source for source, s in sides.items() if s == {"test"}}
+    # The share `eval guard RUN` scores is always test, never train (--test-size 0 too).
+    assert {r["source_id"] for r in records.values() if is_heldout(r["source_id"])} == {"trebuchet"}
+    assert tested == {"trebuchet"} if test_size == "0" else {"trebuchet"} < tested < set(sides)
     card = (out / "README.md").read_text(encoding="utf-8")
     assert "counterfactual variants by edit" in card and "by a hash of each record's `source_id`" in card
+    assert "held-out share" in card and "are always in the test split" in card
 
 
-def test_the_run_is_sft_data_for_the_recipes_target(loopback_run):
+def test_the_run_is_sft_data_for_the_recipes_target_without_its_held_out_share(loopback_run):
+    from aidsafe.guard import harmony
     from aidsafe.train.data import load_train_data, policy_guard_row
     from aidsafe.train.recipe import TrainRecipe
 
     run = loopback_run[0]
+    records = read_jsonl(run / "samples.jsonl")
+    held = [r for r in records if is_heldout(r["source_id"])]
+    kept = [r for r in records if not is_heldout(r["source_id"])]
+    assert {r["source_id"] for r in held} == {"trebuchet"} and len(held) >= 1 and kept  # the example's one
     dataset = load_train_data(str(run), TrainRecipe(mode="sft"))
-    record = read_jsonl(run / "samples.jsonl")[0]
-    assert len(dataset) == len(read_jsonl(run / "samples.jsonl"))
+    assert len(dataset) == len(kept)
+    record = kept[0]
     assert dataset[0]["prompt"][0]["content"].endswith(record["policy"]["text"])
     assert dataset[0]["completion"][0]["content"].startswith(f"<think>\n{record['reasoning']}")
-    verdict_only = policy_guard_row(record, SimpleNamespace(policy_guard_target="verdict"))
+    assert all(policy_guard_row(r, TrainRecipe(mode="sft")) is None for r in held)
+    # The training recipe's target and rendering (fields the training recipe adds; read by name).
+    verdict_only = policy_guard_row(record, SimpleNamespace(target="verdict"))
     assert verdict_only["messages"][-1]["content"].startswith("<result>\nverdict: ")
+    assert verdict_only["messages"] == target_messages(record, "verdict")
+    rationale = policy_guard_row(record, SimpleNamespace(target="rationale", rendering="harmony"))
+    assert rationale["messages"] == harmony.target_messages(record, "rationale")
+    assert rationale["messages"][0]["content"].startswith(harmony.HARMONY_HEADER)
+
+
+def test_predict_and_eval_guard_score_the_runs_held_out_share(loopback_run, tmp_path, run_cli):
+    """`predict guard --format policy --benchmark RUN` reads the run's held-out share (policy_bench),
+    each record under the policy text it carries; `eval guard` scores it against the judged labels."""
+    run = loopback_run[0]
+    held = [r for r in read_jsonl(run / "samples.jsonl") if is_heldout(r["source_id"])]
+    output = tmp_path / "preds.jsonl"
+    with ScriptedServer(loopback_responder(), models=["guard-x"]) as server:
+        code, _, err = run_cli("predict", "guard", "--format", "policy", "--benchmark", run, "--model", "guard-x",
+                               "--output", output, "--no-progress", "--base-url", server.base_url)  # fmt: skip
+        asked = [r.json["messages"] for r in server.requests if r.path.endswith("/chat/completions")]
+    assert code == 0, err
+    rows = read_jsonl(output)
+    assert [(r["id"], r["gold"], r["gold_rules"], r["variant"]) for r in rows] == [
+        (h["id"], h["verdict"], h["rules"], h["policy"]["variant"] is not None) for h in held
+    ]
+    assert [m[0]["content"] for m in asked] == [f"{GENERIC_INSTRUCTION}\n\n{h['policy']['text']}" for h in held]
+    code, out, err = run_cli("eval", "guard", "--format", "policy", "--predictions", output, "--json")
+    assert (code, err) == (0, "")
+    report = json.loads(out)
+    assert report["parse_rate"]["value"] == 100.0 and report["accuracy"]["n"] == len(held)
+    assert report["rule_f1"] is not None  # a run's rows give gold rule ids
+    assert {r["variant"] for r in rows} == {False, True}  # the held-out row and its variant
+    assert set(report["by_policy"]) == {"original", "counterfactual"}
 
 
 def test_validate_and_the_one_line_errors(run_cli, tmp_path):
