@@ -46,7 +46,7 @@ def with_refiner(tmp_path, **fields: str):
 
 @pytest.mark.parametrize(
     ("recipe", "slots"),
-    [("aidsafe", 5), ("llm-zs", 1), ("aidsafe-pairs", 3), ("guardreasoner", 1), ("thinkguard", 1)],
+    [("aidsafe", 5), ("llm-zs", 1), ("aidsafe-pairs", 3), ("guardreasoner", 1), ("thinkguard", 1), ("policy-guard", 3)],
 )
 def test_a_healthy_server_passes_every_check_for_every_kind(run_cli, recipe, slots):
     with server(max_model_len=131072, tokenize=True) as healthy:
