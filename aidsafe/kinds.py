@@ -147,6 +147,20 @@ KINDS: dict[str, StageKind] = {
             export=("thinkguard", "thinkguard-label-only"), train={"sft": "aidsafe.train.data:critique_row"},
             paper="thinkguard", filtered=True,
         ),
+        # Two passes over one journal: the rows, then their counterfactual variants (aidsafe/guard/policy_guard.py).
+        StageKind(
+            "policy-guard", "policy-guard", "aidsafe generate",
+            recipe="aidsafe.guard.policy_recipe:PolicyGuardRecipe", schema="policy-guard-recipe",
+            load="aidsafe.guard.policy_recipe:load_policy_guard_recipe",
+            describe="aidsafe.cli.recipes:describe_policy_guard",
+            run="aidsafe.guard.policy_guard:generate_policy_guard", check="aidsafe.guard.longest:policy_guard_calls",
+            fields=(*_text("id", "source_id", "prompt", "verdict", "reasoning", "rationale"),
+                    RecordField("policy", dict, "a {set_id, version, rule_ids, text, variant} object"),
+                    RecordField("rules", list, "a list of rule ids")),
+            record_keys=frozenset({"source_id", "policy", "label_source"}),
+            export=("policy-guard", "policy-guard-rationale", "policy-guard-verdict"),
+            train={"sft": "aidsafe.train.data:policy_guard_row", "grpo": "aidsafe.train.data:policy_guard_grpo_row"},
+        ),
         StageKind(
             "hard-samples", "hard-sample pairs", "aidsafe pairs hard-samples",
             records="pairs.jsonl",
@@ -162,7 +176,7 @@ KINDS: dict[str, StageKind] = {
         StageKind("eval-cot", "CoT grading", "aidsafe eval cot", recipe_keys=frozenset({"eval", "judge"})),
         StageKind("eval-safety", "safety eval", "aidsafe eval safety", recipe_keys=frozenset({"stage", "student"})),
         StageKind(
-            "train", "training", "aidsafe train sft|dpo",
+            "train", "training", "aidsafe train sft|dpo|grpo",
             recipe="aidsafe.train.recipe:TrainRecipe", schema="train-recipe",
             load="aidsafe.train.recipe:load_train_recipe", describe="aidsafe.cli.recipes:describe_train",
             builtin_dir="train", recipe_keys=frozenset({"mode"}), records=None,

@@ -37,7 +37,8 @@ def test_export_report_and_train_read_kinds_without_importing_a_stage():
         "import sys\n"
         "import aidsafe.kinds, aidsafe.export, aidsafe.report, aidsafe.train.data, aidsafe.config.schemas\n"
         "print(sorted(m for m in sys.modules if m.split('.')[:2] in (['aidsafe', 'generation'], "
-        "['aidsafe', 'pairs'], ['aidsafe', 'eval']) or m in ('aidsafe.guard.traces', 'aidsafe.guard.critiques')))\n"
+        "['aidsafe', 'pairs'], ['aidsafe', 'eval']) or m in ('aidsafe.guard.traces', 'aidsafe.guard.critiques', "
+        "'aidsafe.guard.policy_guard')))\n"
     )
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True)
     assert result.stdout.strip() == "[]"
@@ -79,7 +80,7 @@ IO = ("-i", "prompts.jsonl", "-o", "out")  # never read: the kind is checked fir
         (("generate", "aidsafe-pairs", *IO), "aidsafe-pairs is a pairs recipe: use `aidsafe pairs make`"),
         (("pairs", "make", "aidsafe", *IO), "aidsafe is a generation recipe: use `aidsafe generate`"),
         (("pairs", "llm-zs", *IO), "llm-zs is a generation recipe: use `aidsafe generate`"),
-        (("generate", "dpo", *IO), "dpo is a train recipe: use `aidsafe train sft|dpo`"),
+        (("generate", "dpo", *IO), "dpo is a train recipe: use `aidsafe train sft|dpo|grpo`"),
         (("train", "sft", "aidsafe-pairs", "-m", "m", "-d", "d", "-o", "o"), "is a pairs recipe: use `aidsafe pairs"),
         (("graph", "thinkguard"), "thinkguard is a thinkguard recipe: it runs no graph"),
     ],

@@ -71,3 +71,8 @@ def test_try_it_with_no_model_block_runs(tmp_path):
     predictions = read_jsonl(runs / "guard.jsonl")
     assert len(predictions) == guard_rows and all("Answers:" in row["predict"] for row in predictions)
     assert "0 unparseable" in outputs["aidsafe eval guard"], outputs["aidsafe eval guard"]
+    policy_rows = len((REPO / "examples" / "policy-guard.jsonl").read_text(encoding="utf-8").splitlines())
+    policy_records = read_jsonl(runs / "policy-guard" / "samples.jsonl")
+    assert read_jsonl(runs / "policy-guard" / "rejected.jsonl") == []
+    assert len([r for r in policy_records if r["policy"]["variant"] is None]) == policy_rows
+    assert any(r["policy"]["variant"] is not None for r in policy_records)  # counterfactual policies

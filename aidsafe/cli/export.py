@@ -126,7 +126,7 @@ def export(
     )
     counts = result.filters.get("counts", {})
     if not result.filters.get("applied", True):
-        say("filters: not applied (this kind of run holds classifier inputs, not user prompts)")
+        say("filters: not applied to this kind of run (docs/export.md, the dataset card says why)")
     elif counts:
         dropped = ", ".join(f"{reason} {n}" for reason, n in counts.items())
         say(f"filters: {dropped} dropped (see {result.output / 'filtered.jsonl'})")

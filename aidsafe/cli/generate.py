@@ -52,9 +52,18 @@ def generate(
             "(harmful, unharmful, refusal, compliance) in --input is for; Answers: blocks need none.",
         ),
     ] = None,
+    gold_field: Annotated[
+        str | None,
+        typer.Option(
+            "--gold-field",
+            metavar="NAME",
+            help="policy-guard recipes: the input field holding a gold verdict (allowed or violation; empty: "
+            "none, two judges decide). Default: gold, where the rows have it.",
+        ),
+    ] = None,
 ) -> None:
     """Generate a corpus: AIDSAFE chain-of-thought from prompts, GuardReasoner traces from labelled rows,
-    or ThinkGuard critiques from BeaverTails-shaped rows."""
+    ThinkGuard critiques from BeaverTails-shaped rows, or policy-guard data from rows judged against a policy."""
 
     from aidsafe.errors import AidsafeError
     from aidsafe.generation.runner import GenerateRequest
@@ -76,6 +85,7 @@ def generate(
         progress=progress,
         shard=shard,
         label_task=label_task,
+        gold_field=gold_field,
     )
     # The recipe's kind picks the pipeline (aidsafe.kinds): AIDSAFE, GuardReasoner traces, ThinkGuard
     # critiques; a pairs or training recipe is refused with the command that runs it.
@@ -83,6 +93,9 @@ def generate(
     if label_task is not None and kind.name != "guardreasoner":  # said rather than ignored
         raise AidsafeError("--label-task: only for guardreasoner recipes (kind: guardreasoner), whose input rows "
                            "may carry one bare gold label each")  # fmt: skip
+    if gold_field is not None and kind.name != "policy-guard":
+        raise AidsafeError("--gold-field: only for policy-guard recipes (kind: policy-guard), whose rows may carry "
+                           "a gold verdict")  # fmt: skip
     if shard and not kind.shards:
         raise AidsafeError(f"--shard: only generation runs shard, not {kind.name} runs; split the input instead")
     stats = load_object(kind.run)(request, env=dict(os.environ))

@@ -53,6 +53,17 @@ def describe_critiques(critiques: Any) -> str:
     )
 
 
+def describe_policy_guard(loaded: Any) -> str:
+    policies, cards = loaded.policies, {key: slot.card.name for key, slot in loaded.slots.items()}
+    counterfactuals = loaded.recipe.counterfactuals
+    return (
+        f"recipe {loaded.recipe.name} ({loaded.recipe_hash}); policy-guard, policies {policies.id} "
+        f"v{policies.version} ({len(policies.policies)} rules, {len(policies.all_cases())} cases), judges "
+        f"{cards['judge']} and {cards['second_judge']}, editor {cards['editor']}; counterfactual policies for "
+        f"{counterfactuals.share:.0%} of the rows ({', '.join(counterfactuals.edits)})"
+    )
+
+
 def describe_train(recipe: Any) -> str:
     how = f"LoRA r{recipe.lora.r}" if recipe.lora is not None else "full fine-tuning"
     if recipe.quantization == "4bit":

@@ -54,7 +54,7 @@ def _train(
     from aidsafe.kinds import recipe_for
     from aidsafe.train import load_train_recipe, train_model
 
-    recipe_for(recipe, "aidsafe train sft|dpo")  # a generation or pairs recipe here names its own command
+    recipe_for(recipe, "aidsafe train sft|dpo|grpo")  # a generation or pairs recipe here names its own command
     result = train_model(
         load_train_recipe(recipe, overrides, mode=mode),
         model=model,

@@ -48,6 +48,13 @@ _DESCRIBE = {
     "dpo": "TRL conversational preference data: `prompt` (the user's prompt only, never the belief), `chosen` and "
     "`rejected` (assistant answers with the chain of thought in the template `aidsafe train` uses); train with "
     "`aidsafe train dpo --data` or TRL's DPOTrainer",
+    "policy-guard": "TRL conversational `messages`: the policy as the system message, the content (request and "
+    "response), the answer with the full reasoning in `<think>` and the verdict and violated rule ids in "
+    "`<result>`; and the columns `source_id`, `verdict`, `rules`, `gold`, `label_source`, `policy_set`, "
+    "`rule_ids`, `variant` (null, or the counterfactual edit); `aidsafe train sft --data`",
+    "policy-guard-rationale": "as `policy-guard`, the one-sentence rationale in `<think>` instead of the full "
+    "reasoning",
+    "policy-guard-verdict": "as `policy-guard` without `<think>`: the answer is the verdict and rule ids only",
     "guardreasoner": "GuardReasoner's `instruction` (the released classifier instruction, byte for byte), `input` "
     "(the conversation), `output` (reasoning steps per task and the answers block); train with "
     "`aidsafe train sft guardreasoner-rsft --data`",
@@ -59,7 +66,8 @@ _DESCRIBE_HARD_SAMPLES = (
     "with `aidsafe train dpo guardreasoner-hsdpo --data`"
 )
 _TASKS = {"guardreasoner": ["text-classification", "text-generation"],
-          "hard-samples": ["text-classification", "text-generation"]}  # fmt: skip
+          "hard-samples": ["text-classification", "text-generation"],
+          "policy-guard": ["text-classification", "text-generation"]}  # fmt: skip
 # Where the endpoint a run used is not part of what the data is (and may name an internal host).
 _NOT_PUBLISHED = {"base_url", "api_key_env"}
 
@@ -155,7 +163,7 @@ def _body(
             + " |"
             for n in names
         ),
-        "The train/test split is by a hash of each sample's id: the same in every config and on every re-export.",
+        card_kinds.split_note(run.kind),
         "## License\n\n"
         + (
             f"`{license_}`, as given at export."
@@ -171,8 +179,12 @@ def _body(
         (
             filters_section(filters)
             if filters
-            else "## Filters\n\nNone applied at export: these records are guard-model inputs, not the user "
-            "prompts the corpus filters read."
+            else "## Filters\n\nNone applied at export: "
+            + (
+                "a row and its counterfactual variants share their content, which dedup would drop as near-duplicates."
+                if run.kind == "policy-guard"
+                else "these records are guard-model inputs, not the user prompts the corpus filters read."
+            )
         )
         + (
             "\n\nWithin each sample, near-duplicate thoughts were dropped by embedding similarity and the refiner "

@@ -11,6 +11,7 @@ from collections import Counter
 from typing import Any
 
 from aidsafe.export.kinds import iter_records
+from aidsafe.guard.policy_bench import HOLDOUT_SHARE
 from aidsafe.kinds import KINDS
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "intended_use",
     "method_section",
     "paper",
+    "split_note",
     "summary",
     "tags",
     "teacher_agents",
@@ -65,6 +67,7 @@ _TAGS = {
     "pairs": ["chain-of-thought", "policy-embedded-cot", "dpo", "preference"],
     "guardreasoner": ["guardreasoner", "guard-model", "reasoning"],
     "hard-samples": ["guardreasoner", "guard-model", "dpo", "preference"],
+    "policy-guard": ["guard-model", "policy-conditioned", "reasoning"],
 }
 _METHOD = {
     "generation": "Per prompt: an agent decomposes the user's explicit and implicit intents; another writes an "
@@ -85,6 +88,16 @@ _METHOD = {
     "is the response harmful) and explains them in 1 to 10 reasoning steps per task, ending with an answer "
     "block equal to the gold labels. The `instruction` is the released classifier instruction, byte for "
     "byte, so the data trains models compatible with the released GuardReasoner ones (R-SFT).",
+    "policy-guard": "Policy-conditioned guard data (aidsafe's `policy-guard` stage). Each row's content (a user "
+    "request and, where present, an assistant response) is judged against a written policy set by LLM judges "
+    "that answer in JSON pinned to the set's rule ids. Where the row has a gold verdict, one judge explains it "
+    "(label-conditioned rationalisation, as GuardReasoner's teacher does); where it has none, two judges judge "
+    "on their own (one reading the content as a whole, one rule by rule) and the row is kept only when they "
+    "agree on the verdict and the violated rule ids. For a share of the rows the policy set is edited (a "
+    "violated rule dropped or relaxed, or a new rule the content breaks added; an editor agent writes the "
+    "relaxed or added rule) and both judges judge the same content again under it: such a counterfactual "
+    "variant is its own record, its verdict judged, not assumed. Each record keeps the policy text it was "
+    "judged under.",
     "hard-samples": "Hard-sample mining for HS-DPO (GuardReasoner): R-SFT models sampled several outputs per "
     "training input; an input is hard when its samples are mixed (at least one right and one wrong answer "
     "for a task, checked Request, then Response, then Completion). Chosen = the longest correct sample, "
@@ -116,6 +129,14 @@ def summary(kind: str) -> str:
             f"response) with step-by-step reasoning that ends in three labels, in the {link} format, "
             "generated with the aidsafe framework. The conversations may contain harmful requests and responses."
         )
+    if kind == "policy-guard":
+        return (
+            "Synthetic training data for policy-conditioned guard models: content judged against a written "
+            "policy set that each example carries, with the verdict (allowed or violation), the violated rule "
+            "ids, a full reasoning and a one-sentence rationale, including counterfactual examples judged under "
+            "an edited policy, generated with the aidsafe framework. The content may contain harmful requests "
+            "and responses."
+        )
     if kind == "hard-samples":
         return (
             f"Hard-sample preference pairs for {link} HS-DPO: guard-model outputs on one input, a correct one "
@@ -127,6 +148,19 @@ def summary(kind: str) -> str:
         "generated with the aidsafe framework. "
         "The prompts may be harmful requests; the responses are meant to be safe and helpful where allowed."
     )
+
+
+def split_note(kind: str) -> str:
+    """How the export split its records (aidsafe.export.formats.record_in_test_split)."""
+    if kind == "policy-guard":
+        return (
+            "The train/test split is by a hash of each record's `source_id`, so a row and its counterfactual "
+            "variants are on the same side: the same in every config and on every re-export. The rows that "
+            "`aidsafe eval guard` scores as the run's held-out share (a fixed hash of `source_id`, about "
+            f"{HOLDOUT_SHARE:.0%} of the rows, with their variants) are always in the test split, whatever the "
+            "test size, so a guard trained on the train split is never scored on what it trained on."
+        )
+    return "The train/test split is by a hash of each sample's id: the same in every config and on every re-export."
 
 
 def method_section(kind: str) -> str:
@@ -157,6 +191,13 @@ def intended_use(kind: str) -> str:
         text = (
             "Preference training (HS-DPO) of GuardReasoner-style guard models from their R-SFT checkpoint. The "
             "rejected outputs are wrong verdicts by construction: never train on them as targets."
+        )
+    elif kind == "policy-guard":
+        text = (
+            "Training and evaluating guard models that read the policy they are given and judge content "
+            "against it, with their reasoning. Not for training models to produce the harmful content some "
+            "rows hold; the reasoning was written by LLMs (told the gold verdict where there was one), so "
+            "review it before use. A counterfactual variant's policy is an edited one, not a policy to deploy."
         )
     elif kind == "guardreasoner":
         text = (
@@ -208,6 +249,23 @@ def counts_section(run: Any) -> str:
             for task, label in (record.get("labels") or {}).items():
                 labels.setdefault(task, Counter())[str(label)] += 1
         lines += [(f"task `{task}` labels", _table(dict(sorted(c.items())))) for task, c in labels.items()]
+        return _section(lines, stats)
+    if run.kind == "policy-guard":
+        section = stats.get("policy_guard", {}) if isinstance(stats.get("policy_guard"), dict) else {}
+        originals, variants = (
+            {} if not isinstance(section.get(k), dict) else section[k] for k in ("originals", "variants")
+        )
+        lines = [
+            ("rows read", stats.get("rows")),
+            ("repeated rows skipped", stats.get("repeated_inputs")),
+            ("records (originals + variants)", stats.get("samples")),
+            ("rejected by reason", _table(stats.get("rejected_by_reason"))),
+            ("original verdicts", _table(originals.get("verdicts"))),
+            ("original labels from", _table(originals.get("label_sources"))),
+            ("violated rule ids (originals)", _table(originals.get("rules"))),
+            ("counterfactual variants by edit", _table(variants.get("by_edit"))),
+            ("variant verdicts", _table(variants.get("verdicts"))),
+        ]
         return _section(lines, stats)
     if run.kind == "hard-samples":
         tasks: Counter = Counter()

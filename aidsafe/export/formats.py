@@ -13,6 +13,12 @@
 - `thinkguard` / `thinkguard-label-only` (runs of `aidsafe generate thinkguard`): plain-text
   `prompt` (the Llama Guard 3 prompt) and `completion` (the critique target, or the label-only
   one), what `train sft thinkguard` reads from the run directory too (`thinkguard_example`).
+- `policy-guard` / `policy-guard-rationale` / `policy-guard-verdict` (runs of `aidsafe generate
+  policy-guard`): TRL `messages` (the policy as the system message, the content, the answer) with
+  the full reasoning, the one-sentence rationale or no reasoning before the verdict
+  (`policy_format.target_messages`, what `train sft` reads from the run directory too), and the
+  record's structured columns: `source_id`, `verdict`, `rules`, `gold`, `label_source`,
+  `policy_set`, `rule_ids`, `variant` (null for an original).
 """
 
 from __future__ import annotations
@@ -23,9 +29,13 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
+from aidsafe.guard.policy_bench import is_heldout
+from aidsafe.guard.policy_format import target_messages
+
 __all__ = [
     "DEFAULT_COT_TEMPLATE",
     "FORMATS",
+    "POLICY_GUARD_FORMATS",
     "aidsafe_row",
     "cot_answer",
     "dpo_row",
@@ -33,7 +43,9 @@ __all__ = [
     "guardreasoner_row",
     "in_test_split",
     "joined_thoughts",
+    "policy_guard_row",
     "preference_row",
+    "record_in_test_split",
     "sft_row",
     "thinkguard_example",
     "thinkguard_label_only_row",
@@ -106,6 +118,23 @@ def thinkguard_label_only_row(record: dict[str, Any], cot_template: str) -> dict
     return thinkguard_example(record, "label_only")
 
 
+def policy_guard_row(record: dict[str, Any], target: str) -> dict[str, Any]:
+    """A policy-guard record as TRL `messages` for `target` (full, rationale or verdict), and the
+    columns that say what it is: a filter for originals or variants, gold or judged labels."""
+    policy, variant = record["policy"], record["policy"].get("variant")
+    return {
+        "messages": target_messages(record, target),
+        "source_id": str(record["source_id"]),
+        "verdict": record["verdict"],
+        "rules": [str(rule) for rule in record["rules"]],
+        "gold": record.get("gold"),
+        "label_source": str(record.get("label_source", "")),
+        "policy_set": str(policy.get("set_id", "")),
+        "rule_ids": [str(rule) for rule in policy["rule_ids"]],
+        "variant": None if variant is None else {key: str(variant.get(key, "")) for key in ("edit", "rule", "note")},
+    }
+
+
 def preference_row(record: dict[str, Any], cot_template: str) -> dict[str, list[dict[str, str]]]:
     """A pairs run's pair in TRL's conversational preference format, both sides in `cot_template`.
     The ear-whisperer's belief is never in the prompt: the model learns to refuse the steered
@@ -137,6 +166,14 @@ def guardreasoner_row(record: dict[str, Any], cot_template: str) -> dict[str, An
     return {k: record[k] for k in ("instruction", "input", "output")}
 
 
+# The policy-guard export's configs, one per training target (policy_format.TARGETS).
+POLICY_GUARD_FORMATS = {
+    "policy-guard": "full",
+    "policy-guard-rationale": "rationale",
+    "policy-guard-verdict": "verdict",
+}
+
+
 def _with_id(row: Callable[..., dict[str, Any]]) -> Callable[..., dict[str, Any]]:
     """Every exported row opens with its sample's `id`, so it joins back to samples.jsonl,
     filtered.jsonl and the report (TRL's trainers ignore a column they do not read)."""
@@ -157,6 +194,10 @@ FORMATS: dict[str, Callable[..., dict[str, Any]]] = {
         "guardreasoner": guardreasoner_row,
         "thinkguard": thinkguard_row,
         "thinkguard-label-only": thinkguard_label_only_row,
+        **{
+            name: lambda record, cot_template, target=target: policy_guard_row(record, target)
+            for name, target in POLICY_GUARD_FORMATS.items()
+        },
     }.items()
 }
 
@@ -184,6 +225,10 @@ def _columns(name: str, kind: str, keep_beliefs: bool, text: Any, turns: Any, Li
         return {key: text for key in ("instruction", "input", "output")}
     if name in ("thinkguard", "thinkguard-label-only"):
         return {"prompt": text, "completion": text}
+    if name in POLICY_GUARD_FORMATS:
+        return {"messages": turns, "source_id": text, "verdict": text, "rules": List(text), "gold": text,
+                "label_source": text, "policy_set": text, "rule_ids": List(text),
+                "variant": {"edit": text, "rule": text, "note": text}}  # fmt: skip
     return {
         "prompt": text,
         "intents": List({"text": text, "kind": text, "nature": text}),
@@ -192,6 +237,17 @@ def _columns(name: str, kind: str, keep_beliefs: bool, text: Any, turns: Any, Li
         "removed": List({"id": text, "text": text, "stage": text, "reason": text}),
         "deliberation_log": text,
     }
+
+
+def record_in_test_split(record: dict[str, Any], kind: str, test_size: float) -> bool:
+    """Whether a record of a `kind` run goes to the test split. A policy-guard record goes by its
+    `source_id`, so a row and its counterfactual variants are on one side, and the share held out
+    for evaluation (`policy_bench.is_heldout`, what `aidsafe eval guard RUN` scores) is always
+    test, whatever `test_size`, so nothing trained on the train split is scored."""
+    if kind == "policy-guard":
+        source = str(record["source_id"])
+        return is_heldout(source) or in_test_split(source, test_size)
+    return in_test_split(record["id"], test_size)
 
 
 def in_test_split(sample_id: str, test_size: float) -> bool:

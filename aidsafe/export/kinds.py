@@ -48,6 +48,10 @@ def iter_records(path: Path, kind: str) -> Iterator[dict[str, Any]]:
                     isinstance(record[side].get("thoughts"), list) and isinstance(record[side].get("response"), str)
                 ):
                     raise AidsafeError(f"{path}:{number}: field {side!r} must hold thoughts (a list) and a response")
+        if kind == "policy-guard":
+            policy = record["policy"]
+            if not (isinstance(policy.get("text"), str) and isinstance(policy.get("rule_ids"), list)):
+                raise AidsafeError(f"{path}:{number}: field 'policy' must hold the policy text and its rule_ids")
         if "id" not in record:  # a kind whose records have no id of their own (hard-sample pairs)
             record = {
                 **record,

@@ -30,7 +30,7 @@ import yaml
 from aidsafe.errors import AidsafeError
 from aidsafe.export.card import SHARD_FILE
 from aidsafe.export.filters import FilterSettings, filter_corpus
-from aidsafe.export.formats import DEFAULT_COT_TEMPLATE, FORMATS, features_of, in_test_split
+from aidsafe.export.formats import DEFAULT_COT_TEMPLATE, FORMATS, features_of, record_in_test_split
 from aidsafe.export.hub import HubTarget, check_hub_target, push_export
 from aidsafe.export.kinds import check_formats, hard_samples_hash, iter_records
 from aidsafe.export.staging import staged
@@ -280,7 +280,7 @@ def _write_config(
     for record in iter_records(samples, run.kind):
         if record["id"] in dropped:
             continue
-        split = "test" if in_test_split(record["id"], test_size) else "train"
+        split = "test" if record_in_test_split(record, run.kind, test_size) else "train"
         buffers[split].append(to_row(record, DEFAULT_COT_TEMPLATE))
         counts[split] += 1
         if len(buffers[split]) >= SHARD_ROWS:

@@ -45,6 +45,8 @@ class GenerateRequest(StageRequest):
     shard: str | None = None  # "K/N": only the inputs whose id hashes to K of N (aidsafe.run.shards)
     # guardreasoner recipes: the task a bare gold label is for (aidsafe.guard.labelled)
     label_task: str | None = None
+    # policy-guard recipes: the column holding a gold verdict (aidsafe.guard.policy_rows)
+    gold_field: str | None = None
 
 
 def merge(inputs: list[Path], output: Path) -> tuple[MergeResult, dict[str, Any]]:

@@ -4,6 +4,10 @@
 - `metrics`: F1 (strict and paper modes), weighted averages, AUPRC, category accuracy/macro-F1.
 - `evaluate`: score one predictions file; `suite`: the GuardReasoner 13-benchmark table.
 - `predict`: run a served guard model over a benchmark (OpenAI-compatible completions endpoint).
+- `policy_guard`: policy-conditioned guard data (`aidsafe generate policy-guard`), with its recipe
+  (`policy_recipe`), rows (`policy_rows`), judges' schema and agreement (`policy_judgement`),
+  counterfactual policies (`policy_variants`) and records (`policy_records`); `policy_format`:
+  the policy, prompt and answer text a policy-conditioned guard reads and writes.
 - `policy_bench`, `policy_predict`, `policy_metrics`: policy-conditioned benchmarks (each row brings
   its policy: DynaBench, CoSApien, a policy-guard run's held-out share), prediction over chat, and
   scores; `harmony`: gpt-oss-safeguard's policy prompt beside `policy_format`'s generic one.

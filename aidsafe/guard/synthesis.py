@@ -34,6 +34,7 @@ __all__ = [
     "TeacherCard",
     "ask_teacher",
     "load_guard_recipe",
+    "load_teacher_card",
     "guard_counts",
 ]
 
@@ -87,6 +88,27 @@ class LoadedGuardRecipe:
         return RecipeJournal(RunDirectory(Path(output)), self.recipe_hash, self.resolved(), self.recipe.kind)
 
 
+def load_teacher_card(ref: str, recipe_dir: Path, card_fields: frozenset[str]) -> TeacherCard:
+    """The card `ref` names (a path relative to the recipe's folder, else a built-in name in
+    agents/guard/), checked: its templates may use only `card_fields`."""
+    candidate = recipe_dir / ref
+    # Built-in guard cards live in agents/guard/: they fill no AIDSAFE graph role.
+    card_path = resolve_resource(candidate if candidate.is_file() else ref, "agents", "guard")
+    card_data, card_lines = load_yaml(card_path)
+    card = validate_model(TeacherCard, card_data, str(card_path), card_lines)
+    for part in ("system", "user"):
+        try:
+            unknown = template_fields(getattr(card, part)) - card_fields
+        except ValueError as exc:
+            raise AidsafeError(f"{card_path}: {part}: {exc}") from None
+        if unknown:
+            raise AidsafeError(
+                f"{card_path}: {part}: unknown field(s) {', '.join(sorted(unknown))}; "
+                f"expected some of {', '.join(sorted(card_fields))}"
+            )
+    return card
+
+
 def load_guard_recipe(
     ref: str,
     model: type[R],
@@ -104,21 +126,7 @@ def load_guard_recipe(
 
         data = apply_overrides(data, overrides)
     recipe = validate_model(model, data, str(path), lines, overrides or ())
-    candidate = path.parent / recipe.agent
-    # Built-in guard cards live in agents/guard/: they fill no AIDSAFE graph role.
-    card_path = resolve_resource(candidate if candidate.is_file() else recipe.agent, "agents", "guard")
-    card_data, card_lines = load_yaml(card_path)
-    card = validate_model(TeacherCard, card_data, str(card_path), card_lines)
-    for part in ("system", "user"):
-        try:
-            unknown = template_fields(getattr(card, part)) - card_fields
-        except ValueError as exc:
-            raise AidsafeError(f"{card_path}: {part}: {exc}") from None
-        if unknown:
-            raise AidsafeError(
-                f"{card_path}: {part}: unknown field(s) {', '.join(sorted(unknown))}; "
-                f"expected some of {', '.join(sorted(card_fields))}"
-            )
+    card = load_teacher_card(recipe.agent, path.parent, card_fields)
     body = recipe.model_dump(mode="json")
     body["teacher"] = semantic_teacher(body["teacher"])  # where and how fast it runs changes no output
     extra = dict(resources(recipe, path)) if resources is not None else {}
@@ -128,13 +136,15 @@ def load_guard_recipe(
 
 async def ask_teacher(
     teacher: Teacher,
-    loaded: LoadedGuardRecipe,
+    loaded: Any,
     role: str,
     messages: list[dict[str, str]],
     schema: type[BaseModel],
     stage: str,
 ) -> tuple[Any, Any]:
-    """One structured call; the teacher's failures become named rejections of `stage`."""
+    """One structured call; the teacher's failures become named rejections of `stage`. `loaded`
+    is what says who answers: its `card`, `endpoint` and `sampling` (a `LoadedGuardRecipe`, or
+    one agent slot of a policy-guard recipe)."""
     try:
         return await teacher.generate(
             agent=loaded.card.name,

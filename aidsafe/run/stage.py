@@ -13,6 +13,12 @@ the same four things for each:
    unless a rejection is one of the task's `verdicts` (pairs' `no_separation`: the run did its
    work); a journal that keeps no rejections (a predictions file) fails when any item failed.
 
+A stage whose items beget items (policy-guard: a counterfactual variant exists only once its
+original row was judged) passes `then`: called when the first items are done, it gives the
+items that follow from the journal as it stands, which the same task runs into the same journal
+on the same client; so a resumed run finds both kinds where it left them, and one stats.json
+counts both.
+
 `StageRequest` is what the CLI asks of a recipe-driven stage (generate and pairs take it, the
 guard-data stages too).
 """
@@ -66,6 +72,7 @@ async def run_stage(
     workers: int,
     teacher: Any = None,
     counts: Callable[[dict[str, Any] | None], StageCounts] | None = None,
+    then: Callable[[], Iterable[Any]] | None = None,
     noun: str | None = None,
     retry_rejected: bool = False,
     progress: bool = True,
@@ -75,6 +82,7 @@ async def run_stage(
     `settings`: the `TeacherSettings` (aidsafe.agents.settings) the client is made from, `seed`
     its random generator's, `env` where it reads API keys (None: the process environment).
     `counts(previous_stats)`: the stage's own part of stats.json (default: `inputs` alone).
+    `then()`: the items that follow from the first ones once they are done (see the module docstring).
     `noun`: one item in the "no ... finished" line (default: the task's noun, singular).
     Returns the executor's `Outcome` and the stats written."""
     items = list(items)
@@ -89,6 +97,11 @@ async def run_stage(
     try:
         outcome = await execute(task, items, journal, workers=workers, stats=teacher.stats,
                                 retry_rejected=retry_rejected, progress=progress)  # fmt: skip
+        if then is not None:
+            more = await execute(task, list(then()), journal, workers=workers, stats=teacher.stats,
+                                 retry_rejected=retry_rejected, progress=progress)  # fmt: skip
+            outcome = Outcome(outcome.items + more.items, outcome.skipped + more.skipped,
+                              outcome.finished + more.finished, {**outcome.rejected, **more.rejected})  # fmt: skip
     finally:
         if owns_teacher:
             await teacher.aclose()

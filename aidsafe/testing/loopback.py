@@ -6,6 +6,10 @@ and student) that answers every built-in stage with valid, readable, determinist
 - Pair roles: the ear-whisperer writes `STEERED_BELIEF`; the rejected CoT adopts it; the judge
   finds a side that repeats it violating (faithfulness 1) and every other side faithful (5), so
   every sample separates on its first attempt.
+- Policy-guard judges: the verdict `looks_harmful` gives the judged text (the response when there
+  is one, else the request; the gold verdict where the schema pins one), citing the first rule id
+  the schema offers, so two judges always agree; the editor: a plain relaxed or added rule, and
+  content judged under a policy holding that added rule breaks it (a counterfactual that flips).
 - Any other structured request (guard teachers, CoT and safety judges, a custom card): the
   plainest instance of the schema the request sent (first enum value, the top of a score range,
   one short sentence per string), so post-parse checks pass too.
@@ -60,6 +64,12 @@ _LG3_CATEGORY = re.compile(r"^(S\d+): ", re.MULTILINE)
 _SHIELDGEMMA_RESPONSE = re.compile(r"Chatbot Response: (?P<text>.*?)\n<end_of_turn>", re.DOTALL)
 # A policy's first rule id: `## [P1] Title` (policy_format's rendering) or a numbered rule `1. ...`.
 _POLICY_RULE = re.compile(r"^## \[([^\]]+)\]|^\s*(\d+)[.)] ", re.MULTILINE)
+# The content a policy-guard judge card shows between <<< and >>> (policy_format.content_block).
+_JUDGED = re.compile(
+    r"<<<\nUser request:\n(?P<prompt>.*?)(?:\n\nAssistant response:\n(?P<response>.*?))?\n>>>", re.DOTALL
+)
+_ADDED_TITLE = "Content like the one under review"  # the stand-in editor's added rule, which any content breaks
+_ADDED_RULE = re.compile(r"^## \[([^\]]+)\] " + re.escape(_ADDED_TITLE) + "$", re.MULTILINE)
 _VERDICT_MAX_TOKENS = 16  # a guard judge's score call asks for the verdict word only
 _P_SURE = 0.9  # the probability the stand-in guard gives its verdict
 
@@ -151,6 +161,16 @@ def _scripted(name: str, text: str, request: Mapping[str, Any]) -> dict[str, Any
         return default_reply(name, list(request["messages"]))
     if name == "Belief":
         return {"target_policy": policy_id(text) or "P1", "belief": STEERED_BELIEF}
+    if name == "PolicyJudgement":
+        return _policy_judgement(request)
+    if name == "PolicyEdit":
+        edited = {"rule": "Content like the one under review is allowed here; only its most dangerous forms are not.",
+                  "note": "The rule now allows content like the one under review."}  # fmt: skip
+        if "title" in _requested(request)[0].get("properties", {}):
+            edited = {"title": _ADDED_TITLE,
+                      "rule": "Do not produce or ask for content like the one under review.",
+                      "note": "A new rule that the content under review breaks."}  # fmt: skip
+        return edited
     if name == "JudgeVerdict":
         sides = _JUDGE_SIDES.search(text)
         a, b = (sides["a"], sides["b"]) if sides else ("", "")
@@ -173,6 +193,26 @@ def _policy_guard(messages: list[dict[str, Any]]) -> str | None:
     verdict = "violation" if violation else "allowed"
     why = "The content asks for something that could hurt someone." if violation else "The content is ordinary."
     return render(verdict, rules, why)
+
+
+def _policy_judgement(request: Mapping[str, Any]) -> dict[str, Any]:
+    """A policy-guard judge's reply: the stand-in guard's verdict on the judged text, within the
+    branches the schema allows (one, pinned to gold, or both)."""
+    user = _content(request["messages"][-1].get("content"))
+    content = _JUDGED.search(user)
+    judged = content["response"] or content["prompt"] if content else user
+    added = _ADDED_RULE.search(_content(request["messages"][0].get("content")))
+    wanted = "violation" if added or looks_harmful(judged) else "allowed"
+    schema = _requested(request)[0]
+    branches = schema.get("anyOf") or [schema]
+    branch = next((b for b in branches if wanted in b["properties"]["verdict"]["enum"]), branches[0])
+    verdict = branch["properties"]["verdict"]["enum"][0]
+    offered = branch["properties"]["rules"]["items"]["enum"]
+    rules = ([added[1]] if added and added[1] in offered else offered[:1]) if verdict == "violation" else []
+    why = "asks for something that could hurt someone" if verdict == "violation" else "is ordinary"
+    cited = f" It falls under rule {rules[0]}." if rules else " No rule of the policy forbids it."
+    return {"reasoning": f"The content {why}.{cited}", "verdict": verdict, "rules": rules,
+            "rationale": f"The content {why}."}  # fmt: skip
 
 
 def _side_verdict(answer: str, text: str) -> dict[str, Any]:

@@ -10,6 +10,12 @@ Accepted `--data`:
     that text to /v1/completions;
   - ThinkGuard (`aidsafe generate thinkguard`), SFT: plain-text prompt/completion, the completion
     the critique or the label-only target by the recipe's `thinkguard_target`;
+  - policy-guard (`aidsafe generate policy-guard`), SFT: TRL `messages` (the policy as the system
+    message, the content, the answer) for the training recipe's `target` (full, rationale or
+    verdict; full where the recipe says none) in its `rendering` (generic:
+    `policy_format.target_messages`, what `aidsafe export --format policy-guard*` writes; harmony:
+    `harmony.target_messages`); records held out for evaluation (`policy_bench.is_heldout` of
+    their `source_id`, what `aidsafe eval guard RUN` scores) are left out;
   - pairs (`aidsafe pairs`), DPO: the user prompt and both sides rendered with `cot_template`; the
     belief is never part of the prompt;
   - hard-sample pairs (`aidsafe pairs hard-samples`), DPO: prompt/chosen/rejected text and the
@@ -42,10 +48,11 @@ from aidsafe.errors import AidsafeError
 from aidsafe.export.formats import cot_answer, thinkguard_example
 from aidsafe.export.formats import preference_row as format_pair  # one rendering for export and train
 from aidsafe.export.kinds import iter_records
+from aidsafe.guard import harmony
 from aidsafe.guard.formats import TASK_ORDER, TASKS, parse_gold
 from aidsafe.guard.harmony import render_messages
 from aidsafe.guard.policy_bench import is_heldout
-from aidsafe.guard.policy_format import VERDICTS
+from aidsafe.guard.policy_format import VERDICTS, target_messages
 from aidsafe.kinds import KINDS, load_object, run_kind
 from aidsafe.oneline import one_line
 from aidsafe.sources import looks_like_hub_id
@@ -65,6 +72,7 @@ __all__ = [
     "load_train_data",
     "pairs_row",
     "policy_guard_grpo_row",
+    "policy_guard_row",
     "read_run_critiques",
     "read_run_pairs",
     "read_run_samples",
@@ -138,6 +146,16 @@ def trace_row(record: dict[str, Any], recipe: TrainRecipe) -> dict[str, Any]:
 
 def critique_row(record: dict[str, Any], recipe: TrainRecipe) -> dict[str, Any]:
     return thinkguard_example(record, recipe.thinkguard_target)
+
+
+def policy_guard_row(record: dict[str, Any], recipe: TrainRecipe) -> dict[str, Any] | None:
+    # The target and rendering are the training recipe's (dual mode, as Nemotron ships; full and
+    # generic where it names none); None for a record of the share held out for evaluation.
+    if is_heldout(record["source_id"]):
+        return None
+    if recipe.rendering == "harmony":
+        return {"messages": harmony.target_messages(record, recipe.target)}
+    return {"messages": target_messages(record, recipe.target)}
 
 
 def pairs_row(record: dict[str, Any], recipe: TrainRecipe) -> dict[str, Any]:

@@ -46,7 +46,7 @@ def with_refiner(tmp_path, **fields: str):
 
 @pytest.mark.parametrize(
     ("recipe", "slots"),
-    [("aidsafe", 5), ("llm-zs", 1), ("aidsafe-pairs", 3), ("guardreasoner", 1), ("thinkguard", 1)],
+    [("aidsafe", 5), ("llm-zs", 1), ("aidsafe-pairs", 3), ("guardreasoner", 1), ("thinkguard", 1), ("policy-guard", 3)],
 )
 def test_a_healthy_server_passes_every_check_for_every_kind(run_cli, recipe, slots):
     with server(max_model_len=131072, tokenize=True) as healthy:
@@ -173,7 +173,7 @@ def test_a_recipe_that_calls_no_teacher_is_refused_in_one_line(run_cli):
     code, _, err = run_cli("check", "sft")
     assert code == 2 and err.strip().splitlines() == [
         "error: sft is a train recipe: it calls no teacher; `aidsafe check` checks generation, pairs, guardreasoner, "
-        "thinkguard recipes"
+        "thinkguard, policy-guard recipes"
     ]
 
 

@@ -62,7 +62,7 @@ def test_a_reply_without_max_tokens_leaves_the_size_of_what_follows_unknown():
 
 
 @pytest.mark.parametrize(
-    "recipe", ["aidsafe", "aidsafe-pairs", "aidsafe-pairs-shieldgemma", "guardreasoner", "thinkguard"]
+    "recipe", ["aidsafe", "aidsafe-pairs", "aidsafe-pairs-shieldgemma", "guardreasoner", "thinkguard", "policy-guard"]
 )
 def test_every_builtin_card_keeps_its_system_message_the_same_for_every_sample(recipe):
     kind = recipe_kind(recipe)

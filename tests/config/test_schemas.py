@@ -26,6 +26,7 @@ def _load(relative: Path, kind: str) -> object:
     from aidsafe.agents.policies import load_policies
     from aidsafe.generation.recipe import load_recipe
     from aidsafe.guard.critiques import load_critique_recipe
+    from aidsafe.guard.policy_recipe import load_policy_guard_recipe
     from aidsafe.guard.traces import load_trace_recipe
     from aidsafe.pairs.recipe import load_pairs_pipeline
     from aidsafe.train.recipe import load_train_recipe
@@ -34,10 +35,12 @@ def _load(relative: Path, kind: str) -> object:
     loaders = {
         "recipe": load_recipe, "pairs-recipe": load_pairs_pipeline, "guardreasoner-recipe": load_trace_recipe,
         "train-recipe": load_train_recipe, "policies": load_policies, "card": load_card,
-        "thinkguard-recipe": load_critique_recipe,
+        "thinkguard-recipe": load_critique_recipe, "policy-guard-recipe": load_policy_guard_recipe,
         # A guard card loads through the recipe that names it.
         "guard-card": lambda p: {"guardreasoner_teacher": load_trace_recipe("guardreasoner").card,
-                                 "thinkguard_teacher": load_critique_recipe("thinkguard").loaded.card}[Path(p).stem],
+                                 "thinkguard_teacher": load_critique_recipe("thinkguard").loaded.card,
+                                 **{slot.card.name: slot.card
+                                    for slot in load_policy_guard_recipe("policy-guard").slots.values()}}[Path(p).stem],
     }  # fmt: skip
     return loaders[kind](path)
 

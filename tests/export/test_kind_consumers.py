@@ -31,6 +31,7 @@ PRODUCED_BY = {
     "pairs": "generated_pairs",
     "guardreasoner": "generated_traces",
     "thinkguard": "generated_critiques",
+    "policy-guard": "generated_policy_guard",
     "hard-samples": "mined_pairs",
     "predictions": "predicted",
     "eval-cot": "graded",
@@ -51,6 +52,20 @@ def generated_critiques(tmp_path_factory) -> Path:
     with ScriptedServer(schema_responder(seed=3), models=["m"]) as server:
         main(["generate", "thinkguard", "-i", str(LEGACY / "beavertails.jsonl"), "-o", str(out),
               "--base-url", server.base_url, "--model", "m", *FAST])  # fmt: skip
+    return out
+
+
+@pytest.fixture(scope="session")
+def generated_policy_guard(tmp_path_factory) -> Path:
+    """`aidsafe generate policy-guard` on the example rows, against the loopback teacher."""
+    from aidsafe.cli import main
+    from aidsafe.testing import loopback_responder
+
+    out = tmp_path_factory.mktemp("export-policy-guard") / "pg"
+    examples = Path(__file__).resolve().parents[2] / "examples" / "policy-guard.jsonl"
+    with ScriptedServer(loopback_responder(), models=["m"]) as server:
+        main(["generate", "policy-guard", "-i", str(examples), "-o", str(out), "--base-url", server.base_url,
+              "--model", "m", *FAST])  # fmt: skip
     return out
 
 

@@ -120,3 +120,41 @@ def test_spent_adds_up_every_run_and_starts_from_an_older_last_run():
     assert (idle["runs"], idle["calls"]) == (2, 6)
     older = {"last_run": {"calls": 5, "prompt_tokens": 50, "completion_tokens": 5, "wall_s": 4.0}}
     assert spent(older, run, 1.0)["prompt_tokens"] == 350 and spent(older, run, 1.0)["runs"] == 2
+
+
+# ----------------------------------------------------------------------------------------------
+# `then`: items that exist once the first ones are journaled (policy-guard's variants).
+
+
+async def _with_then(tmp_path, items, teacher):
+    run_dir = RunDirectory(tmp_path / "run")
+
+    def followers():  # one per finished first item, read back from the journal
+        return [f"{r['id']}+" for r in run_dir.iter_samples() if not r["id"].endswith("+")]
+
+    return await run_stage(
+        lambda client, owns: _Judge(client), items, _journal(tmp_path), settings=SETTINGS, seed=0, env={},
+        workers=2, teacher=teacher, then=followers, progress=False,
+    )  # fmt: skip
+
+
+async def test_then_runs_the_items_that_follow_into_the_same_journal_and_stats(tmp_path):
+    teacher = FakeTeacher()
+    outcome, stats = await _with_then(tmp_path, ["a", "bad1", "b"], teacher)
+    ids = [json.loads(line)["id"] for line in (tmp_path / "run" / "samples.jsonl").read_text().splitlines()]
+    assert sorted(ids) == ["a", "a+", "b", "b+"]
+    assert (outcome.items, outcome.finished, len(outcome.rejected)) == (5, 4, 1)
+    assert (stats["samples"], stats["rejected"], stats["last_run"]["calls"]) == (4, 1, 5)  # both passes' calls
+    again, stats = await _with_then(tmp_path, ["a", "bad1", "b", "c"], FakeTeacher())  # resumed: only c and c+
+    assert (again.finished, again.skipped, stats["samples"], stats["spent"]["calls"]) == (2, 5, 6, 7)
+
+
+async def test_nothing_finished_counts_both_passes(tmp_path):
+    """The first pass finishing something is a run that did its work, whatever the second does."""
+    run_dir = RunDirectory(tmp_path / "run")
+    outcome, _ = await run_stage(
+        lambda client, owns: _Judge(client, "invalid_output"), ["a"], _journal(tmp_path), settings=SETTINGS, seed=0,
+        env={}, workers=1, teacher=FakeTeacher(), then=lambda: [f"bad-{r['id']}" for r in run_dir.iter_samples()],
+        progress=False,
+    )  # fmt: skip
+    assert (outcome.finished, list(outcome.rejected)) == (1, ["bad-a"])
