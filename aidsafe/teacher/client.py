@@ -202,7 +202,7 @@ class TeacherClient:
         for url in endpoint.urls:
             replica = endpoint.at(url)
             try:
-                if endpoint.chat_model is not None:  # no model list to read: the probe says it all
+                if endpoint.chat_model is not None:
                     found.append(await check_chat_model(self, replica))
                     continue
                 length = await check_model_list(self, replica)

@@ -111,7 +111,7 @@ def _takes(cls: type) -> set[str]:
     return names
 
 
-def schema_spec(cls: type, schema: type[BaseModel], mode: str) -> dict[str, Any]:
+def _schema_spec(cls: type, schema: type[BaseModel], mode: str) -> dict[str, Any]:
     """The schema handed to `with_structured_output`: the very object the wire client sends (the
     `json_schema` of its response_format, or its tool's function) wherever the class takes it as
     it is (the OpenAI family, and every class for a tool); else that JSON schema titled with its
@@ -160,9 +160,10 @@ class ChatModels:
             raise ModelFailed(one_line(f"{spec.ref} could not be made: {type(exc).__name__}: {exc}")) from exc
 
     def _http_client(self, timeout_s: float) -> Any:
-        """A connection pool of this client's own for the openai SDK: its default one is kept for
-        the whole process and holds connections of event loops that are gone (each run, and each
-        test, has its own loop). No connection cap: the lanes hold each replica to its limit."""
+        """A connection pool of this client's own for the openai SDK, closed with it: langchain-openai's
+        default one is kept for the whole process and would hold connections of event loops that
+        are gone (each run, and each test, has its own loop). The SDK's default limits (1,000
+        connections) are above any lane's, which hold each replica to its own."""
         import openai  # langchain-openai's own dependency; its HTTP library differs by version
 
         client = openai.DefaultAsyncHttpxClient(timeout=timeout_s)
@@ -181,7 +182,7 @@ class ChatModels:
         model = self.model(endpoint, url, api_key)
         mode = endpoint.structured_output
         runnable = model.with_structured_output(
-            schema_spec(type(model), schema, mode), method=mode, include_raw=True, **sampling
+            _schema_spec(type(model), schema, mode), method=mode, include_raw=True, **sampling
         )
         self._runnables[key] = runnable
         if len(self._runnables) > _RUNNABLES:

@@ -19,9 +19,10 @@ Outages are waited out and refusals named, never one mistaken for the other:
 Each failure is a TeacherUnreachable whose `failed` names the part (aidsafe.errors), for
 `aidsafe check`'s table.
 
-An endpoint whose calls go through a LangChain chat model has no model list to read: the probe
-alone, sent through the model, says that it serves the model (a 404 says not), takes the key,
-answers in the endpoint's mode and applies the schema (`check_chat_model`).
+An endpoint whose calls go through a LangChain chat model sends the probe through the model
+(`check_chat_model`): it says that the provider serves the model (a 404 says not), takes the key,
+answers in the endpoint's mode and applies the schema. ChatOpenAI's server is an OpenAI-compatible
+one, whose model list is read first, as for the wire client (the context length comes from it).
 """
 
 from __future__ import annotations
@@ -127,7 +128,10 @@ async def check_structured_output(client: Any, endpoint: Endpoint) -> str:
 
 async def check_chat_model(client: Any, endpoint: Endpoint) -> Served:
     """The probe, through the endpoint's chat model (`client._chat_model_send`), with the wire's
-    retries and refusal rules; the context length is not known to LangChain."""
+    retries and refusal rules; for ChatOpenAI, after its server's model list (the context length;
+    LangChain knows none)."""
+    assert endpoint.chat_model is not None
+    length = await check_model_list(client, endpoint) if endpoint.chat_model.openai_compatible else None
     schema = probe_schema()
     call = CallRecord(agent="pre-flight", role="pre-flight", model=endpoint.model)
     mode = endpoint.structured_output
@@ -142,7 +146,7 @@ async def check_chat_model(client: Any, endpoint: Endpoint) -> Served:
     except TeacherError as exc:
         raise _chat_model_failure(endpoint, exc) from exc
     choice = reply["choices"][0]
-    return Served(None, _honoured(endpoint, schema, choice["message"], choice["finish_reason"]))
+    return Served(length, _honoured(endpoint, schema, choice["message"], choice["finish_reason"]))
 
 
 def _chat_model_failure(endpoint: Endpoint, exc: TeacherError) -> TeacherUnreachable:

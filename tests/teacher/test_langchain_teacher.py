@@ -7,22 +7,23 @@ reasons and counters a run keeps do not depend on which client made the call."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage
+from langchain_core.runnables import RunnableLambda
 
 from aidsafe.errors import RunSetupError, TeacherUnreachable
 from aidsafe.run.task import rejection_for
 from aidsafe.teacher import Endpoint, InvalidOutputError, TeacherClient, TeacherError, TransientTeacherError
-from aidsafe.teacher.langchain import ChatModels, ModelFailed, openai_reply, schema_spec, wire_failure
+from aidsafe.teacher.langchain import ChatModels, ModelFailed, openai_reply, wire_failure
 from aidsafe.teacher.retry import is_transient, load_outcome, retry_after_s
 from aidsafe.teacher.types import ChatModel
 from aidsafe.teacher.watch import TRIP_AFTER
 from aidsafe.teacher.wire import ConnectionFailed, NotJSONReply, RequestTimedOut, StatusError
 from aidsafe.testing.server import Fault, ScriptedServer
-from tests.helpers import MODEL, Verdict, ask, faults_at, verdict_server
+from tests.helpers import MESSAGES, MODEL, Verdict, ask, faults_at, verdict_server
 
 CHAT_OPENAI = ChatModel("langchain_openai:ChatOpenAI", openai_compatible=True)
 VIA = {"wire": {}, "langchain": {"chat_model": CHAT_OPENAI}}
@@ -162,12 +163,12 @@ def chat_endpoint(server: ScriptedServer, **fields: Any) -> Endpoint:
     return Endpoint(base_url=server.base_url, model=MODEL, chat_model=CHAT_OPENAI, **fields)
 
 
-async def test_preflight_passes_a_serving_endpoint_through_the_model():
+async def test_preflight_reads_the_model_list_and_probes_through_the_model():
     async with fast_client() as client:
-        with verdict_server(models=[MODEL]) as server:
+        with verdict_server(models=[MODEL], max_model_len=4096) as server:
             served = await client.check_reachable(chat_endpoint(server))
-            [probe] = server.requests
-    assert served.schema == "honoured" and served.context_length is None
+            [probe] = server.requests  # the model list is a GET, not recorded
+    assert served.schema == "honoured" and served.context_length == 4096
     assert sent_by_langchain(probe) and "AidsafePreflight" in str(probe.json["response_format"])
 
 
@@ -175,7 +176,7 @@ async def test_preflight_passes_a_serving_endpoint_through_the_model():
     ("server_options", "fields", "failed", "words"),
     [
         ({"fault_plan": lambda index, request: Fault.SCHEMA_IGNORED}, {}, "schema", "ignores the structured-output"),
-        ({"api_key": "right"}, {"api_key_env": "KEY"}, "key", "refused the key from KEY"),
+        ({"api_key": "right"}, {"api_key_env": "KEY"}, "key", "refused the API key from KEY"),
         ({"models": ["other"]}, {}, "served", f"does not serve model '{MODEL}'"),
         ({"fault_plan": lambda index, request: Fault.NO_JSON_SCHEMA}, {}, "mode", "structured_output=function_calling"),
         ({"fault_plan": lambda index, request: Fault.HTTP_400}, {}, "answers", "rejected the request: HTTP 400"),
@@ -274,7 +275,8 @@ def test_an_ai_message_reads_as_the_wires_reply():
 
 
 class ProviderChat(BaseChatModel):
-    """A chat model of another provider, constructed only: which arguments does aidsafe hand over?"""
+    """Another provider's chat model, in process: it answers (or fails) from `script`, in order,
+    and keeps what `with_structured_output` was given, as a provider class would send it."""
 
     model: str
     timeout: float | None = None
@@ -283,6 +285,9 @@ class ProviderChat(BaseChatModel):
     base_url: str | None = None
     api_key: str | None = None
 
+    script: ClassVar[list[Any]] = []
+    given: ClassVar[list[tuple[Any, ...]]] = []
+
     @property
     def _llm_type(self) -> str:
         return "provider"
@@ -290,12 +295,64 @@ class ProviderChat(BaseChatModel):
     def _generate(self, messages, stop=None, run_manager=None, **kwargs):  # pragma: no cover - never called
         raise NotImplementedError
 
+    def with_structured_output(self, schema, *, method="function_calling", include_raw=False, **kwargs):
+        ProviderChat.given.append((schema, method, include_raw, kwargs))
+
+        def answer(messages):
+            step = ProviderChat.script.pop(0)
+            if isinstance(step, Exception):
+                raise step
+            return {"raw": step, "parsed": None, "parsing_error": None}
+
+        return RunnableLambda(answer)
+
+
+def provider_endpoint(**args: Any) -> Endpoint:
+    spec = ChatModel(f"{__name__}:ProviderChat", args)
+    return Endpoint(base_url=spec.ref, model="claude-x", timeout_s=42, chat_model=spec)
+
+
+def verdict_call(arguments: str, **metadata: Any) -> AIMessage:
+    return AIMessage(content="", invalid_tool_calls=[{"name": "Verdict", "args": arguments, "id": "1", "error": None}],
+                     response_metadata=metadata, usage_metadata={"input_tokens": 5, "output_tokens": 2,
+                                                                 "total_tokens": 7})  # fmt: skip
+
 
 def test_another_providers_model_gets_model_timeout_no_retries_and_its_args_but_not_the_teachers_url_or_key():
-    spec = ChatModel(f"{__name__}:ProviderChat", {"region_name": "eu-west-1", "max_retries": 1})
-    endpoint = Endpoint(base_url=spec.ref, model="claude-x", timeout_s=42, chat_model=spec)
-    made = ChatModels().model(endpoint, endpoint.base_url, api_key=None)
+    made = ChatModels().model(provider_endpoint(region_name="eu-west-1", max_retries=1), ProviderChat.__name__, None)
     assert (made.model, made.timeout, made.region_name) == ("claude-x", 42, "eu-west-1")
     assert made.max_retries == 1  # the recipe's own arguments win
     assert made.base_url is None and made.api_key is None
-    assert schema_spec(ProviderChat, Verdict, "json_schema") == {**Verdict.model_json_schema(), "title": "Verdict"}
+
+
+async def test_another_providers_model_is_asked_and_retried_and_reasked_as_the_wire_is(monkeypatch):
+    monkeypatch.setattr(ProviderChat, "script", [
+        ProviderStatusError(429, {"retry-after": "0"}),  # retried
+        verdict_call('{"safe": true, "rea', stopReason="max_tokens"),  # cut off (Bedrock's word): re-asked
+        verdict_call('{"safe": true, "reason": "fine"}'),
+    ])  # fmt: skip
+    monkeypatch.setattr(ProviderChat, "given", [])
+    async with fast_client() as client:
+        verdict, call = await client.generate(agent="judge", role="verdict", messages=MESSAGES, schema=Verdict,
+                                              endpoint=provider_endpoint(), sampling={"max_tokens": 64})  # fmt: skip
+    assert verdict == Verdict(safe=True, reason="fine")
+    assert (call.attempts, call.transport_retries, call.prompt_tokens) == (2, 1, 10)
+    spec, method, include_raw, kwargs = ProviderChat.given[0]
+    assert spec == {**Verdict.model_json_schema(), "title": "Verdict"}  # a titled JSON schema, for any provider
+    assert (method, include_raw, kwargs) == ("json_schema", True, {"max_tokens": 64})
+
+
+@pytest.mark.parametrize(
+    ("failure", "failed", "words"),
+    [
+        (ProviderStatusError(403), "key", "was refused the credentials"),
+        (ProviderStatusError(404), "served", "the provider does not serve model 'claude-x'"),
+    ],
+)
+async def test_another_providers_preflight_names_its_own_credentials_or_model(monkeypatch, failure, failed, words):
+    monkeypatch.setattr(ProviderChat, "script", [failure])
+    async with fast_client() as client:
+        with pytest.raises(TeacherUnreachable) as caught:
+            await client.check_reachable(provider_endpoint())
+    assert caught.value.failed == failed and words in str(caught.value)
+    assert str(caught.value).startswith(f"teacher claude-x through {__name__}:ProviderChat")
