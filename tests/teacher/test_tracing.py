@@ -130,3 +130,41 @@ async def test_a_call_made_in_a_langgraph_node_is_traced_under_that_node(langsmi
     llm = [run for run in runs.values() if run.get("run_type") == "llm"]
     assert [run["name"] for run in llm] == ["judge"]
     assert runs[llm[0]["parent_run_id"]]["name"] == "deliberate"
+
+
+async def test_a_call_through_a_langchain_chat_model_is_traced_by_langchain_under_the_node(langsmith_client):
+    """ChatOpenAI's own runs take the place of aidsafe's `llm` run: one trace per call, not two."""
+    from typing import TypedDict
+
+    from langgraph.graph import END, START, StateGraph
+
+    from aidsafe.teacher.types import ChatModel
+
+    class State(TypedDict, total=False):
+        done: bool
+
+    client, bodies = langsmith_client
+    with ScriptedServer(responder_by_schema_name({"Verdict": lambda request: Verdict(safe=True)})) as server:
+        endpoint = Endpoint(base_url=server.base_url, model="scripted-model",
+                            chat_model=ChatModel("langchain_openai:ChatOpenAI", openai_compatible=True))  # fmt: skip
+        async with TeacherClient(env={}) as teacher:
+
+            async def deliberate(state: State) -> State:
+                question = [{"role": "user", "content": "Is this safe?"}]
+                await teacher.generate(agent="judge", role="verdict", schema=Verdict, endpoint=endpoint,
+                                       messages=question, sampling={})  # fmt: skip
+                return {"done": True}
+
+            graph = StateGraph(State).add_node("deliberate", deliberate)
+            graph = graph.add_edge(START, "deliberate").add_edge("deliberate", END).compile()
+            with langsmith.tracing_context(enabled=True, client=client, project_name="aidsafe-test"):
+                await graph.ainvoke({})
+    client.flush()
+    runs = {run["id"]: run for run in _runs(bodies) if isinstance(run.get("id"), str) and "name" in run}
+    [llm] = [run for run in runs.values() if run.get("run_type") == "llm"]
+    assert llm["name"] == "ChatOpenAI"
+    ancestors = []
+    while (parent := runs.get(llm.get("parent_run_id"))) is not None:
+        ancestors.append(parent["name"])
+        llm = parent
+    assert "deliberate" in ancestors
