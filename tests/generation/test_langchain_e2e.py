@@ -6,13 +6,10 @@ sent a request is told by its User-Agent."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 
 import datasets
 import pytest
@@ -20,7 +17,7 @@ import yaml
 
 from aidsafe.testing import Fault, ScriptedServer, aidsafe_responder
 from tests.conftest import read_jsonl
-from tests.helpers import FAST
+from tests.helpers import FAST, first_try_faults, killed_after
 
 CHAT_OPENAI = "langchain_openai:ChatOpenAI"
 MIXED_RECIPE = """\
@@ -90,18 +87,15 @@ def test_every_prompt_ends_once_as_a_record_or_a_counted_rejection_despite_fault
     prompts = _prompts(18)
     doomed, down = prompts[3], prompts[5]  # its refiner always answers malformed JSON; every call of it fails
     cycle = [Fault.HTTP_500, Fault.HTTP_429, Fault.MALFORMED_JSON, Fault.TRUNCATED, Fault.RESET, Fault.HTML_200]
-    seen: set[str] = set()
+    first_try = first_try_faults(cycle, every=2)
 
     def plan(index, request):
-        text = json.dumps(request, sort_keys=True)
+        text = json.dumps(request)
         if down in text:
             return Fault.HTTP_500
         if doomed in text and "Refinement" in text:
             return Fault.MALFORMED_JSON
-        first_try = text not in seen and len(request["messages"]) == 2
-        seen.add(text)
-        digest = int(hashlib.sha256(text.encode()).hexdigest(), 16)
-        return cycle[(digest >> 8) % len(cycle)] if first_try and digest % 2 == 0 else None
+        return first_try(request)
 
     out = tmp_path / "run"
     with ScriptedServer(aidsafe_responder(), models=["teacher-x"], fault_plan=plan, retry_after_s=0.05) as server:
@@ -146,12 +140,6 @@ def test_a_mixed_recipe_sends_each_slot_through_its_own_client(tmp_path, run_cli
     assert "chat_model" not in agents["refiner"][0]
 
 
-def _wait_until(proc: subprocess.Popen, condition, timeout_s: float = 120) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition() and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.05)
-
-
 @pytest.mark.slow
 def test_a_mixed_run_resumes_after_kill_9_and_exports(tmp_path, prompts_file, run_cli, monkeypatch):
     prompts = _prompts(40)
@@ -161,17 +149,11 @@ def test_a_mixed_run_resumes_after_kill_9_and_exports(tmp_path, prompts_file, ru
     with ScriptedServer(aidsafe_responder(), models=["teacher-x"], latency_s=0.05) as server:
         cmd = [sys.executable, "-m", "aidsafe", "generate", str(recipe), "-i", str(prompts_file(prompts)),
                "-o", str(out), "--base-url", server.base_url, "--concurrency", "4", *FAST]  # fmt: skip
-        env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        _wait_until(proc, lambda: len(read_jsonl(out / "samples.jsonl")) >= 8)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-        proc.stderr.close()
-        assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
-        finished_before = {r["id"]: r["prompt"] for r in read_jsonl(out / "samples.jsonl")}
+        finished_before = killed_after(cmd, out, 8)
         assert 8 <= len(finished_before) < len(prompts)
         calls_before = len(server.requests)
 
+        env = {**os.environ, "HF_HUB_OFFLINE": "1"}
         rerun = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
         assert rerun.returncode == 0, rerun.stderr
         rerun_requests = server.requests[calls_before:]
