@@ -5,6 +5,11 @@ An endpoint that names a LangChain chat model (`Endpoint.chat_model`) has its st
 and its pre-flight made through that model instead (langchain.py), inside the same limit, retry
 loop, re-asks and stats.
 
+Longer than most modules (about 450 lines): the one retry loop (`_retried`) and the call paths
+that share it (structured chat over the wire or a chat model, raw completions, plain chat, the
+pre-flight's requests) read best together; the pieces without state live beside it (body.py,
+replies.py, retry.py, reachable.py, langchain.py).
+
 Two kinds of retry, kept apart:
 - transport (5xx, 429, timeouts, resets): the same request again after a backoff (retry.Backoff);
 - parse (the reply is not valid JSON for the schema, or `check` rejects it): a re-ask, with the
@@ -136,19 +141,21 @@ class TeacherClient:
         check: Callable[[M], None] | None = None,
     ) -> tuple[M, CallRecord]:
         call = CallRecord(agent=agent, role=role, model=endpoint.model, attempts=0)
-        if endpoint.chat_model is not None:
-            # LangChain traces its own runs (LangSmith), so the call is not traced here too.
-            ask = self._chat_model_asker(call, endpoint, schema, sampling)
-            parsed = await self._recorded(call, None, self._generate(call, {"messages": messages}, schema, endpoint,
-                                                                     check, ask))  # fmt: skip
-            return parsed, call
-        named_tool = (endpoint.base_url, endpoint.model) in self._named_tool_choice
-        body = chat_body(endpoint.model, messages, sampling, schema, endpoint.structured_output, named_tool)
+        if endpoint.chat_model is None:
+            named_tool = (endpoint.base_url, endpoint.model) in self._named_tool_choice
+            body = traced_body = chat_body(endpoint.model, messages, sampling, schema, endpoint.structured_output,
+                                           named_tool)  # fmt: skip
 
-        async def ask(body: dict[str, Any]) -> dict[str, Any]:
-            return await self._send(call, endpoint, "/chat/completions", body)
+            async def ask(body: dict[str, Any]) -> dict[str, Any]:
+                return await self._send(call, endpoint, "/chat/completions", body)
 
-        parsed = await self._recorded(call, body, self._generate(call, body, schema, endpoint, check, ask))
+        else:  # through the endpoint's LangChain chat model, which traces its own runs (LangSmith)
+            body, traced_body = {"messages": messages}, None
+
+            async def ask(body: dict[str, Any]) -> dict[str, Any]:
+                return await self._chat_model_send(call, endpoint, body["messages"], schema, sampling)
+
+        parsed = await self._recorded(call, traced_body, self._generate(call, body, schema, endpoint, check, ask))
         return parsed, call
 
     async def complete_text(
@@ -300,16 +307,6 @@ class TeacherClient:
             )
 
         return await self._retried(call, endpoint, request, give_up=give_up, watched=watched)
-
-    def _chat_model_asker(
-        self, call: CallRecord, endpoint: Endpoint, schema: type[BaseModel], sampling: Mapping[str, Any]
-    ) -> Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]:
-        """`ask(body)` for `_generate` through the endpoint's chat model (see `_chat_model_send`)."""
-
-        async def ask(body: dict[str, Any]) -> dict[str, Any]:
-            return await self._chat_model_send(call, endpoint, body["messages"], schema, sampling)
-
-        return ask
 
     async def _chat_model_send(
         self,

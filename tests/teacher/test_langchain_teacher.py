@@ -17,6 +17,7 @@ from langchain_core.runnables import RunnableLambda
 from aidsafe.errors import RunSetupError, TeacherUnreachable
 from aidsafe.run.task import rejection_for
 from aidsafe.teacher import Endpoint, InvalidOutputError, TeacherClient, TeacherError, TransientTeacherError
+from aidsafe.teacher.lanes import START_LIMIT
 from aidsafe.teacher.langchain import ChatModels, ModelFailed, openai_reply, wire_failure
 from aidsafe.teacher.retry import is_transient, load_outcome, retry_after_s
 from aidsafe.teacher.types import ChatModel
@@ -113,6 +114,14 @@ async def test_a_server_failing_the_first_requests_the_same_way_stops_the_run():
             calls = [ask(client, server, **VIA["langchain"]) for _ in range(TRIP_AFTER)]
             results = await asyncio.gather(*calls, return_exceptions=True)
     assert any(isinstance(r, RunSetupError) and "HTTP 500: injected server error" in str(r) for r in results)
+
+
+@pytest.mark.parametrize("via", sorted(VIA))
+async def test_a_429_cuts_the_adaptive_limit_both_ways(via):
+    async with fast_client(concurrency=None) as client:
+        with verdict_server(models=[MODEL], fault_plan=faults_at(Fault.HTTP_429), retry_after_s=0.01) as server:
+            await ask(client, server, **VIA[via])
+    assert client.lanes.limit() < START_LIMIT  # halved by the 429, one reply back since
 
 
 async def test_the_concurrency_limit_holds_chat_model_calls():
