@@ -7,7 +7,9 @@ this process, and prints samples/s, calls/s, efficiency against the ideal
 (calls x latency / concurrency), the client's CPU ms per call, and the time from launch to the
 first call. Dedup is off by default so the numbers measure the orchestration, not MiniLM;
 `--dedup` (or `--dedup on`) runs it on, `--dedup both` runs off then on, one after the other in
-one invocation, and prints both.
+one invocation, and prints both. `--client langchain` sends every call through LangChain's
+ChatOpenAI (`teacher.chat_model`) instead of aidsafe's wire client; `--client both` runs the
+two alternately, `--rounds` times each, so both meet the same machine.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from machine import reference_loop_ms
 from aidsafe.testing import ScriptedServer, aidsafe_responder
 
 DEDUP_RUNS = {"off": [False], "on": [True], "both": [False, True]}
+CLIENTS = {"wire": ["wire"], "langchain": ["langchain"], "both": ["wire", "langchain"]}
+CHAT_OPENAI = ["--set", "teacher.chat_model=langchain_openai:ChatOpenAI"]
 
 
 def main() -> None:
@@ -44,14 +48,20 @@ def main() -> None:
     )
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="a recipe override passed to aidsafe generate, e.g. teacher.checkpoint=step")  # fmt: skip
+    parser.add_argument("--client", default="wire", choices=sorted(CLIENTS),
+                        help="the teacher client: aidsafe's wire client, LangChain's ChatOpenAI, or both")  # fmt: skip
+    parser.add_argument("--rounds", type=int, default=1, help="runs of each client, alternating")
     args = parser.parse_args()
 
     print(f"machine: reference loop {reference_loop_ms():.0f} ms (benchmarks/machine.py; lower is faster)")
     for dedup in DEDUP_RUNS[args.dedup]:
-        report(args, dedup, run_once(args, dedup))
+        for _ in range(args.rounds):
+            for client in CLIENTS[args.client]:
+                report(args, dedup, client, run_once(args, dedup, client))
+    print(f"machine: reference loop {reference_loop_ms():.0f} ms after the runs")
 
 
-def run_once(args: argparse.Namespace, dedup: bool) -> dict:
+def run_once(args: argparse.Namespace, dedup: bool, client: str = "wire") -> dict:
     """One `aidsafe generate` against a fresh server: its stats and the measured times."""
     with (
         tempfile.TemporaryDirectory() as tmp,
@@ -81,6 +91,7 @@ def run_once(args: argparse.Namespace, dedup: bool) -> dict:
             "--set",
             f"dedup.enabled={str(dedup).lower()}",
             *(flag for override in args.set for flag in ("--set", override)),
+            *(CHAT_OPENAI if client == "langchain" else []),
             "--no-progress",
         ]
         launched = time.monotonic()
@@ -94,13 +105,13 @@ def run_once(args: argparse.Namespace, dedup: bool) -> dict:
     return {"stats": stats, "launched": launched, "first_call": first_call, "finished": finished, "cpu_s": cpu_s}
 
 
-def report(args: argparse.Namespace, dedup: bool, run: dict) -> None:
+def report(args: argparse.Namespace, dedup: bool, client: str, run: dict) -> None:
     stats = run["stats"]
     calls = stats["last_run"]["calls"]
     generating_s = run["finished"] - run["first_call"]
     ideal_s = calls * args.latency / args.concurrency
-    print(f"prompts {args.prompts}  concurrency {args.concurrency}  latency {args.latency}s  dedup {dedup}"
-          + "".join(f"  {override}" for override in args.set))  # fmt: skip
+    print(f"client {client}  prompts {args.prompts}  concurrency {args.concurrency}  latency {args.latency}s  "
+          f"dedup {dedup}" + "".join(f"  {override}" for override in args.set))  # fmt: skip
     print(f"samples {stats['samples']}  rejected {stats['rejected']}  calls {calls}")
     print(f"time to first call      {run['first_call'] - run['launched']:7.2f} s")
     print(f"generation wall         {generating_s:7.2f} s  (ideal {ideal_s:.2f} s)")

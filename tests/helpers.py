@@ -8,18 +8,26 @@
 - `THIRD_PARTY_DEPRECATIONS`: warnings from inside PEFT and TRL that tests which train ignore.
 - `free_port()`: a loopback port nothing listens on; `write_jsonl()`: rows to a JSONL file
   (tests.conftest.read_jsonl reads them back).
-- `aidsafe_run()`: a real generation run over given prompts, against the loopback teacher.
+- `aidsafe_run()`: a real generation run over given prompts, against the loopback teacher;
+  `killed_after()`: a run as its own process, killed with SIGKILL once it journaled some samples;
+  `wait_until()`: poll a condition while a process runs.
 - Teacher-client doubles (tests/teacher): `MODEL`, `MESSAGES`, the `Verdict` schema, a
-  `verdict_server()` that answers it, fault plans `faults_at()` and `always()`, and `ask()`.
+  `verdict_server()` that answers it, fault plans `faults_at()`, `always()` and
+  `first_try_faults()`, and `ask()`.
 
 Fixtures stay in the conftest.py files; this module holds only plain values and functions.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import re
+import signal
 import socket
+import subprocess
+import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -45,10 +53,13 @@ __all__ = [
     "ask",
     "faults_at",
     "final_loss",
+    "first_try_faults",
     "free_port",
+    "killed_after",
     "load_weights",
     "tiny_training",
     "verdict_server",
+    "wait_until",
     "weights_changed",
     "write_jsonl",
 ]
@@ -147,6 +158,28 @@ def aidsafe_run(root: Path, prompts: list[str]) -> Path:
     return out
 
 
+def wait_until(proc: subprocess.Popen, condition: Callable[[], bool], timeout_s: float = 120) -> None:
+    """Poll `condition` until it holds, `proc` ends, or `timeout_s` passes."""
+    deadline = time.monotonic() + timeout_s
+    while not condition() and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+
+
+def killed_after(cmd: list[str], out: Path, samples: int) -> dict[str, str]:
+    """Run `cmd` (an `aidsafe generate` into `out`) as its own process, kill it with SIGKILL once
+    `out` journaled `samples` samples, and return the samples finished by then (id -> prompt)."""
+    from tests.conftest import read_jsonl
+
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    wait_until(proc, lambda: len(read_jsonl(out / "samples.jsonl")) >= samples)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    proc.stderr.close()
+    assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
+    return {r["id"]: r["prompt"] for r in read_jsonl(out / "samples.jsonl")}
+
+
 # The teacher client against a ScriptedServer ------------------------------------------------------
 
 MODEL = "scripted-model"
@@ -174,6 +207,23 @@ def verdict_server(**kwargs: Any) -> ScriptedServer:
 def faults_at(*faults: Fault | None) -> Callable[[int, Any], Fault | None]:
     """A plan injecting `faults[i]` into request i and nothing after."""
     return lambda index, request: faults[index] if index < len(faults) else None
+
+
+def first_try_faults(kinds: list[Fault], every: int) -> Callable[[dict[str, Any]], Fault | None]:
+    """A fault for about one in `every` first tries of a chat request (a retry repeats a request,
+    a re-ask has more messages), its kind drawn from `kinds` by the request's content, so what
+    happens does not depend on the order concurrent calls arrive in. Call it from a fault plan
+    (the server calls plans under its lock)."""
+    seen: set[str] = set()
+
+    def fault(request: dict[str, Any]) -> Fault | None:
+        text = json.dumps(request, sort_keys=True)
+        first_try = text not in seen and len(request.get("messages", ())) == 2
+        seen.add(text)
+        digest = int(hashlib.sha256(text.encode()).hexdigest(), 16)
+        return kinds[(digest // every) % len(kinds)] if first_try and digest % every == 0 else None
+
+    return fault
 
 
 def always(fault: Fault) -> Callable[[int, Any], Fault]:

@@ -129,7 +129,9 @@ class ResolvedAgent:
             if isinstance(self.agent, CardAgent)
             else {"python_sha256": self.fingerprint}
         )
-        return {"name": self.name, "model": self.endpoint.model, "base_url": self.endpoint.base_url,
+        chat_model = self.endpoint.chat_model
+        runs_on = {} if chat_model is None else {"chat_model": chat_model.ref}  # None: aidsafe's wire client
+        return {"name": self.name, "model": self.endpoint.model, "base_url": self.endpoint.base_url, **runs_on,
                 "sampling": self.sampling, **definition}  # fmt: skip
 
 

@@ -48,8 +48,9 @@ def resolve_agent(slot: AgentSlot, spec: RoleSpec, recipe: AgentSetup, key: str)
         sampling = {**card.sampling, **slot.sampling}
         fingerprint = card.model_dump_json()
     endpoint = recipe.teacher.endpoint(
-        slot.base_url, model=slot.model, api_key_env=slot.api_key_env, structured_output=slot.structured_output
-    )
+        slot.base_url, chat_model=slot.chat_model, chat_model_args=slot.chat_model_args, where=key,
+        model=slot.model, api_key_env=slot.api_key_env, structured_output=slot.structured_output,
+    )  # fmt: skip
     return ResolvedAgent(agent, name, spec, endpoint, sampling, fingerprint)
 
 

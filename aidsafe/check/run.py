@@ -82,7 +82,8 @@ class _Endpoints:
         self._no_tokenizer: set[str] = set()
 
     async def answer(self, endpoint: Endpoint, structured: bool) -> _Answer:
-        key = (endpoint.base_url, endpoint.model, endpoint.api_key_env, endpoint.structured_output, structured)
+        key = (endpoint.base_url, endpoint.model, endpoint.api_key_env, endpoint.structured_output, structured,
+               endpoint.chat_model)  # fmt: skip
         if key not in self._answers:
             self._answers[key] = await self._ask(endpoint, structured)
         return self._answers[key]

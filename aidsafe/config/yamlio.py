@@ -301,7 +301,7 @@ def format_validation_error(
     override = blamed_override(loc, overrides)
     if override is not None:
         item, path = override
-        if loc and loc[-1] == "api_key_env":  # the value may be a key pasted in the wrong place
+        if set(loc) & {"api_key_env", "chat_model_args"}:  # the value may hold a key, pasted in the wrong place
             item = item.partition("=")[0] + "=..."
         return f"--set {item}: {msg}{more}" if path == loc else f"--set {item}: {key}: {msg}{more}"
     line = _nearest_line(loc, lines or {})

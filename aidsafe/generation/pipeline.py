@@ -28,10 +28,11 @@ class Pipeline:
 
     @property
     def endpoints(self) -> list[Endpoint]:
-        unique: dict[tuple[str, str], Endpoint] = {}
+        unique: dict[tuple[Any, ...], Endpoint] = {}
         for agents in self.agents.values():
             for agent in agents:
-                unique.setdefault((agent.endpoint.base_url, agent.endpoint.model), agent.endpoint)
+                found = agent.endpoint
+                unique.setdefault((found.base_url, found.model, found.chat_model), found)
         return list(unique.values())
 
     def resolved_recipe(self) -> dict[str, Any]:

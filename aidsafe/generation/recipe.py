@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from aidsafe.agents.settings import NON_SEMANTIC_SLOT, AgentSlot, TeacherSettings, semantic_teacher
+from aidsafe.agents.settings import AgentSlot, TeacherSettings, semantic_slot, semantic_teacher
 from aidsafe.config.resources import resolve_resource
 from aidsafe.config.yamlio import load_yaml, register_config_model, validate_model
 from aidsafe.run.identity import run_hash
@@ -105,12 +105,10 @@ def semantic_hash(recipe: Recipe, extra: dict[str, Any]) -> str:
     body["teacher"] = semantic_teacher(body["teacher"])
     body["dedup"].pop("device", None)
     body.pop("license", None)
-    for slot in _all_slots(body["agents"]):
-        for key in NON_SEMANTIC_SLOT:
-            slot.pop(key, None)
+    agents = body["agents"]
+    for role, found in agents.items():  # roles a recipe leaves out have no slot
+        if isinstance(found, list):
+            agents[role] = [semantic_slot(slot) for slot in found]
+        elif found is not None:
+            agents[role] = semantic_slot(found)
     return run_hash({"recipe": body, **extra})
-
-
-def _all_slots(agents: dict[str, Any]) -> list[dict[str, Any]]:
-    slots = [agents["intent_decomposer"], agents["initial_cot"], *agents["deliberators"], agents["refiner"]]
-    return [slot for slot in slots if slot is not None]  # roles a recipe leaves out have none

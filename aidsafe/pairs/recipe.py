@@ -16,7 +16,7 @@ from pydantic_core import PydanticCustomError
 from aidsafe.agents.context import ResolvedAgent
 from aidsafe.agents.policies import PolicySet, load_policies
 from aidsafe.agents.resolve import resolve_agent
-from aidsafe.agents.settings import NON_SEMANTIC_SLOT, AgentSlot, EnvVarName, TeacherSettings, semantic_teacher
+from aidsafe.agents.settings import AgentSlot, EnvVarName, TeacherSettings, semantic_slot, semantic_teacher
 from aidsafe.config.resources import resolve_resource
 from aidsafe.config.yamlio import load_yaml, register_config_model, validate_model
 from aidsafe.guard.judge import GUARD_JUDGE_FORMATS
@@ -145,7 +145,9 @@ class PairPipeline:
 
     @property
     def endpoints(self) -> list[Endpoint]:
-        unique = {(a.endpoint.base_url, a.endpoint.model): a.endpoint for a in self.agents.values()}
+        unique = {
+            (a.endpoint.base_url, a.endpoint.model, a.endpoint.chat_model): a.endpoint for a in self.agents.values()
+        }
         return list(unique.values())
 
     @property
@@ -193,18 +195,15 @@ def _guard_judge(recipe: PairsRecipe, policies: PolicySet) -> ResolvedAgent:
         path = recipe.base_dir / settings.policies
         policies = load_policies(path if path.is_file() else settings.policies).without_cases()
     # Its own URL if given, else the teacher's (replicas included); completions, so no structured mode.
-    endpoint = recipe.teacher.endpoint(
-        settings.base_url, model=settings.model, api_key_env=settings.api_key_env, timeout_s=settings.timeout_s
-    )
+    endpoint = recipe.teacher.endpoint(settings.base_url, model=settings.model, api_key_env=settings.api_key_env,
+                                       timeout_s=settings.timeout_s, langchain=False)  # fmt: skip
     return resolve_guard_judge(settings.format, policies, endpoint)
 
 
 def _semantic_hash(recipe: PairsRecipe, policies: PolicySet, fingerprints: dict[str, str]) -> str:
     body = recipe.model_dump(mode="json")
     body["teacher"] = semantic_teacher(body["teacher"])
-    for slot in body["agents"].values():
-        for key in NON_SEMANTIC_SLOT if slot is not None else ():
-            slot.pop(key, None)
+    body["agents"] = {role: None if slot is None else semantic_slot(slot) for role, slot in body["agents"].items()}
     for key in ("base_url", "api_key_env", "timeout_s"):  # where the guard runs, not what it says
         (body["pairs"].get("guard_judge") or {}).pop(key, None)
     return run_hash({"recipe": body, "policies": policies.model_dump(mode="json"), "agents": fingerprints})

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["NON_SEMANTIC_TEACHER", "file_digest", "run_hash"]
+__all__ = ["NON_SEMANTIC_CHAT_ARGS", "NON_SEMANTIC_TEACHER", "file_digest", "run_hash"]
 
 # The keys of a recipe's `teacher:` section that say where or how fast the teacher runs, not what
 # it is asked: no stage hashes them, so changing them keeps a run resumable. Here, in run/, so
@@ -37,6 +37,29 @@ NON_SEMANTIC_TEACHER = frozenset(
         "backoff_base_s",
         "backoff_max_s",
         "checkpoint",
+    }
+)
+
+
+# The constructor arguments of a LangChain chat model (`chat_model_args`) that say where or how
+# fast it runs, in the words of the provider packages (langchain-openai, -anthropic, -aws,
+# -google-vertexai): its endpoint, region, project, API version, timeouts, retries. The class
+# itself, its model and every other argument (temperature, ...) are hashed.
+NON_SEMANTIC_CHAT_ARGS = frozenset(
+    {
+        "base_url",
+        "endpoint_url",
+        "azure_endpoint",
+        "api_version",
+        "openai_api_version",
+        "region_name",
+        "location",
+        "project",
+        "credentials_profile_name",
+        "timeout",
+        "request_timeout",
+        "default_request_timeout",
+        "max_retries",
     }
 )
 

@@ -18,14 +18,14 @@ from typing import Any
 import yaml
 
 from aidsafe.oneline import one_line
-from aidsafe.run.identity import NON_SEMANTIC_TEACHER
+from aidsafe.run.identity import NON_SEMANTIC_CHAT_ARGS, NON_SEMANTIC_TEACHER
 from aidsafe.teacher.wire import hide_credentials
 
 __all__ = ["first_difference"]
 
-# Leaf keys that do not enter any stage's recipe hash: the teacher's (one list, in run.identity)
-# and those a stage's own hashing drops. `recipe_hash` differs by definition.
-_NOT_IN_THE_HASH = NON_SEMANTIC_TEACHER | {"replicas", "device", "license", "recipe_hash"}
+# Leaf keys that do not enter any stage's recipe hash: the teacher's and a chat model's (the
+# lists in run.identity) and those a stage's own hashing drops. `recipe_hash` differs by definition.
+_NOT_IN_THE_HASH = NON_SEMANTIC_TEACHER | NON_SEMANTIC_CHAT_ARGS | {"replicas", "device", "license", "recipe_hash"}
 _MISSING = object()
 _SHOWN_CHARS = 60
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-__all__ = ["chat_body", "completion_body", "flat_sampling"]
+__all__ = ["chat_body", "completion_body", "flat_sampling", "structured_output_fields"]
 
 # The chat API's `max_tokens` is deprecated, and OpenAI's reasoning models refuse it; vLLM, SGLang
 # and current llama.cpp read `max_completion_tokens` (docs/teacher.md "Sampling").
@@ -27,7 +27,7 @@ def chat_body(
     """`POST /chat/completions`: with `schema`, the fields that make the server produce it."""
     body = {"model": model, "messages": list(messages), **flat_sampling(sampling, _CHAT_RENAMES)}
     if schema is not None:
-        body.update(_structured_output_fields(schema, mode, named_tool))
+        body.update(structured_output_fields(schema, mode, named_tool))
     return body
 
 
@@ -48,7 +48,7 @@ def flat_sampling(sampling: Mapping[str, Any], renames: Mapping[str, str] | None
 
 
 @lru_cache(maxsize=256)
-def _structured_output_fields(schema: type[BaseModel], mode: str, named_tool: bool = False) -> dict[str, Any]:
+def structured_output_fields(schema: type[BaseModel], mode: str, named_tool: bool = False) -> dict[str, Any]:
     """Request body fields that make the server produce `schema`.
 
     Cached: building a JSON schema costs about a millisecond of CPU, on every call otherwise.

@@ -1,6 +1,14 @@
 """The real teacher: any OpenAI-compatible chat endpoint (vLLM, OpenAI, llama.cpp, SGLang) over
 HTTP (wire.py), with structured output, retries and one concurrency limit. Raw-text
 completions (`complete_text`, for guard models) share the limit, the connections and the retries.
+An endpoint that names a LangChain chat model (`Endpoint.chat_model`) has its structured calls
+and its pre-flight made through that model instead (langchain.py), inside the same limit, retry
+loop, re-asks and stats.
+
+Longer than most modules (about 450 lines): the one retry loop (`_retried`) and the call paths
+that share it (structured chat over the wire or a chat model, raw completions, plain chat, the
+pre-flight's requests) read best together; the pieces without state live beside it (body.py,
+replies.py, retry.py, reachable.py, langchain.py).
 
 Two kinds of retry, kept apart:
 - transport (5xx, 429, timeouts, resets): the same request again after a backoff (retry.Backoff);
@@ -24,7 +32,7 @@ import aidsafe
 from aidsafe.errors import AidsafeError, RunSetupError, TeacherUnreachable
 from aidsafe.teacher.body import chat_body, completion_body
 from aidsafe.teacher.lanes import Lanes
-from aidsafe.teacher.reachable import check_model_list, check_structured_output
+from aidsafe.teacher.reachable import check_chat_model, check_model_list, check_structured_output
 from aidsafe.teacher.replies import (
     clean_reply,
     content_text,
@@ -89,6 +97,7 @@ class TeacherClient:
         self._named_tool_choice: set[tuple[str, str]] = set()
         # One run per client: its first requests are watched for one deterministic failure.
         self._first_requests = FirstRequests()
+        self._chat_models: Any = None  # aidsafe.teacher.langchain.ChatModels, once an endpoint names one
 
     @property
     def max_attempts(self) -> int:
@@ -117,6 +126,8 @@ class TeacherClient:
 
     async def aclose(self) -> None:
         await self._wire.aclose()
+        if self._chat_models is not None:
+            await self._chat_models.aclose()
 
     async def generate(
         self,
@@ -130,9 +141,21 @@ class TeacherClient:
         check: Callable[[M], None] | None = None,
     ) -> tuple[M, CallRecord]:
         call = CallRecord(agent=agent, role=role, model=endpoint.model, attempts=0)
-        named_tool = (endpoint.base_url, endpoint.model) in self._named_tool_choice
-        body = chat_body(endpoint.model, messages, sampling, schema, endpoint.structured_output, named_tool)
-        parsed = await self._recorded(call, body, self._generate(call, body, schema, endpoint, check))
+        if endpoint.chat_model is None:
+            named_tool = (endpoint.base_url, endpoint.model) in self._named_tool_choice
+            body = traced_body = chat_body(endpoint.model, messages, sampling, schema, endpoint.structured_output,
+                                           named_tool)  # fmt: skip
+
+            async def ask(body: dict[str, Any]) -> dict[str, Any]:
+                return await self._send(call, endpoint, "/chat/completions", body)
+
+        else:  # through the endpoint's LangChain chat model, which traces its own runs (LangSmith)
+            body, traced_body = {"messages": messages}, None
+
+            async def ask(body: dict[str, Any]) -> dict[str, Any]:
+                return await self._chat_model_send(call, endpoint, body["messages"], schema, sampling)
+
+        parsed = await self._recorded(call, traced_body, self._generate(call, body, schema, endpoint, check, ask))
         return parsed, call
 
     async def complete_text(
@@ -186,6 +209,9 @@ class TeacherClient:
         for url in endpoint.urls:
             replica = endpoint.at(url)
             try:
+                if endpoint.chat_model is not None:
+                    found.append(await check_chat_model(self, replica))
+                    continue
                 length = await check_model_list(self, replica)
                 schema = await check_structured_output(self, replica) if structured else None
             except TeacherUnreachable as exc:
@@ -202,7 +228,10 @@ class TeacherClient:
 
     async def count_tokens(self, endpoint: Endpoint, body: Mapping[str, Any]) -> int | None:
         """The prompt tokens of the chat request `body` as the server's own tokenizer counts them
-        (aidsafe.teacher.tokens), or None when the server has no tokenizer endpoint."""
+        (aidsafe.teacher.tokens), or None when the server has no tokenizer endpoint (or a chat
+        model's endpoint names no server)."""
+        if endpoint.chat_model is not None and not endpoint.chat_model.openai_compatible:
+            return None
         return await count_served_tokens(self, endpoint, body)
 
     async def _generate(
@@ -212,12 +241,12 @@ class TeacherClient:
         schema: type[M],
         endpoint: Endpoint,
         check: Callable[[M], None] | None,
+        ask: Callable[[dict[str, Any]], Awaitable[dict[str, Any]]],
     ) -> M:
+        """Ask (`ask(body)`: an OpenAI chat reply) and re-ask with the error until a reply is valid."""
         while True:
             call.attempts += 1
-            message, finish_reason = _chat_message(
-                call, endpoint, await self._send(call, endpoint, "/chat/completions", body)
-            )
+            message, finish_reason = _chat_message(call, endpoint, await ask(body))
             text = clean_reply(reply_text(message))
             cut_off = finish_reason == "length"
             try:
@@ -238,13 +267,14 @@ class TeacherClient:
                 ],
             }
 
-    async def _recorded(self, call: CallRecord, body: Mapping[str, Any], work: Awaitable[T]) -> T:
+    async def _recorded(self, call: CallRecord, body: Mapping[str, Any] | None, work: Awaitable[T]) -> T:
         """Await one call's work and count it in `stats`, failed or not: the tokens, re-asks and
         time of a call that finally failed were spent all the same. A TeacherError carries the
-        call's record, for the sample's rejection. With tracing on, the call is a LangSmith run."""
+        call's record, for the sample's rejection. With tracing on, the call is a LangSmith run
+        (`body` None: it traces itself)."""
         started = time.perf_counter()
         try:
-            result = await traced(call, body, work)
+            result = await (work if body is None else traced(call, body, work))
         except Exception as exc:
             call.latency_s = time.perf_counter() - started
             self.stats.record(call, ok=False)
@@ -270,6 +300,53 @@ class TeacherClient:
         errors that remain become TeacherErrors. `watched` requests count in the run's watch of
         its first requests (aidsafe.teacher.watch), which raises RunSetupError when it trips."""
         api_key = self._api_key(endpoint)
+
+        async def request(url: str) -> dict[str, Any]:
+            return await self._wire.request(
+                "POST", url.rstrip("/") + path, api_key=api_key, timeout_s=endpoint.timeout_s, body=body
+            )
+
+        return await self._retried(call, endpoint, request, give_up=give_up, watched=watched)
+
+    async def _chat_model_send(
+        self,
+        call: CallRecord,
+        endpoint: Endpoint,
+        messages: list[Message],
+        schema: type[BaseModel],
+        sampling: Mapping[str, Any],
+        *,
+        give_up: Callable[[WireError, int], bool] | None = None,
+        watched: bool = True,
+    ) -> dict[str, Any]:
+        """`_send` for an endpoint whose calls go through its LangChain chat model (langchain.py):
+        the same slot, retries and watch; the reply in the wire's shape. An OpenAI-compatible
+        model gets the endpoint's key as the wire would send it."""
+        spec = endpoint.chat_model
+        assert spec is not None
+        if self._chat_models is None:
+            from aidsafe.teacher.langchain import ChatModels  # langchain only when a recipe names it
+
+            self._chat_models = ChatModels()
+        models = self._chat_models
+        api_key = self._api_key(endpoint) if spec.openai_compatible else None
+
+        async def request(url: str) -> dict[str, Any]:
+            return await models.reply(endpoint, url, api_key, messages, schema, sampling)
+
+        return await self._retried(call, endpoint, request, give_up=give_up, watched=watched)
+
+    async def _retried(
+        self,
+        call: CallRecord,
+        endpoint: Endpoint,
+        request: Callable[[str], Awaitable[dict[str, Any]]],
+        *,
+        give_up: Callable[[WireError, int], bool] | None,
+        watched: bool,
+    ) -> dict[str, Any]:
+        """`await request(url)` on a free replica, inside one slot, with transport failures (the
+        WireErrors it raises) retried as `_send` says."""
         limit = self.max_attempts
         tries = timeouts = 0
         # A plain loop, not tenacity: its per-call state machine cost about 6% of the client's CPU
@@ -282,9 +359,7 @@ class TeacherClient:
                 self.stats.in_flight += 1
                 tries += 1
                 try:
-                    reply = await self._wire.request(
-                        "POST", url.rstrip("/") + path, api_key=api_key, timeout_s=endpoint.timeout_s, body=body
-                    )
+                    reply = await request(url)
                 except WireError as exc:
                     lease.outcome = load_outcome(exc)
                     if timed_out(exc):

@@ -18,6 +18,11 @@ Outages are waited out and refusals named, never one mistaken for the other:
 
 Each failure is a TeacherUnreachable whose `failed` names the part (aidsafe.errors), for
 `aidsafe check`'s table.
+
+An endpoint whose calls go through a LangChain chat model sends the probe through the model
+(`check_chat_model`): it says that the provider serves the model (a 404 says not), takes the key,
+answers in the endpoint's mode and applies the schema. ChatOpenAI's server is an OpenAI-compatible
+one, whose model list is read first, as for the wire client (the context length comes from it).
 """
 
 from __future__ import annotations
@@ -42,10 +47,10 @@ from aidsafe.teacher.preflight import (
 from aidsafe.teacher.replies import clean_reply, has_tool_call, parse_reply, reply_text
 from aidsafe.teacher.retry import describe_failure, is_transient, timed_out
 from aidsafe.teacher.tokens import server_root
-from aidsafe.teacher.types import CallRecord, Endpoint, TeacherError
+from aidsafe.teacher.types import CallRecord, Endpoint, Served, TeacherError
 from aidsafe.teacher.wire import NotConnected, NotJSONReply, StatusError, WireError
 
-__all__ = ["check_model_list", "check_structured_output"]
+__all__ = ["check_chat_model", "check_model_list", "check_structured_output"]
 
 REACHABLE_TIMEOUT_S = 10.0
 # A mode refusal seen three times is the server's answer, not a passing fault: a few seconds.
@@ -119,6 +124,55 @@ async def check_structured_output(client: Any, endpoint: Endpoint) -> str:
         raise _probe_failure(endpoint, failure) from failure
     assert reply is not None
     return _honoured(endpoint, schema, *reply)
+
+
+async def check_chat_model(client: Any, endpoint: Endpoint) -> Served:
+    """The probe, through the endpoint's chat model (`client._chat_model_send`), with the wire's
+    retries and refusal rules; for ChatOpenAI, after its server's model list (the context length;
+    LangChain knows none)."""
+    assert endpoint.chat_model is not None
+    length = await check_model_list(client, endpoint) if endpoint.chat_model.openai_compatible else None
+    schema = probe_schema()
+    call = CallRecord(agent="pre-flight", role="pre-flight", model=endpoint.model)
+    mode = endpoint.structured_output
+
+    def refused(failure: WireError, tries: int) -> bool:
+        return tries >= _REFUSAL_ATTEMPTS and isinstance(failure, StatusError) and names_mode(failure, mode)
+
+    try:
+        reply = await client._chat_model_send(
+            call, endpoint, PREFLIGHT_MESSAGES, schema, PREFLIGHT_SAMPLING, give_up=refused, watched=False
+        )
+    except TeacherError as exc:
+        raise _chat_model_failure(endpoint, exc) from exc
+    choice = reply["choices"][0]
+    return Served(length, _honoured(endpoint, schema, choice["message"], choice["finish_reason"]))
+
+
+def _chat_model_failure(endpoint: Endpoint, exc: TeacherError) -> TeacherUnreachable:
+    spec = endpoint.chat_model
+    assert spec is not None
+    cause = exc.__cause__
+    where = f"teacher {endpoint.model} through {spec.ref}"
+    if isinstance(cause, StatusError) and cause.status in _KEY_REFUSED:
+        source = (
+            f"the key from {endpoint.api_key_env}: set that variable, or api_key_env in the recipe"
+            if spec.openai_compatible
+            else f"the credentials {spec.ref} finds itself (its provider's environment variables or files)"
+        )
+        return TeacherUnreachable(f"{where} was refused {source} ({describe_failure(cause)})", failed="key")
+    if isinstance(cause, StatusError) and cause.status == 404:
+        return TeacherUnreachable(
+            f"{where}: the provider does not serve model {endpoint.model!r} ({describe_failure(cause)})",
+            failed="served",
+        )
+    if isinstance(cause, StatusError) and names_mode(cause, endpoint.structured_output):
+        return TeacherUnreachable(mode_refused(endpoint.base_url, endpoint.structured_output, describe_failure(cause)),
+                                  failed="mode")  # fmt: skip
+    tail = (
+        "; rerun when it answers" if exc.transient and not (isinstance(cause, WireError) and timed_out(cause)) else ""
+    )
+    return TeacherUnreachable(f"{exc}{tail}", failed="answers")
 
 
 async def _probe(

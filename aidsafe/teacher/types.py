@@ -13,6 +13,7 @@ from aidsafe.errors import AidsafeError
 
 __all__ = [
     "CallRecord",
+    "ChatModel",
     "Endpoint",
     "InvalidOutputError",
     "LatencySample",
@@ -29,6 +30,20 @@ Message = Mapping[str, str]  # {"role": "system" | "user" | "assistant", "conten
 
 
 @dataclass(frozen=True)
+class ChatModel:
+    """A LangChain chat model that an endpoint's calls go through instead of aidsafe's own wire
+    client (aidsafe.teacher.langchain): any `BaseChatModel` subclass by `module:Class`, made with
+    `args` and, where its constructor takes them, the endpoint's model and timeout."""
+
+    ref: str  # module:Class
+    args: Mapping[str, Any] = field(default_factory=dict, hash=False)  # further constructor arguments
+    # ChatOpenAI or a subclass: it speaks the OpenAI API at the endpoint's URLs, so it gets them
+    # and the endpoint's key as the wire client would use them. Any other class finds its endpoint
+    # and credentials itself (its provider's environment, or `args`).
+    openai_compatible: bool = False
+
+
+@dataclass(frozen=True)
 class Endpoint:
     """Where one agent's calls go. Resolved from the recipe, per-agent overrides and the CLI."""
 
@@ -40,6 +55,9 @@ class Endpoint:
     # Further replica URLs serving the same model (vLLM data-parallel replicas, several hosts);
     # base_url is the first. Requests are routed among them (aidsafe.teacher.lanes).
     replicas: tuple[str, ...] = ()
+    # None: aidsafe's wire client. A chat model without a URL of its own has its reference as
+    # base_url, which then only names it (messages, the concurrency lanes).
+    chat_model: ChatModel | None = None
 
     @property
     def urls(self) -> tuple[str, ...]:

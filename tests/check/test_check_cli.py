@@ -189,3 +189,51 @@ def test_generate_stops_at_the_preflight_when_the_schema_is_ignored(run_cli, tmp
     assert line.startswith(f"error: teacher {MODEL} at {ignoring.base_url} ignores the structured-output schema")
     assert sent == 1  # the probe, and no sample's call
     assert not (out / "samples.jsonl").exists() and not (out / "rejected.jsonl").exists()
+
+
+# A mixed recipe: the refiner through LangChain's ChatOpenAI, every other slot through the wire client.
+CHAT_OPENAI = {"chat_model": '"langchain_openai:ChatOpenAI"'}
+
+
+def by_chat_openai(request) -> bool:
+    return request.headers.get("user-agent", "").startswith("AsyncOpenAI/Python")
+
+
+def test_a_mixed_recipe_passes_with_its_langchain_slot_probed_through_the_model(run_cli, tmp_path):
+    with server(max_model_len=131072, tokenize=True) as healthy:
+        code, report, err = check_json(run_cli, with_refiner(tmp_path, **CHAT_OPENAI), healthy.base_url)
+        probes = sorted(by_chat_openai(r) for r in healthy.requests)
+    assert code == 0, err
+    assert [slot["slot"] for slot in report["slots"]][-1] == "agents.refiner" and len(report["slots"]) == 5
+    for slot in report["slots"]:
+        assert {part["state"] for part in slot["checks"].values()} == {"ok"}, slot
+        assert slot["context"]["counted_by"] == "tokenizer" and slot["context"]["context_length"] == 131072
+    assert probes == [False, True]  # one probe per client: the wire's for four slots, ChatOpenAI's for one
+
+
+def test_a_langchain_slot_whose_server_ignores_the_schema_is_named_by_its_slot(run_cli, tmp_path):
+    with server() as honest, server(fault_plan=always(Fault.SCHEMA_IGNORED)) as ignoring:
+        recipe = with_refiner(tmp_path, base_url=ignoring.base_url, **CHAT_OPENAI)
+        code, _, err = check(run_cli, recipe, honest.base_url)
+        ignored = [by_chat_openai(r) for r in ignoring.requests]
+    assert code == 1 and ignored == [True]
+    (line,) = failures(err)
+    assert line.startswith(
+        f"failed: agents.refiner (refiner): teacher {MODEL} at {ignoring.base_url} ignores the structured-output schema"
+    )
+
+
+@pytest.mark.parametrize("wrong", ["model", "key"])
+def test_a_langchain_slots_unserved_model_or_refused_key_is_named_by_its_slot(run_cli, tmp_path, monkeypatch, wrong):
+    monkeypatch.setenv("REFINER_KEY", "a-stale-key")
+    with server() as open_server, server(api_key="the-right-key") as guarded:
+        if wrong == "model":
+            recipe = with_refiner(tmp_path, model="other-model", **CHAT_OPENAI)
+            expected = f"teacher at {open_server.base_url} does not serve model 'other-model'; it serves: {MODEL}"
+        else:
+            recipe = with_refiner(tmp_path, base_url=guarded.base_url, api_key_env="REFINER_KEY", **CHAT_OPENAI)
+            expected = f"teacher at {guarded.base_url} refused the API key from REFINER_KEY (HTTP 401)"
+        code, out, err = check(run_cli, recipe, open_server.base_url)
+    assert code == 1
+    (line,) = failures(err)
+    assert line.startswith(f"failed: agents.refiner (refiner): {expected}") and "a-stale-key" not in out + err

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 
 from aidsafe.testing import Fault, ScriptedServer, aidsafe_responder
 from tests.conftest import read_jsonl
-from tests.helpers import FAST, free_port
+from tests.helpers import FAST, first_try_faults, free_port, killed_after, wait_until
 
 
 def _prompts(n: int) -> list[str]:
@@ -36,18 +34,15 @@ def test_every_prompt_ends_exactly_once_despite_faults(tmp_path, run_cli, prompt
     # Faults hit only the first try of an original request (a re-ask has more messages), chosen
     # by the request's content, so the outcome does not depend on the order calls arrive in.
     cycle = [Fault.HTTP_500, Fault.HTTP_429, Fault.MALFORMED_JSON, Fault.TRUNCATED, Fault.RESET, Fault.SLOW]
-    seen: set[str] = set()
+    first_try = first_try_faults(cycle, every=3)
 
     def plan(index, request):
-        text = json.dumps(request, sort_keys=True)
+        text = json.dumps(request)
         if down in text and not plan.healed:
             return Fault.HTTP_500
         if doomed_refine in text and "Refinement" in text:
             return Fault.MALFORMED_JSON
-        first_try = text not in seen and len(request["messages"]) == 2
-        seen.add(text)
-        digest = int(hashlib.sha256(text.encode()).hexdigest(), 16)
-        return cycle[digest % len(cycle)] if first_try and digest % 3 == 0 else None
+        return first_try(request)
 
     plan.healed = False
 
@@ -72,6 +67,7 @@ def test_every_prompt_ends_exactly_once_despite_faults(tmp_path, run_cli, prompt
     ) as server:
         code, _, err = run_cli(*args, "--base-url", server.base_url, "--model", "teacher-x")
         assert code == 0, err
+        assert {r.fault for r in server.requests} >= set(cycle)  # every kind was met
         done, rejected = _ids_in(out)
         assert len(done) + len(rejected) == len(prompts)
         assert len(set(done) | set(rejected)) == len(prompts)
@@ -161,12 +157,6 @@ def _generate_cmd(source, out, base_url: str, concurrency: int, *more: str) -> l
             *FAST, *more]  # fmt: skip
 
 
-def _wait_until(proc: subprocess.Popen, condition, timeout_s: float = 120) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition() and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.05)
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("mode", ["step", "sample"])
 def test_kill_9_then_rerun_loses_and_duplicates_nothing(tmp_path, prompts_file, mode):
@@ -176,13 +166,7 @@ def test_kill_9_then_rerun_loses_and_duplicates_nothing(tmp_path, prompts_file, 
     with ScriptedServer(aidsafe_responder(), models=["teacher-x"], latency_s=0.05) as server:
         cmd = _generate_cmd(source, out, server.base_url, 4, "--set", f"teacher.checkpoint={mode}")
         env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        _wait_until(proc, lambda: len(read_jsonl(out / "samples.jsonl")) >= 8)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-        proc.stderr.close()
-        assert proc.returncode == -signal.SIGKILL, "the run finished before it could be killed"
-        finished_before = {r["id"]: r["prompt"] for r in read_jsonl(out / "samples.jsonl")}
+        finished_before = killed_after(cmd, out, 8)
         assert 8 <= len(finished_before) < len(prompts)
         calls_before = len(server.requests)
 
@@ -219,7 +203,7 @@ def test_ctrl_c_or_sigterm_stops_cleanly_and_rerun_finishes(tmp_path, prompts_fi
     with ScriptedServer(aidsafe_responder(), models=["teacher-x"], latency_s=0.1) as server:
         cmd = _generate_cmd(source, out, server.base_url, concurrency=2)
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        _wait_until(proc, lambda: len(server.requests) >= 12)
+        wait_until(proc, lambda: len(server.requests) >= 12)
         proc.send_signal(stop)
         _, err = proc.communicate(timeout=60)
         assert proc.returncode == 130, err

@@ -19,7 +19,7 @@ from aidsafe.agents.schemas import DeliberationTurn, InitialCoT, Refinement, cal
 from aidsafe.generation.graph import GraphDeps, build_graph
 from aidsafe.generation.pipeline import load_pipeline
 from aidsafe.generation.roles import ROLES, apply_refinement, apply_turn
-from aidsafe.teacher.body import _structured_output_fields
+from aidsafe.teacher.body import structured_output_fields
 from aidsafe.teacher.types import InvalidOutputError
 from aidsafe.testing import FakeTeacher, ScriptedServer, aidsafe_responder, example_state, schema_responder
 from tests.conftest import read_jsonl
@@ -59,7 +59,7 @@ def _strict_problems(schema: dict, where: str = "$") -> list[str]:
 def test_what_the_client_sends_is_strict_mode_compatible(role, mode):
     spec = ROLES[role]
     model = spec.call_model(example_state(role, POLICIES), POLICIES)
-    fields = _structured_output_fields(model, mode)
+    fields = structured_output_fields(model, mode)
     if mode == "json_schema":
         assert fields["response_format"]["json_schema"]["name"] == spec.output.__name__
         sent = fields["response_format"]["json_schema"]["schema"]

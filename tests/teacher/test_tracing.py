@@ -65,13 +65,13 @@ def _runs(bodies: list[bytes]) -> list[dict]:
     return runs
 
 
-async def _ask(teacher: TeacherClient, server: ScriptedServer) -> None:
+async def _ask(teacher: TeacherClient, server: ScriptedServer, **endpoint_fields: object) -> None:
     await teacher.generate(
         agent="judge",
         role="verdict",
         messages=[{"role": "user", "content": "Is this safe?"}],
         schema=Verdict,
-        endpoint=Endpoint(base_url=server.base_url, model="scripted-model"),
+        endpoint=Endpoint(base_url=server.base_url, model="scripted-model", **endpoint_fields),
         sampling={"max_tokens": 16},
     )
 
@@ -103,9 +103,8 @@ async def test_nothing_is_traced_when_tracing_is_off(langsmith_client):
     assert _runs(bodies) == []
 
 
-async def test_a_call_made_in_a_langgraph_node_is_traced_under_that_node(langsmith_client):
-    # What docs/teacher.md "Tracing with LangSmith" promises for a real run: the node's run is
-    # LangGraph's own, and the teacher call's llm run is its child.
+async def _traced_in_a_node(langsmith_client, endpoint_fields: dict) -> dict[str, dict]:
+    """One teacher call made in a LangGraph node "deliberate", traced; the runs sent, by id."""
     from typing import TypedDict
 
     from langgraph.graph import END, START, StateGraph
@@ -118,7 +117,7 @@ async def test_a_call_made_in_a_langgraph_node_is_traced_under_that_node(langsmi
         async with TeacherClient(env={}) as teacher:
 
             async def deliberate(state: State) -> State:
-                await _ask(teacher, server)
+                await _ask(teacher, server, **endpoint_fields)
                 return {"done": True}
 
             graph = StateGraph(State).add_node("deliberate", deliberate)
@@ -126,7 +125,28 @@ async def test_a_call_made_in_a_langgraph_node_is_traced_under_that_node(langsmi
             with langsmith.tracing_context(enabled=True, client=client, project_name="aidsafe-test"):
                 await graph.ainvoke({})
     client.flush()
-    runs = {run["id"]: run for run in _runs(bodies) if "id" in run and "name" in run}
+    return {run["id"]: run for run in _runs(bodies) if isinstance(run.get("id"), str) and "name" in run}
+
+
+async def test_a_call_made_in_a_langgraph_node_is_traced_under_that_node(langsmith_client):
+    # What docs/teacher.md "Tracing with LangSmith" promises for a real run: the node's run is
+    # LangGraph's own, and the teacher call's llm run is its child.
+    runs = await _traced_in_a_node(langsmith_client, {})
     llm = [run for run in runs.values() if run.get("run_type") == "llm"]
     assert [run["name"] for run in llm] == ["judge"]
     assert runs[llm[0]["parent_run_id"]]["name"] == "deliberate"
+
+
+async def test_a_call_through_a_langchain_chat_model_is_traced_by_langchain_under_the_node(langsmith_client):
+    """ChatOpenAI's own runs take the place of aidsafe's `llm` run: one trace per call, not two."""
+    from aidsafe.teacher.types import ChatModel
+
+    chat_openai = ChatModel("langchain_openai:ChatOpenAI", openai_compatible=True)
+    runs = await _traced_in_a_node(langsmith_client, {"chat_model": chat_openai})
+    [llm] = [run for run in runs.values() if run.get("run_type") == "llm"]
+    assert llm["name"] == "ChatOpenAI"
+    ancestors = []
+    while (parent := runs.get(llm.get("parent_run_id"))) is not None:
+        ancestors.append(parent["name"])
+        llm = parent
+    assert "deliberate" in ancestors
