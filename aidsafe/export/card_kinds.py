@@ -16,13 +16,16 @@ from aidsafe.kinds import KINDS
 __all__ = [
     "BIBTEX",
     "counts_section",
+    "dual_use",
     "dual_use_note",
     "intended_use",
+    "method",
     "method_section",
     "paper",
     "summary",
     "tags",
     "teacher_agents",
+    "uses",
 ]
 
 BIBTEX = {
@@ -129,15 +132,25 @@ def summary(kind: str) -> str:
     )
 
 
+def method(kind: str) -> str:
+    """How the records of a `kind` run were made, in a paragraph."""
+    return _METHOD.get(kind, _METHOD["generation"])
+
+
 def method_section(kind: str) -> str:
-    return f"## Method\n\n{_METHOD.get(kind, _METHOD['generation'])}\n\n```bibtex\n{BIBTEX[paper(kind)]}\n```"
+    return f"## Method\n\n{method(kind)}\n\n```bibtex\n{BIBTEX[paper(kind)]}\n```"
 
 
 def dual_use_note(kind: str) -> str:
+    return f"## Dual use\n\n{dual_use(kind)}" if dual_use(kind) else ""
+
+
+def dual_use(kind: str) -> str:
+    """What makes the data of a `kind` run dangerous to reuse ("" when nothing beyond the intended use)."""
     if kind != "pairs":
         return ""
     return (
-        "## Dual use\n\nThis is preference data built with a jailbreak writer. The ear-whisperer agent writes "
+        "This is preference data built with a jailbreak writer. The ear-whisperer agent writes "
         "beliefs meant to elicit policy violations, and every rejected side is harmful by construction: "
         "reasoning and responses that a model steered past its safety policies wrote. The beliefs are left "
         "out of this export unless it was made with `--keep-beliefs` (then a `belief` column holds them, for "
@@ -148,6 +161,11 @@ def dual_use_note(kind: str) -> str:
 
 
 def intended_use(kind: str) -> str:
+    return f"## Intended use\n\n{uses(kind)}"
+
+
+def uses(kind: str) -> str:
+    """What the data of a `kind` run is for, and not for."""
     if kind == "pairs":
         text = (
             "Preference training only (DPO and similar) of models for policy-grounded safety reasoning, and research "
@@ -170,7 +188,7 @@ def intended_use(kind: str) -> str:
             "synthetic safety data. Not for training models to produce harmful content; review the responses "
             "before use, as an LLM wrote every one of them."
         )
-    return f"## Intended use\n\n{text}"
+    return text
 
 
 def counts_section(run: Any) -> str:
