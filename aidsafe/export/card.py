@@ -207,7 +207,8 @@ def _policies_section(recipe: dict[str, Any], policy_set: dict[str, Any]) -> str
     kept = policy_snapshot(recipe)
     if kept is not None:  # the texts as run, kept in recipe.yaml: the rules themselves
         rows = "\n".join(f"| {p.id} | {p.title} | {_cell(p.rule)} |" for p in kept.policies)
-        return head + " The rules the agents cited, as the run used them:\n\n| id | title | rule |\n|---|---|---|\n" + rows
+        table = "\n\n| id | title | rule |\n|---|---|---|\n" + rows
+        return head + " The rules the agents cited, as the run used them:" + table
     try:
         loaded = load_policies(ref) if isinstance(ref, str) else None
     except AidsafeError:

@@ -346,8 +346,13 @@ def _policies_record_set(recipe: dict[str, Any]) -> list[dict[str, Any]]:
             "as the run used them.",
             "key": {"@id": "policies/id"},
             "field": [
-                {"@type": "cr:Field", "@id": f"policies/{c}", "name": f"policies/{c}", "description": what,
-                 "dataType": "sc:Text"}
+                {
+                    "@type": "cr:Field",
+                    "@id": f"policies/{c}",
+                    "name": f"policies/{c}",
+                    "description": what,
+                    "dataType": "sc:Text",
+                }
                 for c, what in columns.items()
             ],  # fmt: skip
             "data": [
