@@ -281,13 +281,14 @@ def _pair(a: Any, b: Any) -> str | None:
 
 
 def teacher_agents(run: Any) -> dict[str, Any]:
-    """The teacher per role as the card's table reads it (`resolved.agents`; a traces recipe has one card)."""
+    """The teacher per role as the card's table reads it (`resolved.agents`; a one-call stage's recipe,
+    traces or critiques, has one card: `resolved.card`, its teacher the recipe's)."""
     recipe = run.recipe
     resolved = recipe.get("resolved", {}) if isinstance(recipe.get("resolved"), dict) else {}
-    if run.kind == "guardreasoner" and isinstance(resolved.get("card"), dict):
+    if isinstance(resolved.get("card"), dict):
         card = resolved["card"]
         sampling = {**(card.get("sampling") or {}), **(recipe.get("sampling") or {})}
         model = (recipe.get("teacher") or {}).get("model")
-        return {"guardreasoner_teacher": {"name": card.get("name"), "model": model, "sampling": sampling}}
+        return {f"{run.kind}_teacher": {"name": card.get("name"), "model": model, "sampling": sampling}}
     agents = resolved.get("agents", {})
     return agents if isinstance(agents, dict) else {}
