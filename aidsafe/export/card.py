@@ -20,7 +20,19 @@ from aidsafe.export import card_kinds
 from aidsafe.export.formats import FORMATS
 from aidsafe.run.jsonl import write_atomic
 
-__all__ = ["SHARD_FILE", "build_card", "data_files", "size_category", "write_card"]
+__all__ = [
+    "NO_FILTERS",
+    "no_filters",
+    "SHARD_FILE",
+    "THOUGHT_DEDUP",
+    "build_card",
+    "data_files",
+    "policy_snapshot",
+    "published",
+    "size_category",
+    "title",
+    "write_card",
+]
 
 # An export's Parquet shard: the Hub's naming (train-00000-of-00003) and 12 hex digits of its
 # content's digest (aidsafe.export.writer names them so), which the card lists file by file.
@@ -70,6 +82,24 @@ _TASKS = {"guardreasoner": ["text-classification", "text-generation"],
           "policy-guard": ["text-classification", "text-generation"]}  # fmt: skip
 # Where the endpoint a run used is not part of what the data is (and may name an internal host).
 _NOT_PUBLISHED = {"base_url", "api_key_env"}
+# What the card (and croissant.json) say of the filters where none ran, and of generation's own dedup.
+NO_FILTERS = (
+    "None applied at export: these records are guard-model inputs, not the user prompts the corpus filters read."
+)
+THOUGHT_DEDUP = (
+    "Within each sample, near-duplicate thoughts were dropped by embedding similarity and the refiner "
+    "removed thoughts (see the counts above)."
+)
+
+
+def no_filters(kind: str) -> str:
+    """What the card and croissant.json say where no corpus filter ran."""
+    if kind == "policy-guard":
+        return (
+            "None applied at export: a row and its counterfactual variants share their content, "
+            "which dedup would drop as near-duplicates."
+        )
+    return NO_FILTERS
 
 
 def size_category(rows: int) -> str:
@@ -93,7 +123,7 @@ def build_card(
         task_categories=_TASKS.get(run.kind, ["text-generation"]),
         tags=card_kinds.tags(run.kind),
         size_categories=[size_category(max(sum(s.values()) for s in configs.values()))],
-        pretty_name=_title(run),
+        pretty_name=title(run),
         configs=[
             {
                 "config_name": name,
@@ -150,7 +180,7 @@ def _body(
     resolved = recipe.get("resolved", {}) if isinstance(recipe.get("resolved"), dict) else {}
     policy_set = resolved.get("policy_set", {})
     parts = [
-        f"# {_title(run)}",
+        f"# {title(run)}",
         card_kinds.summary(run.kind),
         "## Configs\n\n| config | what it holds | "
         + " | ".join(_splits(configs))
@@ -176,22 +206,8 @@ def _body(
         _policies_section(recipe, policy_set) if "policies" in recipe else "",
         _teachers_section(card_kinds.teacher_agents(run)),
         card_kinds.counts_section(run),
-        (
-            filters_section(filters)
-            if filters
-            else "## Filters\n\nNone applied at export: "
-            + (
-                "a row and its counterfactual variants share their content, which dedup would drop as near-duplicates."
-                if run.kind == "policy-guard"
-                else "these records are guard-model inputs, not the user prompts the corpus filters read."
-            )
-        )
-        + (
-            "\n\nWithin each sample, near-duplicate thoughts were dropped by embedding similarity and the refiner "
-            "removed thoughts (see the counts above)."
-            if run.kind == "generation"
-            else ""
-        ),
+        (filters_section(filters) if filters else f"## Filters\n\n{no_filters(run.kind)}")
+        + (f"\n\n{THOUGHT_DEDUP}" if run.kind == "generation" else ""),
         _recipe_section(run),
         card_kinds.intended_use(run.kind),
     ]
@@ -203,23 +219,15 @@ def _splits(configs: dict[str, dict[str, int]]) -> list[str]:
 
 
 def _policies_section(recipe: dict[str, Any], policy_set: dict[str, Any]) -> str:
-    from aidsafe.agents.policies import PolicySet, load_policies
+    from aidsafe.agents.policies import load_policies
 
     ref = recipe.get("policies")
     head = f"## Policies\n\nPolicy set `{policy_set.get('id', ref)}`, version `{policy_set.get('version', '?')}`."
-    snapshot = (recipe.get("resolved") or {}).get("policies")
-    if isinstance(snapshot, dict):  # the texts as run, kept in recipe.yaml: the rules themselves
-        try:
-            kept = PolicySet.model_validate(snapshot)
-        except ValueError:
-            kept = None
-        if kept is not None:
-            rows = "\n".join(f"| {p.id} | {p.title} | {_cell(p.rule)} |" for p in kept.policies)
-            return (
-                head
-                + " The rules the agents cited, as the run used them:\n\n| id | title | rule |\n|---|---|---|\n"
-                + rows
-            )
+    kept = policy_snapshot(recipe)
+    if kept is not None:  # the texts as run, kept in recipe.yaml: the rules themselves
+        rows = "\n".join(f"| {p.id} | {p.title} | {_cell(p.rule)} |" for p in kept.policies)
+        table = "\n\n| id | title | rule |\n|---|---|---|\n" + rows
+        return head + " The rules the agents cited, as the run used them:" + table
     try:
         loaded = load_policies(ref) if isinstance(ref, str) else None
     except AidsafeError:
@@ -241,7 +249,22 @@ def _teachers_section(agents: dict[str, Any]) -> str:
     return "## Teacher models\n\n| role | agent | model | sampling |\n|---|---|---|---|\n" + "\n".join(rows)
 
 
-def _title(run: Any) -> str:
+def policy_snapshot(recipe: dict[str, Any]) -> Any:
+    """The policy set as the run used it (recipe.yaml's `resolved.policies`, an
+    aidsafe.agents.policies.PolicySet); None for a run that kept no snapshot, or a damaged one."""
+    from aidsafe.agents.policies import PolicySet
+
+    resolved = recipe.get("resolved")
+    snapshot = resolved.get("policies") if isinstance(resolved, dict) else None
+    if not isinstance(snapshot, dict):
+        return None
+    try:
+        return PolicySet.model_validate(snapshot)
+    except ValueError:
+        return None
+
+
+def title(run: Any) -> str:
     name = run.recipe.get("name") or ("hard-samples" if run.kind == "hard-samples" else "aidsafe")
     return f"{name} {'pairs' if run.kind in ('pairs', 'hard-samples') else 'corpus'} (aidsafe)"
 
@@ -261,16 +284,17 @@ def _recipe_section(run: Any) -> str:
     return (
         f"## Recipe\n\nSemantic hash `{run.recipe_hash}` (of the recipe's semantic fields, the policies and "
         "the agent cards). Resolved values (endpoints left out):\n\n```yaml\n"
-        + yaml.safe_dump(_published(run.recipe), sort_keys=False, allow_unicode=True).rstrip()
+        + yaml.safe_dump(published(run.recipe), sort_keys=False, allow_unicode=True).rstrip()
         + "\n```"
     )
 
 
-def _published(value: Any) -> Any:
+def published(value: Any) -> Any:
+    """`value` (a recipe, or part of one) without the endpoints a run used (a host, a key's variable)."""
     if isinstance(value, dict):
-        return {k: _published(v) for k, v in value.items() if k not in _NOT_PUBLISHED}
+        return {k: published(v) for k, v in value.items() if k not in _NOT_PUBLISHED}
     if isinstance(value, list):
-        return [_published(v) for v in value]
+        return [published(v) for v in value]
     return value
 
 

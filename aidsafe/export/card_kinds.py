@@ -17,14 +17,17 @@ from aidsafe.kinds import KINDS
 __all__ = [
     "BIBTEX",
     "counts_section",
+    "dual_use",
     "dual_use_note",
     "intended_use",
+    "method",
     "method_section",
     "paper",
     "split_note",
     "summary",
     "tags",
     "teacher_agents",
+    "uses",
 ]
 
 BIBTEX = {
@@ -163,15 +166,25 @@ def split_note(kind: str) -> str:
     return "The train/test split is by a hash of each sample's id: the same in every config and on every re-export."
 
 
+def method(kind: str) -> str:
+    """How the records of a `kind` run were made, in a paragraph."""
+    return _METHOD.get(kind, _METHOD["generation"])
+
+
 def method_section(kind: str) -> str:
-    return f"## Method\n\n{_METHOD.get(kind, _METHOD['generation'])}\n\n```bibtex\n{BIBTEX[paper(kind)]}\n```"
+    return f"## Method\n\n{method(kind)}\n\n```bibtex\n{BIBTEX[paper(kind)]}\n```"
 
 
 def dual_use_note(kind: str) -> str:
+    return f"## Dual use\n\n{dual_use(kind)}" if dual_use(kind) else ""
+
+
+def dual_use(kind: str) -> str:
+    """What makes the data of a `kind` run dangerous to reuse ("" when nothing beyond the intended use)."""
     if kind != "pairs":
         return ""
     return (
-        "## Dual use\n\nThis is preference data built with a jailbreak writer. The ear-whisperer agent writes "
+        "This is preference data built with a jailbreak writer. The ear-whisperer agent writes "
         "beliefs meant to elicit policy violations, and every rejected side is harmful by construction: "
         "reasoning and responses that a model steered past its safety policies wrote. The beliefs are left "
         "out of this export unless it was made with `--keep-beliefs` (then a `belief` column holds them, for "
@@ -182,6 +195,11 @@ def dual_use_note(kind: str) -> str:
 
 
 def intended_use(kind: str) -> str:
+    return f"## Intended use\n\n{uses(kind)}"
+
+
+def uses(kind: str) -> str:
+    """What the data of a `kind` run is for, and not for."""
     if kind == "pairs":
         text = (
             "Preference training only (DPO and similar) of models for policy-grounded safety reasoning, and research "
@@ -211,7 +229,7 @@ def intended_use(kind: str) -> str:
             "synthetic safety data. Not for training models to produce harmful content; review the responses "
             "before use, as an LLM wrote every one of them."
         )
-    return f"## Intended use\n\n{text}"
+    return text
 
 
 def counts_section(run: Any) -> str:
@@ -321,13 +339,14 @@ def _pair(a: Any, b: Any) -> str | None:
 
 
 def teacher_agents(run: Any) -> dict[str, Any]:
-    """The teacher per role as the card's table reads it (`resolved.agents`; a traces recipe has one card)."""
+    """The teacher per role as the card's table reads it (`resolved.agents`; a one-call stage's recipe,
+    traces or critiques, has one card: `resolved.card`, its teacher the recipe's)."""
     recipe = run.recipe
     resolved = recipe.get("resolved", {}) if isinstance(recipe.get("resolved"), dict) else {}
-    if run.kind == "guardreasoner" and isinstance(resolved.get("card"), dict):
+    if isinstance(resolved.get("card"), dict):
         card = resolved["card"]
         sampling = {**(card.get("sampling") or {}), **(recipe.get("sampling") or {})}
         model = (recipe.get("teacher") or {}).get("model")
-        return {"guardreasoner_teacher": {"name": card.get("name"), "model": model, "sampling": sampling}}
+        return {f"{run.kind}_teacher": {"name": card.get("name"), "model": model, "sampling": sampling}}
     agents = resolved.get("agents", {})
     return agents if isinstance(agents, dict) else {}

@@ -38,6 +38,7 @@ __all__ = [
     "FilterReport",
     "FilterSettings",
     "filter_corpus",
+    "filter_lines",
     "filters_section",
     "normalise_prompt",
     "shared_encoder",
@@ -346,6 +347,12 @@ def _cached_chunk(path: Path | None, rows: int) -> Any:
 
 def filters_section(summary: dict[str, Any]) -> str:
     """The card's `## Filters` section for an export's filter summary."""
+    lines = filter_lines(summary)
+    return "## Filters\n\n" + lines[0] + "\n\n" + "\n".join(lines[1:])
+
+
+def filter_lines(summary: dict[str, Any]) -> list[str]:
+    """What the filters did, a sentence and then one `- ` line per rule (the card and croissant.json say it)."""
     settings, counts = summary["settings"], summary["counts"]
     lines = [f"Applied at export to the {summary['rows']} samples of the run; {summary['kept']} kept. "
              "Each dropped sample is in `filtered.jsonl` with its reason; the same samples are "
@@ -374,4 +381,4 @@ def filters_section(summary: dict[str, Any]) -> str:
             lines.append(f"- benchmark sets **not** checked (could not be loaded at export): {names}")
     else:
         lines.append("- benchmark contamination: not checked (`--no-decontaminate`)")
-    return "## Filters\n\n" + lines[0] + "\n\n" + "\n".join(lines[1:])
+    return lines

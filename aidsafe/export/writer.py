@@ -3,6 +3,7 @@
 Layout of the folder (what `datasets.load_dataset(DIR)` and the Hub read):
 
     README.md                              the card; its YAML lists each format as a config
+    croissant.json                         the same in Croissant 1.1 with its RAI vocabulary
     export.json                            which run this is, and each config's row counts
     filtered.jsonl                         the samples the corpus filters left out, with reasons
     <format>/train-00000-of-00001.parquet  one folder per format (config)
@@ -29,6 +30,7 @@ import yaml
 
 from aidsafe.errors import AidsafeError
 from aidsafe.export.card import SHARD_FILE
+from aidsafe.export.croissant import CROISSANT, write_croissant
 from aidsafe.export.filters import FilterSettings, filter_corpus
 from aidsafe.export.formats import DEFAULT_COT_TEMPLATE, FORMATS, features_of, record_in_test_split
 from aidsafe.export.hub import HubTarget, check_hub_target, push_export
@@ -196,7 +198,7 @@ def _export_run(request: ExportRequest) -> ExportResult:
         )
     # Whether any filter ran: guard traces and hard-sample pairs are never filtered (see above).
     summary = {**report.summary(), "applied": filtered}
-    with staged(output, {"README.md", MANIFEST, FILTERED, *formats}) as work:
+    with staged(output, {"README.md", CROISSANT, MANIFEST, FILTERED, *formats}) as work:
         rows = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in report.dropped.values())
         write_atomic(work / FILTERED, rows)
         for name in formats:
@@ -210,6 +212,7 @@ def _export_run(request: ExportRequest) -> ExportResult:
         }
         write_atomic(work / MANIFEST, json.dumps(manifest, indent=2) + "\n")
         write_card(work, run, configs, license_, summary if filtered else None)
+        write_croissant(work, run, configs, license_, summary if filtered else None)
     result = ExportResult(output, configs, license_, filters=summary)
     if request.push_to_hub is not None:
         result.commit_url = push_export(output, _written_files(output, configs), request.push_to_hub)
@@ -218,7 +221,7 @@ def _export_run(request: ExportRequest) -> ExportResult:
 
 def _written_files(output: Path, configs: dict[str, Any]) -> list[Path]:
     """The files an export consists of: what it wrote, never whatever else is in the folder."""
-    files = [output / name for name in ("README.md", MANIFEST, FILTERED) if (output / name).exists()]
+    files = [output / name for name in ("README.md", CROISSANT, MANIFEST, FILTERED) if (output / name).exists()]
     for name in configs:
         files += [p for p in (output / name).iterdir() if SHARD_FILE.fullmatch(p.name)]
     return files

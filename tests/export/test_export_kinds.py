@@ -16,6 +16,7 @@ from aidsafe.export.formats import dpo_row, guardreasoner_row, in_test_split
 from aidsafe.guard.formats import GUARDREASONER_INSTRUCTION
 from aidsafe.train import DEFAULT_COT_TEMPLATE, TrainRecipe, load_train_data
 from tests.conftest import read_jsonl
+from tests.export.croissant_helpers import check_croissant
 
 PAIR = {
     "id": "s0",
@@ -135,6 +136,10 @@ def test_keep_beliefs_adds_the_belief_column_and_the_trainer_drops_it(pairs_dir,
     for row in rows:
         assert row["belief"] == records[row["prompt"][0]["content"]]["belief"]
     assert "belief" not in load_train_data(str(out), TrainRecipe(mode="dpo")).column_names
+    # An object column: croissant.json describes its members as subFields, and mlcroissant reads them back.
+    belief = next(f for r in check_croissant(out)["recordSet"] if r["@id"] == "dpo" for f in r["field"]
+                  if f["@id"] == "dpo/belief")  # fmt: skip
+    assert [f["@id"] for f in belief["subField"]] == ["dpo/belief/text", "dpo/belief/target_policy"]
 
 
 def test_the_card_of_a_pairs_export(pairs_dir, tmp_path):

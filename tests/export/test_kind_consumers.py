@@ -17,6 +17,7 @@ from aidsafe.kinds import KINDS, run_kind
 from aidsafe.testing import ScriptedServer, schema_responder
 from aidsafe.train.data import load_train_data
 from aidsafe.train.recipe import TrainRecipe, load_train_recipe
+from tests.export.croissant_helpers import check_croissant
 from tests.helpers import tiny_training
 from tests.train.conftest import THIRD_PARTY_DEPRECATIONS
 
@@ -139,6 +140,7 @@ def test_each_kinds_output_is_taken_by_each_consumer_it_declares(kind, consumer,
         assert code == 0, err
         configs = json.loads((tmp_path / "dataset" / "export.json").read_text())["configs"]
         assert set(configs) == set(KINDS[kind].export) and all(c["train"] > 0 for c in configs.values())
+        check_croissant(tmp_path / "dataset")  # its croissant.json validates and reads back as the Parquet rows
     elif consumer == "report":
         code, _, err = run_cli("report", output, "-o", tmp_path / "report.html")
         assert code == 0 and (tmp_path / "report.html").is_file(), err

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -46,6 +47,12 @@ def test_push_creates_the_repo_and_commits_card_and_parquet_once(run_dir, tmp_pa
     } <= shown
     assert files["README.md"] == (out / "README.md").read_bytes()
     assert DatasetCard(files["README.md"].decode()).data.license == "cc-by-4.0"
+    # The Croissant metadata goes with the card, naming the same license and the pushed shards.
+    assert files["croissant.json"] == (out / "croissant.json").read_bytes()
+    croissant = json.loads(files["croissant.json"])
+    assert croissant["license"] == "cc-by-4.0"
+    described = {d["contentUrl"] for d in croissant["distribution"] if d["@type"] == "cr:FileObject"}
+    assert described == {name for name in files if name.endswith(".parquet")}
     assert "pushed to me/safety-cot" in err
     # The token reached the Hub (every request was authorized) and nowhere else.
     assert hub.unauthorized == 0
@@ -110,7 +117,7 @@ def test_push_uploads_exactly_the_files_the_export_wrote(run_dir, tmp_path, run_
     assert code == 0, err
     files = hub.commits[0].files
     shown = sorted(re.sub(r"-[0-9a-f]{12}\.parquet$", ".parquet", name) for name in files)
-    assert shown == ["README.md", "export.json", "filtered.jsonl", "sft/train-00000-of-00001.parquet"]
+    assert shown == ["README.md", "croissant.json", "export.json", "filtered.jsonl", "sft/train-00000-of-00001.parquet"]
     assert all(b"not for publishing" not in data and b"hf_other_secret" not in data for data in files.values())
 
 
