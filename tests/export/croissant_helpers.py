@@ -84,7 +84,10 @@ def _document(folder: Path) -> dict[str, Any]:
 def _plain(value: Any, prefix: str) -> Any:
     """An mlcroissant record as the Parquet row: field ids to column names, bytes to text."""
     if isinstance(value, dict):
-        return {key.removeprefix(prefix).rsplit("/", 1)[-1]: _plain(v, prefix) for key, v in value.items()}
+        plain = {key.removeprefix(prefix).rsplit("/", 1)[-1]: _plain(v, prefix) for key, v in value.items()}
+        # mlcroissant 1.1.1 reads a null struct (a policy-guard original's `variant`) as every
+        # sub-field null: the same row, which Croissant's record model cannot tell apart.
+        return None if plain and all(v is None for v in plain.values()) else plain
     if isinstance(value, list):
         return [_plain(v, prefix) for v in value]
     return value.decode("utf-8") if isinstance(value, bytes) else value
