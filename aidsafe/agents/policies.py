@@ -11,7 +11,16 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 from aidsafe.config.resources import resolve_resource
 from aidsafe.config.yamlio import load_yaml, register_config_model, validate_model
 
-__all__ = ["Case", "Policy", "PolicySet", "describe_policies", "is_policy_file", "load_policies", "render_policies"]
+__all__ = [
+    "Case",
+    "Policy",
+    "PolicySet",
+    "describe_policies",
+    "is_policy_file",
+    "load_policies",
+    "policy_lines",
+    "render_policies",
+]
 
 
 class _DropEmptyCases(BaseModel):
@@ -143,14 +152,16 @@ def describe_policies(policy_set: PolicySet) -> str:
     return f"policy set {policy_set.id} v{policy_set.version}: {len(policy_set.policies)} rules, {cases} cases"
 
 
+def policy_lines(policy: Policy, *, heading: str = "", disallowed: str = "Disallowed") -> list[str]:
+    """One rule as text lines: its id and title (after `heading`), the rule, its examples."""
+    lines = [f"{heading}[{policy.id}] {policy.title}", policy.rule.strip()]
+    if policy.allowed:
+        lines.append("Allowed: " + "; ".join(policy.allowed))
+    if policy.disallowed:
+        lines.append(f"{disallowed}: " + "; ".join(policy.disallowed))
+    return lines
+
+
 def render_policies(policy_set: PolicySet) -> str:
     """The policy text agents see: each policy with its id, so thoughts can cite it."""
-    blocks = []
-    for policy in policy_set.policies:
-        lines = [f"[{policy.id}] {policy.title}", policy.rule.strip()]
-        if policy.allowed:
-            lines.append("Allowed: " + "; ".join(policy.allowed))
-        if policy.disallowed:
-            lines.append("Disallowed: " + "; ".join(policy.disallowed))
-        blocks.append("\n".join(lines))
-    return "\n\n".join(blocks)
+    return "\n\n".join("\n".join(policy_lines(policy)) for policy in policy_set.policies)

@@ -29,7 +29,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from aidsafe.agents.policies import Case, PolicySet
+from aidsafe.agents.policies import Case, PolicySet, policy_lines
 
 __all__ = [
     "GENERIC_INSTRUCTION",
@@ -79,11 +79,7 @@ def render_policy_text(policy_set: PolicySet, *, cases: bool = True) -> str:
     head = f"# Policy {policy_set.id} (version {policy_set.version})"
     blocks = [head + (f"\n{policy_set.description.strip()}" if policy_set.description.strip() else "")]
     for policy in policy_set.policies:
-        lines = [f"## [{policy.id}] {policy.title}", policy.rule.strip()]
-        if policy.allowed:
-            lines.append("Allowed: " + "; ".join(policy.allowed))
-        if policy.disallowed:
-            lines.append("Violating: " + "; ".join(policy.disallowed))
+        lines = policy_lines(policy, heading="## ", disallowed="Violating")
         if cases and policy.cases:
             lines.extend(["Cases:", *(_case_line(case) for case in policy.cases)])
         blocks.append("\n".join(lines))
