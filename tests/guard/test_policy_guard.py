@@ -254,7 +254,7 @@ def test_the_run_is_sft_data_for_the_recipes_target_without_its_held_out_share(l
     assert dataset[0]["completion"][0]["content"].startswith(f"<think>\n{record['reasoning']}")
     assert all(policy_guard_row(r, TrainRecipe(mode="sft")) is None for r in held)
     # The training recipe's target and rendering (fields the training recipe adds; read by name).
-    verdict_only = policy_guard_row(record, SimpleNamespace(target="verdict"))
+    verdict_only = policy_guard_row(record, SimpleNamespace(target="verdict", rendering="generic"))
     assert verdict_only["messages"][-1]["content"].startswith("<result>\nverdict: ")
     assert verdict_only["messages"] == target_messages(record, "verdict")
     rationale = policy_guard_row(record, SimpleNamespace(target="rationale", rendering="harmony"))
