@@ -9,7 +9,7 @@ import json
 import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 from pydantic import BaseModel
@@ -19,6 +19,7 @@ from aidsafe.teacher import Endpoint, TeacherClient, TransientTeacherError
 from aidsafe.teacher.watch import FirstRequests
 from aidsafe.teacher.wire import StatusError
 from aidsafe.testing.server import Fault, ScriptedServer, responder_by_schema_name
+from tests.helpers import serving
 
 MODEL = "scripted-model"
 MESSAGES = [{"role": "user", "content": "Is this prompt safe?"}]
@@ -132,13 +133,8 @@ def scripted_http() -> Iterator[tuple[dict, str]]:
         def log_message(self, *args) -> None:
             pass
 
-    http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=http.serve_forever, daemon=True).start()
-    try:
-        yield routes, f"http://127.0.0.1:{http.server_port}"
-    finally:
-        http.shutdown()
-        http.server_close()
+    with serving(Handler) as url:
+        yield routes, url
 
 
 MODEL_LIST = '{"object": "list", "data": [{"id": "m"}]}'

@@ -6,10 +6,9 @@ from __future__ import annotations
 import asyncio
 import random
 import socket
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import pytest
 
@@ -25,7 +24,7 @@ from aidsafe.teacher import (
 from aidsafe.teacher.retry import Backoff
 from aidsafe.teacher.wire import ConnectionFailed, StatusError
 from aidsafe.testing.server import Fault, ScriptedServer, responder_by_schema_name
-from tests.helpers import MESSAGES, MODEL, Verdict, ask, faults_at, free_port, verdict_server
+from tests.helpers import MESSAGES, MODEL, Verdict, ask, faults_at, free_port, serving, verdict_server
 
 VALID = '{"safe": true, "reason": "harmless"}'  # what verdict_server() answers
 
@@ -441,13 +440,8 @@ def models_endpoint() -> Iterator[tuple[dict, str]]:
         def log_message(self, *args) -> None:
             pass
 
-    http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=http.serve_forever, daemon=True).start()
-    try:
-        yield answer, f"http://127.0.0.1:{http.server_port}/v1"
-    finally:
-        http.shutdown()
-        http.server_close()
+    with serving(Handler) as url:
+        yield answer, url + "/v1"
 
 
 @pytest.mark.parametrize(
